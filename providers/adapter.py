@@ -1,0 +1,133 @@
+"""The adapter contract: one subclass per vendor, registered by its `provider`.
+
+An adapter turns its vendor's REST API into records. Getters are batch-only (the DataLoader
+contract): a list of keys in, a list of the same length and order out, `None` for unknown keys.
+A vendor without a batch endpoint fans out inside its adapter, bounded by `fan_out`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from typing import ClassVar, TypeVar
+
+import httpx
+
+from providers.errors import UserInputError
+from providers.query import Position, SessionPage, SessionQuery
+from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
+from providers.settings import ProviderSettings
+from providers.transport import VendorClient
+
+__all__ = ["SAFE_ID", "Adapter", "gather_bounded"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Ids that may be put in a vendor URL path or a comma-separated list: no separators, no spaces.
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+
+
+async def gather_bounded(
+    items: Sequence[T], fetch: Callable[[T], Awaitable[R]], limit: int
+) -> list[R]:
+    """`fetch` over `items` concurrently, at most `limit` at once, results in order."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(item: T) -> R:
+        async with semaphore:
+            return await fetch(item)
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+class Adapter(ABC):
+    provider: ClassVar[Provider]
+    registry: ClassVar[dict[Provider, type[Adapter]]] = {}
+    max_page_size: ClassVar[int] = 100  # the vendor's largest page
+    fan_out: ClassVar[int] = 8  # concurrent calls when the vendor has no batch endpoint
+    answers_fleet_filters: ClassVar[bool] = False  # vehicle / driver ids
+    reports_total: ClassVar[bool] = False  # can say how many sessions match a query
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "provider" in cls.__dict__:
+            Adapter.registry[cls.provider] = cls
+
+    def __init__(self, settings: ProviderSettings, client: VendorClient) -> None:
+        self.settings = settings
+        self.client = client
+
+    # --- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def auth_headers(cls, credential: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {credential}"}
+
+    @classmethod
+    @abstractmethod
+    def read_error(cls, response: httpx.Response) -> tuple[str, type | None]:
+        """The vendor's error body → (message, error class or None for the status default)."""
+
+    @classmethod
+    def connect(
+        cls, settings: ProviderSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> Adapter:
+        """An adapter with its own client; `transport` is the in-process simulator in demo mode."""
+        http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers={
+                **cls.auth_headers(settings.credential.reveal()),
+                "Accept": "application/json",
+            },
+            timeout=httpx.Timeout(settings.timeout_s),
+            limits=httpx.Limits(
+                max_connections=settings.max_connections,
+                max_keepalive_connections=settings.max_connections,
+            ),
+            transport=transport,
+        )
+        return cls(settings, VendorClient(cls.provider, http, cls.read_error))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # --- the contract -------------------------------------------------------------------------
+
+    async def list_sessions(
+        self, query: SessionQuery, after: Position | None, limit: int
+    ) -> SessionPage:
+        """Up to `limit` sessions matching `query` in `query.order`, starting right after the
+        record whose `resume` is `after` (from the start when None). A page shorter than `limit`
+        only when `exhausted` (or `truncated`): empty vendor pages are walked through."""
+        if query.fleet_scoped and not self.answers_fleet_filters:
+            return SessionPage(items=(), exhausted=True, total=0 if self.reports_total else None)
+        return await self._list_sessions(query, after, limit)
+
+    @abstractmethod
+    async def _list_sessions(
+        self, query: SessionQuery, after: Position | None, limit: int
+    ) -> SessionPage: ...
+
+    @abstractmethod
+    async def get_sessions(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
+        """Sessions with `details` filled, in the order of `refs`, None for unknown ones."""
+
+    async def get_agents(self, ids: Sequence[str]) -> list[AgentRecord | None]:
+        """Agents by vendor id. Vendors without an agent endpoint know only configured ids."""
+        known = set(self.settings.agent_ids)
+        return [
+            AgentRecord(self.provider, agent_id) if agent_id in known else None for agent_id in ids
+        ]
+
+    def check_ref(self, ref: SessionRef) -> None:
+        """Refuses a reference that could not have come from this vendor, before any request."""
+        if not SAFE_ID.match(ref.id) or (
+            ref.agent_id is not None and not SAFE_ID.match(ref.agent_id)
+        ):
+            raise UserInputError(f"not a {self.provider.name} session id")
+
+    def default_agent_ids(self) -> tuple[str, ...]:
+        return self.settings.agent_ids

@@ -1,0 +1,189 @@
+"""Records: the plain, frozen values that cross the providers → resolvers boundary.
+
+Adapters map vendor JSON to records exactly once; nothing above `providers/` sees vendor JSON.
+Every time is an aware UTC datetime; every duration is in milliseconds; `""` and null from a
+vendor both become `None`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "AgentRecord",
+    "Channel",
+    "FlowStep",
+    "Parameter",
+    "Provider",
+    "Recording",
+    "SessionDetails",
+    "SessionRecord",
+    "SessionRef",
+    "SessionStatus",
+    "Speaker",
+    "Tag",
+    "ToolCall",
+    "ToolCallStatus",
+    "TranscriptTurn",
+]
+
+
+class Provider(StrEnum):
+    SAMSARA = "samsara"
+    STATESET = "stateset"
+    VECTARA = "vectara"
+    VONAGE = "vonage"
+
+
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    CHAT = "chat"
+    WHATSAPP = "whatsapp"
+    OTHER = "other"
+
+
+class Speaker(StrEnum):
+    AGENT = "agent"
+    USER = "user"
+    SYSTEM = "system"
+    UNKNOWN = "unknown"
+
+
+class ToolCallStatus(StrEnum):
+    SUCCESS = "success"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptTurn:
+    speaker: Speaker
+    text: str
+    raw_speaker: str
+    offset_ms: int | None = None  # from the session's start, where the vendor says
+    at: datetime | None = None  # wall-clock time, where the vendor says
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    name: str
+    arguments: Any  # decoded JSON (Samsara sends a JSON-encoded string: decoded once, here)
+    output: Any
+    status: ToolCallStatus
+    error: str | None = None
+    call_id: str | None = None
+    offset_ms: int | None = None
+    at: datetime | None = None
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    name: str
+    category: str | None = None
+    count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    name: str
+    value: str | None
+    type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStep:
+    node_id: str
+    type: str
+    request_id: str | None = None
+    execution_time_ms: int | None = None
+    response_code: int | None = None
+    url: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    url: str
+    expires_at: datetime | None = None  # never serve or cache the URL past this
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDetails:
+    """What a vendor's detail call adds to a list entry (some vendors send it in the list)."""
+
+    transcript: tuple[TranscriptTurn, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    flow_steps: tuple[FlowStep, ...] = ()
+    recording: Recording | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    """Everything needed to fetch one session again: Vectara needs the agent key (session keys
+    are unique per agent only), Vonage the start day (its get-by-id is scoped to a day)."""
+
+    provider: Provider
+    id: str
+    agent_id: str | None = None
+    started_at: datetime | None = None
+    lookup_key: str | None = None  # another vendor key the fetch needs (StateSet stream_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    provider: Provider
+    id: str
+    status: SessionStatus
+    raw_status: str
+    started_at: datetime
+    agent_id: str | None = None
+    agent_name: str | None = None
+    ended_at: datetime | None = None
+    duration_ms: int | None = None
+    channel: Channel | None = None
+    raw_channel: str | None = None
+    direction: str | None = None  # "inbound" / "outbound" where the vendor says
+    caller: str | None = None  # phone number, user or driver who talked to the agent
+    callee: str | None = None  # number the agent answered on
+    title: str | None = None
+    summary: str | None = None
+    tags: tuple[Tag, ...] = ()
+    parameters: tuple[Parameter, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    lookup_key: str | None = None  # see SessionRef.lookup_key
+    details: SessionDetails | None = None  # None: not fetched yet (ask the adapter's getter)
+
+    @property
+    def ref(self) -> SessionRef:
+        return SessionRef(self.provider, self.id, self.agent_id, self.started_at, self.lookup_key)
+
+    @property
+    def sort_key(self) -> tuple[datetime, str, str, str]:
+        """The one order of the merged connection: start time, then provider, agent and id
+        (Vectara keys are unique per agent only), so ties are broken the same way everywhere."""
+        return (self.started_at, self.provider.value, self.agent_id or "", self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    provider: Provider
+    id: str
+    name: str | None = None
+    description: str | None = None
+    model: str | None = None
+    enabled: bool | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)

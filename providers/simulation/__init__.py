@@ -1,0 +1,1 @@
+"""Shared pieces of the vendor simulators: request log, fault knobs, seeded fake data."""

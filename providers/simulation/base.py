@@ -1,0 +1,150 @@
+"""The simulator base: an ASGI app per vendor that logs every request, applies the fault knobs,
+checks the vendor's auth header, then serves the vendor's routes.
+
+A simulator serves in-process (demo mode and tests: `transport()`) or as a real HTTP server
+(`sessiongraph simulate`, the benchmark). Its data is generated from a seed, relative to an
+anchor time (default: now, to the minute), so the default query window always holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import ClassVar
+
+import httpx
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from providers.records import Provider, SessionRecord
+from providers.simulation.faults import Faults
+from providers.simulation.request_log import RequestLog
+
+__all__ = ["Simulator"]
+
+
+class Simulator(ABC):
+    provider: ClassVar[Provider]
+    registry: ClassVar[dict[Provider, type[Simulator]]] = {}
+    auth_header: ClassVar[str] = "authorization"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "provider" in cls.__dict__:
+            Simulator.registry[cls.provider] = cls
+
+    def __init__(
+        self,
+        *,
+        size: int = 300,
+        seed: int = 1,
+        anchor: datetime | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        self.size = size
+        self.seed = seed
+        self.anchor = anchor or datetime.now(UTC).replace(second=0, microsecond=0)
+        self.api_key = api_key or f"demo-{self.provider.value}-key"
+        self.rng = random.Random(f"{self.provider.value}:{seed}")
+        self.log = RequestLog()
+        self.faults = Faults()
+        self.generate()
+        self.app: ASGIApp = _Guard(self, Starlette(routes=list(self.routes())))
+
+    # --- what each vendor's simulator supplies --------------------------------------------------
+
+    @abstractmethod
+    def generate(self) -> None:
+        """Builds the dataset from `self.rng`, `self.size` and `self.anchor`."""
+
+    @abstractmethod
+    def routes(self) -> Sequence[BaseRoute]: ...
+
+    @abstractmethod
+    def error_response(self, status: int, message: str) -> Response:
+        """The vendor's own error body for `status`."""
+
+    @abstractmethod
+    def authorized(self, header_value: str | None) -> bool:
+        """Whether the value of `auth_header` carries this simulator's key."""
+
+    @abstractmethod
+    def ground_truth(self) -> list[SessionRecord]:
+        """Every session as the adapter should map it, details filled: the tests' oracle."""
+
+    @abstractmethod
+    def agent_ids(self) -> tuple[str, ...]:
+        """The agent ids to configure (Samsara ids, Vectara keys) to see every session."""
+
+    # --- serving ----------------------------------------------------------------------------------
+
+    def transport(self) -> httpx.ASGITransport:
+        return httpx.ASGITransport(app=self.app)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.provider.value}.simulator"
+
+
+class _Guard:
+    """Log → faults → auth → routes, for every request."""
+
+    def __init__(self, simulator: Simulator, app: ASGIApp) -> None:
+        self.simulator = simulator
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sim = self.simulator
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        auth_value = headers.get(sim.auth_header)
+        path: str = scope["path"]
+        index = sim.log.record(
+            scope["method"],
+            path,
+            scope.get("query_string", b"").decode("latin-1"),
+            bool(auth_value),
+        )
+
+        async def logged_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sim.log.set_status(index, message["status"])
+            await send(message)
+
+        faults: Faults = sim.faults
+        if faults.latency_s:
+            await asyncio.sleep(faults.latency_s)
+        decision = faults.decide(path)
+        if decision.hang:
+            await asyncio.sleep(faults.hang_s)
+        if decision.status is not None:
+            response = sim.error_response(decision.status, _REASONS.get(decision.status, "error"))
+            if decision.retry_after is not None:
+                response.headers["Retry-After"] = decision.retry_after
+            await response(scope, receive, logged_send)
+            return
+        if decision.malformed:
+            broken = Response('{"data": [{"id": ', media_type="application/json")
+            await broken(scope, receive, logged_send)
+            return
+        if not sim.authorized(auth_value):
+            await sim.error_response(401, "unauthorized")(scope, receive, logged_send)
+            return
+        await self.app(scope, receive, logged_send)
+
+
+_REASONS = {
+    400: "bad request",
+    429: "rate limit exceeded",
+    500: "internal server error",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+}

@@ -1,0 +1,311 @@
+"""Seeded, realistic conversation material shared by the four simulators.
+
+Every function takes a `random.Random`, so a simulator built with the same seed, size and
+anchor serves the same data every time.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+__all__ = [
+    "Conversation",
+    "ToolUse",
+    "Turn",
+    "conversation",
+    "person_name",
+    "phone_number",
+    "spread_start_times",
+]
+
+FIRST_NAMES = [
+    "Ava",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Zoe",
+    "Ethan",
+    "Priya",
+    "Mateo",
+    "Chloe",
+    "Omar",
+    "Hana",
+    "Lucas",
+    "Ines",
+    "Kofi",
+    "Sara",
+    "Diego",
+    "Mei",
+    "Jonas",
+    "Leila",
+    "Tom",
+]
+LAST_NAMES = [
+    "Garcia",
+    "Nguyen",
+    "Smith",
+    "Okafor",
+    "Rossi",
+    "Kim",
+    "Patel",
+    "Müller",
+    "Silva",
+    "Cohen",
+    "Johnson",
+    "Haddad",
+    "Larsen",
+    "Dubois",
+    "Tanaka",
+]
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # "agent" | "user" | "system"
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    name: str
+    arguments: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    after_turn: int  # the tool ran after this turn index
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class Conversation:
+    topic: str
+    turns: list[Turn]
+    tools: list[ToolUse] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    summary: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+def person_name(rng: random.Random) -> str:
+    return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+
+
+def phone_number(rng: random.Random) -> str:
+    """A US number in the 555-01xx fictional range, E.164."""
+    return f"+1{rng.randint(200, 989)}55501{rng.randint(0, 99):02d}"
+
+
+def spread_start_times(
+    rng: random.Random, count: int, anchor: datetime, days: float = 89.0
+) -> list[datetime]:
+    """`count` distinct start times in the `days` before `anchor` (to the millisecond), newest
+    first; a handful within the last hour so that some sessions are still running."""
+    seconds = int(days * 86400)
+    picked: set[int] = set()
+    recent = max(1, count // 40)
+    while len(picked) < count:
+        span = 3600 if len(picked) < recent else seconds
+        picked.add(rng.randint(30_000, span * 1000))
+    return [anchor - timedelta(milliseconds=ms) for ms in sorted(picked)]
+
+
+def _order_status(rng: random.Random, name: str) -> Conversation:
+    order = f"{rng.randint(10000, 99999)}"
+    failed = rng.random() < 0.2
+    turns = [
+        Turn("agent", "Thanks for calling, this is the order desk. How can I help?"),
+        Turn("user", f"Hi, I'm {name}. Where is my order {order}? It was due yesterday."),
+        Turn("agent", "Let me look that up for you."),
+    ]
+    if failed:
+        tool = ToolUse(
+            "lookup_order", {"order_id": order}, None, "order service timed out", 2, 5000
+        )
+        turns += [
+            Turn("agent", "I'm sorry, our order system is not answering right now."),
+            Turn("user", "That's frustrating. Can someone call me back?"),
+            Turn("agent", "Yes, I've asked a colleague to call you back within the hour."),
+        ]
+        return Conversation(
+            "order_status",
+            turns,
+            [tool],
+            ["order", "callback"],
+            f"Order {order} lookup failed; callback promised.",
+            {"order_id": order},
+        )
+    carrier = rng.choice(["UPS", "FedEx", "DHL"])
+    tool = ToolUse(
+        "lookup_order",
+        {"order_id": order},
+        {"status": "shipped", "carrier": carrier, "eta_days": rng.randint(1, 4)},
+        None,
+        2,
+        rng.randint(150, 900),
+    )
+    turns += [
+        Turn("agent", f"Your order shipped with {carrier} and should arrive within two days."),
+        Turn("user", "Great, thank you."),
+        Turn("agent", "You're welcome. Anything else?"),
+        Turn("user", "No, that's all."),
+    ]
+    return Conversation(
+        "order_status",
+        turns,
+        [tool],
+        ["order"],
+        f"Caller asked about order {order}; shipped with {carrier}.",
+        {"order_id": order},
+    )
+
+
+def _appointment(rng: random.Random, name: str) -> Conversation:
+    day = rng.choice(["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"])
+    hour = rng.randint(9, 16)
+    slot = f"{day} {hour}:00"
+    tools = [
+        ToolUse(
+            "check_availability",
+            {"day": day},
+            {"slots": [f"{hour}:00", f"{hour + 1}:00"]},
+            None,
+            2,
+            rng.randint(100, 600),
+        ),
+        ToolUse(
+            "book_appointment",
+            {"day": day, "time": f"{hour}:00", "name": name},
+            {"confirmation": f"APT-{rng.randint(1000, 9999)}"},
+            None,
+            4,
+            rng.randint(200, 800),
+        ),
+    ]
+    turns = [
+        Turn("agent", "Hello, you've reached the clinic scheduling line."),
+        Turn("user", f"I'd like to book an appointment for {day}, please."),
+        Turn("agent", f"I have {hour}:00 or {hour + 1}:00 on {day}. Which suits you?"),
+        Turn("user", f"{hour}:00 works."),
+        Turn("agent", f"Booked for {slot}. You'll get a text confirmation."),
+        Turn("user", "Perfect, thanks."),
+    ]
+    return Conversation(
+        "appointment",
+        turns,
+        tools,
+        ["appointment"],
+        f"Booked an appointment on {slot} for {name}.",
+        {"slot": slot},
+    )
+
+
+def _billing(rng: random.Random, name: str) -> Conversation:
+    amount = f"{rng.randint(20, 400)}.{rng.randint(0, 99):02d}"
+    escalate = rng.random() < 0.35
+    turns = [
+        Turn("agent", "Billing support, how can I help you today?"),
+        Turn("user", f"I was charged {amount} twice on my last invoice."),
+        Turn("agent", "I can check that. Can you confirm the email on the account?"),
+        Turn("user", f"It's {name.split()[0].lower()}@example.com."),
+    ]
+    tools = [
+        ToolUse(
+            "find_invoice",
+            {"email": f"{name.split()[0].lower()}@example.com"},
+            {"invoice": f"INV-{rng.randint(100000, 999999)}", "duplicate": True},
+            None,
+            3,
+            rng.randint(200, 700),
+        )
+    ]
+    if escalate:
+        turns += [
+            Turn(
+                "agent",
+                "I see the duplicate charge. I'm transferring you to a specialist "
+                "who can issue the refund.",
+            )
+        ]
+        tags = ["billing", "escalated"]
+        summary = f"Duplicate charge of {amount}; escalated to a billing specialist."
+    else:
+        tools.append(
+            ToolUse(
+                "issue_refund",
+                {"amount": amount, "reason": "duplicate"},
+                {"refund_id": f"RF-{rng.randint(1000, 9999)}"},
+                None,
+                4,
+                rng.randint(300, 1200),
+            )
+        )
+        turns += [
+            Turn("agent", f"I've refunded {amount}. It will show in 3 to 5 days."),
+            Turn("user", "Thank you so much."),
+        ]
+        tags = ["billing", "refund"]
+        summary = f"Refunded a duplicate charge of {amount}."
+    return Conversation("billing", turns, tools, tags, summary, {"amount": amount})
+
+
+def _roadside(rng: random.Random, name: str) -> Conversation:
+    route = f"R-{rng.randint(100, 999)}"
+    delay = rng.randint(10, 90)
+    turns = [
+        Turn(
+            "agent", f"Hi {name.split()[0]}, this is dispatch. I see you stopped on route {route}."
+        ),
+        Turn("user", "Yeah, there's an accident ahead. Traffic isn't moving."),
+        Turn("agent", f"Understood. I'll tell the customer you're about {delay} minutes late."),
+        Turn("user", "Thanks. Can you reroute me?"),
+        Turn("agent", "Sending an alternate route to your tablet now. Drive safe."),
+    ]
+    tools = [
+        ToolUse(
+            "update_eta",
+            {"route_id": route, "delay_minutes": delay},
+            {"notified": True},
+            None,
+            2,
+            rng.randint(100, 500),
+        ),
+        ToolUse(
+            "send_reroute", {"route_id": route}, {"sent": True}, None, 4, rng.randint(100, 500)
+        ),
+    ]
+    return Conversation(
+        "roadside",
+        turns,
+        tools,
+        ["delay", "reroute"],
+        f"Driver delayed {delay} min on {route}; rerouted.",
+        {"route_id": route},
+    )
+
+
+def _faq(rng: random.Random, name: str) -> Conversation:
+    question = rng.choice(
+        [
+            ("What are your opening hours?", "We're open 8am to 8pm, Monday to Saturday."),
+            ("Do you ship internationally?", "Yes, to over 40 countries; rates show at checkout."),
+            ("How do I reset my password?", "Use 'Forgot password' on the sign-in page."),
+        ]
+    )
+    turns = [
+        Turn("agent", "Hi! How can I help?"),
+        Turn("user", question[0]),
+        Turn("agent", question[1]),
+        Turn("user", "Got it, thanks."),
+    ]
+    return Conversation("faq", turns, [], ["faq"], f"Answered: {question[0]}", {})
+
+
+_TOPICS = [_order_status, _appointment, _billing, _roadside, _faq]
+
+
+def conversation(rng: random.Random, topics: list[str] | None = None) -> Conversation:
+    """One conversation on a random topic (restricted to `topics` when given)."""
+    makers = [m for m in _TOPICS if topics is None or m.__name__.lstrip("_") in topics]
+    return rng.choice(makers)(rng, person_name(rng))

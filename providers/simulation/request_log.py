@@ -1,0 +1,54 @@
+"""What a simulator was asked: tests count vendor calls here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+__all__ = ["LoggedRequest", "RequestLog"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    raw_query: str
+    auth_present: bool
+    status: int = 0  # filled in when the answer leaves
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class RequestLog:
+    entries: list[LoggedRequest] = field(default_factory=list)
+
+    def record(self, method: str, path: str, raw_query: str, auth_present: bool) -> int:
+        query = parse_qs(raw_query, keep_blank_values=True)
+        self.entries.append(LoggedRequest(method, path, query, raw_query, auth_present))
+        return len(self.entries) - 1
+
+    def set_status(self, index: int, status: int) -> None:
+        entry = self.entries[index]
+        self.entries[index] = LoggedRequest(
+            entry.method, entry.path, entry.query, entry.raw_query, entry.auth_present, status
+        )
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def count(self, path_prefix: str = "", method: str | None = None) -> int:
+        return len(self.matching(path_prefix, method))
+
+    def matching(self, path_prefix: str = "", method: str | None = None) -> list[LoggedRequest]:
+        return [
+            e
+            for e in self.entries
+            if e.path.startswith(path_prefix) and (method is None or e.method == method)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.entries)

@@ -1,0 +1,173 @@
+"""The HTTP boundary: the only place where httpx and vendor error bodies are turned into
+`providers.errors`. One `VendorClient` per vendor and credential wraps one `httpx.AsyncClient`.
+
+Retries: 429 (when the vendor's Retry-After fits in our budget), 502/503/504 and refused
+connections are retried a bounded number of times; timeouts are not (the deadline is spent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from providers.errors import (
+    ProviderError,
+    UpstreamAuthError,
+    UpstreamNotFoundError,
+    UpstreamProtocolError,
+    UpstreamRateLimitedError,
+    UpstreamRejectedError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from providers.records import Provider
+
+__all__ = [
+    "ErrorReader",
+    "RetryPolicy",
+    "VendorClient",
+    "parse_retry_after",
+    "reading",
+]
+
+Params = Mapping[str, str | int | float | bool]
+
+# Reads a vendor's error body: returns the message and, where the vendor's status code means
+# something unusual (Vonage's 401 for bad parameters), the error class to raise instead.
+ErrorReader = Callable[[httpx.Response], tuple[str, type[ProviderError] | None]]
+
+_RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 3  # total tries of one call
+    max_wait_s: float = 2.0  # a Retry-After longer than this is reported, not waited for
+    backoff_s: float = 0.05
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header; Samsara sends fractions (`0.40235`)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date: rare for APIs; treat as unknown
+    return max(0.0, seconds)
+
+
+def status_error_class(status: int) -> type[ProviderError]:
+    if status in (401, 403):
+        return UpstreamAuthError
+    if status == 404:
+        return UpstreamNotFoundError
+    if status == 429:
+        return UpstreamRateLimitedError
+    if status >= 500:
+        return UpstreamUnavailableError
+    return UpstreamRejectedError
+
+
+@contextmanager
+def reading(provider: Provider) -> Iterator[None]:
+    """Turns a body we cannot map (missing key, wrong type, bad value) into one typed error."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise UpstreamProtocolError(
+            f"{provider.name} sent a response sessiongraph cannot read ({exc.__class__.__name__})",
+            provider=provider,
+        ) from exc
+
+
+class VendorClient:
+    def __init__(
+        self,
+        provider: Provider,
+        http: httpx.AsyncClient,
+        read_error: ErrorReader,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.provider = provider
+        self.http = http
+        self._read_error = read_error
+        self._retry = retry or RetryPolicy()
+
+    async def get_json(self, path: str, params: Params | None = None) -> Any:
+        response = await self._send("GET", path, params)
+        with reading(self.provider):
+            return json.loads(response.content)
+
+    async def delete(self, path: str, params: Params | None = None) -> None:
+        await self._send("DELETE", path, params)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def _send(self, method: str, path: str, params: Params | None) -> httpx.Response:
+        attempt = 1
+        while True:
+            try:
+                response = await self.http.request(method, path, params=params)
+            except httpx.TimeoutException as exc:
+                raise UpstreamTimeoutError(
+                    f"{self.provider.name} did not answer in time", provider=self.provider
+                ) from exc
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                if attempt < self._retry.attempts:
+                    await self._sleep(attempt, None)
+                    attempt += 1
+                    continue
+                raise UpstreamUnavailableError(
+                    f"{self.provider.name} could not be reached", provider=self.provider
+                ) from exc
+            except httpx.HTTPError as exc:
+                raise UpstreamUnavailableError(
+                    f"{self.provider.name} request failed", provider=self.provider
+                ) from exc
+            if response.is_success:
+                return response
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if (
+                response.status_code in _RETRYABLE_STATUSES
+                and attempt < self._retry.attempts
+                and (retry_after is None or retry_after <= self._retry.max_wait_s)
+            ):
+                await self._sleep(attempt, retry_after)
+                attempt += 1
+                continue
+            raise self._error(response, retry_after)
+
+    async def _sleep(self, attempt: int, retry_after: float | None) -> None:
+        if retry_after is not None:
+            await asyncio.sleep(retry_after)
+        else:
+            await asyncio.sleep(
+                self._retry.backoff_s * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+            )
+
+    def _error(self, response: httpx.Response, retry_after: float | None) -> ProviderError:
+        try:
+            message, error_class = self._read_error(response)
+        except Exception:  # the body of an error is not worth a second failure
+            message, error_class = "", None
+        error_class = error_class or status_error_class(response.status_code)
+        text = f"{self.provider.name} answered {response.status_code}"
+        if message:
+            text = f"{text}: {message[:300]}"
+        return error_class(
+            text,
+            provider=self.provider,
+            retry_after=retry_after if error_class is UpstreamRateLimitedError else None,
+            status=response.status_code,
+        )
