@@ -89,7 +89,8 @@ class Adapter(ABC):
             ),
             transport=transport,
         )
-        return cls(settings, VendorClient(cls.provider, http, cls.read_error))
+        client = VendorClient(cls.provider, http, cls.read_error, deadline_s=settings.timeout_s)
+        return cls(settings, client)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -97,11 +97,15 @@ class VendorClient:
         http: httpx.AsyncClient,
         read_error: ErrorReader,
         retry: RetryPolicy | None = None,
+        deadline_s: float = 10.0,
     ) -> None:
         self.provider = provider
         self.http = http
         self._read_error = read_error
         self._retry = retry or RetryPolicy()
+        # One deadline per attempt, whatever the transport: httpx's own timeouts are per
+        # phase, and its in-process ASGI transport (demo mode) has none at all.
+        self._deadline_s = deadline_s
 
     async def get_json(self, path: str, params: Params | None = None) -> Any:
         response = await self._send("GET", path, params)
@@ -118,8 +122,9 @@ class VendorClient:
         attempt = 1
         while True:
             try:
-                response = await self.http.request(method, path, params=params)
-            except httpx.TimeoutException as exc:
+                async with asyncio.timeout(self._deadline_s):
+                    response = await self.http.request(method, path, params=params)
+            except (httpx.TimeoutException, TimeoutError) as exc:
                 raise UpstreamTimeoutError(
                     f"{self.provider.name} did not answer in time", provider=self.provider
                 ) from exc

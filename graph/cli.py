@@ -1,0 +1,117 @@
+"""The `sessiongraph` command: serve, simulate, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import uvicorn
+
+from graph.settings import VENDOR_ENV, ConfigError, load_settings
+from providers.records import Provider
+from providers.simulation.base import Simulator
+from resolvers.sources import build_simulators
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sessiongraph", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the GraphQL server (demo mode by default)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info")
+
+    simulate = commands.add_parser(
+        "simulate", help="run the four vendor simulators as HTTP servers on loopback ports"
+    )
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=0,
+                          help="first port (the four use port..port+3); 0: any free ports")
+    simulate.add_argument("--size", type=int, default=300, help="sessions per vendor")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--anchor", help="ISO time the data ends at (default: now)")
+    simulate.add_argument("--latency-ms", type=float, default=0.0,
+                          help="latency added to every vendor answer")
+    simulate.add_argument("--env-file", type=Path, help="also write the environment lines here")
+
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.add_argument("--output", type=Path, help="write to this file instead")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "simulate":
+            return asyncio.run(_simulate(args))
+        return _export_schema(args)
+    except ConfigError as exc:
+        print(f"sessiongraph: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from graph.app import create_app
+
+    app = create_app(load_settings())
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _export_schema(args: argparse.Namespace) -> int:
+    from graph.schema import schema
+
+    text = schema.as_str() + "\n"
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def env_lines(simulators: dict[Provider, Simulator], urls: dict[Provider, str]) -> list[str]:
+    """The environment that points `sessiongraph serve` at running simulators."""
+    lines = []
+    for provider, simulator in simulators.items():
+        names = VENDOR_ENV[provider]
+        lines.append(f"{names.credential}={simulator.api_key}")
+        lines.append(f"{names.base_url}={urls[provider]}")
+        if names.agent_ids:
+            lines.append(f"{names.agent_ids}={','.join(simulator.agent_ids())}")
+    return lines
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    anchor = datetime.fromisoformat(args.anchor) if args.anchor else None
+    if anchor is not None and anchor.tzinfo is None:
+        anchor = anchor.replace(tzinfo=UTC)
+    simulators = build_simulators(args.size, args.seed, anchor)
+    servers, urls = [], {}
+    for offset, (provider, simulator) in enumerate(simulators.items()):
+        simulator.faults.latency_s = args.latency_ms / 1000
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port + offset if args.port else 0))
+        host, port = sock.getsockname()[:2]
+        urls[provider] = f"http://{host}:{port}"
+        config = uvicorn.Config(simulator.app, log_level="warning", lifespan="off")
+        servers.append((uvicorn.Server(config), sock))
+    lines = env_lines(simulators, urls)
+    print("\n".join(lines), flush=True)
+    if args.env_file:
+        args.env_file.write_text("\n".join(lines) + "\n")
+    await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""The merged `SessionConnection` (Relay Cursor Connections spec) and its resolver."""
+
+from __future__ import annotations
+
+
+import strawberry
+from strawberry.relay import PageInfo
+from strawberry.types import Info
+
+from graph.enums import Provider, SessionOrder
+from graph.inputs import SessionFilter
+from graph.types import Agent, Session
+from providers import records
+from providers.query import SortOrder
+from resolvers.agents import discover_agents
+from resolvers.connection import PageArgs, SourceOutcome, fetch_sessions
+from resolvers.context import RequestContext
+from resolvers.filters import SessionFilterSpec
+
+
+__all__ = [
+    "AgentConnection",
+    "SessionConnection",
+    "SessionEdge",
+    "SourceStatus",
+    "resolve_agents",
+    "resolve_sessions",
+]
+
+
+@strawberry.type
+class SessionEdge:
+    cursor: str
+    node: Session
+    late: bool = strawberry.field(
+        description="True when this session sorts before the cursor it was asked after: its "
+        "vendor failed on an earlier page and was resumed, so nothing is lost."
+    )
+
+
+@strawberry.type(description="How one vendor answered this page.")
+class SourceStatus:
+    provider: Provider
+    queried: bool = strawberry.field(description="False when the filter ruled the vendor out "
+                                     "or the vendor is not configured.")
+    ok: bool
+    error_code: str | None
+    message: str | None
+    truncated: bool = strawberry.field(
+        description="The vendor promises no order, so sessionGraph scans and sorts; the scan "
+        "stopped at the configured cap and sessions may be missing."
+    )
+    exhausted: bool = strawberry.field(description="Nothing more from this vendor.")
+
+    @classmethod
+    def from_outcome(cls, outcome: SourceOutcome) -> SourceStatus:
+        return cls(
+            provider=outcome.provider,
+            queried=outcome.queried,
+            ok=outcome.ok,
+            error_code=outcome.error.code if outcome.error else None,
+            message=outcome.error.message if outcome.error else None,
+            truncated=outcome.truncated,
+            exhausted=outcome.exhausted,
+        )
+
+
+@strawberry.type(description="Sessions from every vendor in one order, with one cursor.")
+class SessionConnection:
+    edges: list[SessionEdge]
+    page_info: PageInfo
+    total_count: int | None = strawberry.field(
+        description="Sessions matching the query, when every vendor can count them; else null."
+    )
+    sources: list[SourceStatus]
+
+    @strawberry.field(description="The edges' nodes, for clients that need no cursors.")
+    def nodes(self) -> list[Session]:
+        return [edge.node for edge in self.edges]
+
+
+async def resolve_sessions(
+    info: Info[RequestContext, None],
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: SessionFilter | None,  # noqa: A002
+    order_by: SessionOrder | None,
+    agent: tuple[records.Provider, str] | None = None,
+) -> SessionConnection:
+    context = info.context
+    spec = filter.to_spec() if filter is not None else SessionFilterSpec()
+    if agent is not None:
+        spec = spec.with_agent(*agent)
+    order = order_by.sort_order if order_by is not None else SortOrder.NEWEST_FIRST
+    page = await fetch_sessions(
+        context.sources.adapters, spec, order, PageArgs(first, after, last, before),
+        context.codec, context.limits,
+    )
+    for outcome in page.sources:
+        if outcome.error is not None:
+            context.report(info, outcome.error)
+    edges = [SessionEdge(cursor=e.cursor, node=Session.make(e.record), late=e.late)
+             for e in page.edges]
+    return SessionConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total,
+        sources=[SourceStatus.from_outcome(o) for o in page.sources],
+    )
+
+
+@strawberry.type(description="Agents of every vendor, by provider then id.")
+class AgentConnection:
+    nodes: list[Agent]
+    total_count: int
+    sources: list[SourceStatus]
+
+
+async def resolve_agents(
+    info: Info[RequestContext, None], providers: list[Provider] | None
+) -> AgentConnection:
+    context = info.context
+    wanted = set(providers) if providers else set(records.Provider)
+    adapters = {p: a for p, a in context.sources.adapters.items() if p in wanted}
+    agents, errors = await discover_agents(
+        adapters, context.limits.default_window_days, context.limits.scan_cap
+    )
+    failed = {error.provider: error for error in errors}
+    for error in errors:
+        context.report(info, error)
+    sources = [
+        SourceStatus.from_outcome(SourceOutcome(
+            p, ok=p not in failed, error=failed.get(p), queried=p in adapters, exhausted=True))
+        for p in sorted(wanted)
+    ]
+    nodes = [Agent.make(a.provider, a.id, a.name) for a in agents]
+    return AgentConnection(nodes=nodes, total_count=len(nodes), sources=sources)

@@ -1,0 +1,148 @@
+"""The schema: Query, the validation limits and caches, error translation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import strawberry
+from strawberry import relay
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.types import Info
+
+from graph.connection import (
+    AgentConnection,
+    SessionConnection,
+    resolve_agents,
+    resolve_sessions,
+)
+from graph.enums import Provider, ProviderMode, SessionOrder
+from graph.errors import PartialErrors
+from graph.inputs import SessionFilter
+from graph.types import Agent, Session
+from providers import records
+from providers.errors import UserInputError
+from resolvers.context import RequestContext
+from resolvers.nodes import parse_agent_node_id, parse_session_node_id
+
+__all__ = ["Query", "build_schema", "schema"]
+
+Ctx = Info[RequestContext, None]
+
+
+@strawberry.type(description="A vendor this server can query.")
+class ProviderInfo:
+    name: Provider
+    mode: ProviderMode
+    enabled: bool
+    agent_ids: list[str] = strawberry.field(
+        description="The agent ids (Samsara) or keys (Vectara) this server queries by default."
+    )
+
+
+async def _node(info: Ctx, global_id: str) -> Session | Agent | None:
+    try:
+        parsed = relay.GlobalID.from_id(global_id)
+    except Exception:
+        raise UserInputError(f"{global_id[:60]!r} is not an id of this API") from None
+    if parsed.type_name == "Session":
+        record = await info.context.loaders.session(parse_session_node_id(parsed.node_id))
+        return Session.make(record) if record is not None else None
+    if parsed.type_name == "Agent":
+        provider, agent_id = parse_agent_node_id(parsed.node_id)
+        agent = await info.context.loaders.agent(provider, agent_id)
+        return Agent.make(provider, agent_id, record=agent) if agent is not None else None
+    raise UserInputError(f"{global_id[:60]!r} is not an id of this API")
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its `id`; null when it does not exist.")
+    async def node(self, info: Ctx, id: strawberry.ID) -> relay.Node | None:  # noqa: A002
+        return await _node(info, id)
+
+    @strawberry.field(description="Objects by `id`, in order; null for those that do not exist.")
+    async def nodes(self, info: Ctx, ids: list[strawberry.ID]) -> list[relay.Node | None]:
+        if len(ids) > 100:
+            raise UserInputError("`ids`: at most 100 at once")
+        # Gathered, so every load is queued before the loaders dispatch: one batch per vendor.
+        return list(await asyncio.gather(*(_node(info, global_id) for global_id in ids)))
+
+    @strawberry.field(description="One session by its `id`; null when it does not exist.")
+    async def session(self, info: Ctx, id: strawberry.ID) -> Session | None:  # noqa: A002
+        node = await _node(info, id)
+        if node is not None and not isinstance(node, Session):
+            raise UserInputError("that id is not a Session id")
+        return node
+
+    @strawberry.field(description="One agent by its `id`; null when it does not exist.")
+    async def agent(self, info: Ctx, id: strawberry.ID) -> Agent | None:  # noqa: A002
+        node = await _node(info, id)
+        if node is not None and not isinstance(node, Agent):
+            raise UserInputError("that id is not an Agent id")
+        return node
+
+    @strawberry.field(description="Every vendor and whether this server queries it.")
+    def providers(self, info: Ctx) -> list[ProviderInfo]:
+        sources = info.context.sources
+        mode = ProviderMode.DEMO if sources.demo else ProviderMode.LIVE
+        return [
+            ProviderInfo(
+                name=provider,
+                mode=mode,
+                enabled=(adapter := sources.adapter(provider)) is not None,
+                agent_ids=list(adapter.default_agent_ids()) if adapter else [],
+            )
+            for provider in records.Provider
+        ]
+
+    @strawberry.field(description="Sessions of every vendor (or those in `filter.providers`) "
+                      "in one order with one cursor. Default: newest first, 20 a page, the "
+                      "last 90 days.")
+    async def sessions(
+        self,
+        info: Ctx,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: SessionFilter | None = None,  # noqa: A002
+        order_by: SessionOrder | None = None,
+    ) -> SessionConnection:
+        return await resolve_sessions(info, first, after, last, before, filter, order_by)
+
+    @strawberry.field(description="Agents: the configured ones and those seen on sessions of "
+                      "the default window.")
+    async def agents(self, info: Ctx, providers: list[Provider] | None = None) -> AgentConnection:
+        return await resolve_agents(info, providers)
+
+
+def build_schema(
+    max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000
+) -> strawberry.Schema:
+    # The rule classes are built once: a limiter made per request would build new rule classes
+    # every time and the validation cache (keyed by rules) would never hit (strawberry #4635).
+    rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
+    return strawberry.Schema(
+        query=Query,
+        types=[Session, Agent],
+        extensions=[
+            PartialErrors,
+            lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: AddValidationRules(rules),
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+        ],
+    )
+
+
+schema = build_schema()

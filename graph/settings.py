@@ -1,0 +1,191 @@
+"""Configuration: environment variables, over an optional TOML file named by
+`SESSIONGRAPH_CONFIG`. A vendor is live when its credential is set; when none is, the server
+runs in demo mode (all four simulators in-process).
+
+The TOML file uses one table per vendor and one for the gateway; every key is optional and the
+environment wins:
+
+    [sessiongraph]                       [samsara]
+    cursor_secret = "…"                  api_token = "…"
+    default_window_days = 90             base_url = "https://api.eu.samsara.com"
+                                         agent_ids = ["a1", "a2"]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from providers.records import Provider
+from providers.settings import ProviderSettings, Secret
+
+__all__ = ["Settings", "VendorEnv", "load_settings"]
+
+log = logging.getLogger("sessiongraph")
+N = TypeVar("N", int, float)
+
+
+@dataclass(frozen=True, slots=True)
+class VendorEnv:
+    """The environment variable names of one vendor (fixed: clients and docs rely on them)."""
+
+    credential: str
+    base_url: str
+    default_base_url: str
+    agent_ids: str | None = None
+
+
+VENDOR_ENV: Mapping[Provider, VendorEnv] = {
+    Provider.SAMSARA: VendorEnv(
+        "SAMSARA_API_TOKEN", "SAMSARA_BASE_URL", "https://api.samsara.com", "SAMSARA_AGENT_IDS"
+    ),
+    Provider.STATESET: VendorEnv(
+        "STATESET_VOICE_API_KEY", "STATESET_VOICE_BASE_URL", "https://voice.stateset.app"
+    ),
+    Provider.VECTARA: VendorEnv(
+        "VECTARA_API_KEY", "VECTARA_BASE_URL", "https://api.vectara.io", "VECTARA_AGENT_KEYS"
+    ),
+    Provider.VONAGE: VendorEnv(
+        "VONAGE_AI_STUDIO_API_KEY",
+        "VONAGE_AI_STUDIO_BASE_URL",
+        "https://studio-api-eu.ai.vonage.com",
+    ),
+}
+VONAGE_REGIONS = {
+    "eu": "https://studio-api-eu.ai.vonage.com",
+    "us": "https://studio-api-us.ai.vonage.com",
+}
+# TOML keys per vendor table: credential, base_url, agent ids.
+_TOML_KEYS = {
+    Provider.SAMSARA: ("api_token", "base_url", "agent_ids"),
+    Provider.STATESET: ("api_key", "base_url", None),
+    Provider.VECTARA: ("api_key", "base_url", "agent_keys"),
+    Provider.VONAGE: ("api_key", "base_url", None),
+}
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used: the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    providers: Mapping[Provider, ProviderSettings]  # the live vendors (all four in demo mode)
+    demo: bool
+    cursor_secret: Secret
+    cursor_secret_generated: bool = False
+    default_window_days: int = 90
+    scan_cap: int = 2000
+    max_page_size: int = 100
+    default_page_size: int = 20
+    max_query_depth: int = 12
+    demo_size: int = 300
+    demo_seed: int = 1
+    timeout_s: float = 10.0
+    demo_anchor: datetime | None = None  # the simulators' "now" (default: start-up time)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    toml = _read_toml(env.get("SESSIONGRAPH_CONFIG"))
+    gateway = toml.get("sessiongraph", {})
+
+    def setting(name: str, default: str) -> str:
+        value = env.get(f"SESSIONGRAPH_{name.upper()}")
+        return value if value not in (None, "") else str(gateway.get(name, default))
+
+    timeout_s = _number(setting("timeout_s", "10"), "SESSIONGRAPH_TIMEOUT_S", float)
+    live = {
+        provider: vendor
+        for provider in Provider
+        if (vendor := _vendor_settings(provider, env, toml.get(provider.value, {}), timeout_s))
+    }
+    secret_text = setting("cursor_secret", "")
+    generated = not secret_text
+    if generated:
+        # Cursors then work only against this process: say so, once, at start-up.
+        secret_text = secrets.token_urlsafe(32)
+    return Settings(
+        providers=live,
+        demo=not live,
+        cursor_secret=Secret(secret_text),
+        cursor_secret_generated=generated,
+        default_window_days=_number(
+            setting("default_window_days", "90"), "SESSIONGRAPH_DEFAULT_WINDOW_DAYS", int
+        ),
+        scan_cap=_number(setting("scan_cap", "2000"), "SESSIONGRAPH_SCAN_CAP", int),
+        default_page_size=_number(
+            setting("default_page_size", "20"), "SESSIONGRAPH_DEFAULT_PAGE_SIZE", int
+        ),
+        max_query_depth=_number(setting("max_query_depth", "12"), "SESSIONGRAPH_MAX_QUERY_DEPTH", int),
+        demo_size=_number(setting("demo_size", "300"), "SESSIONGRAPH_DEMO_SIZE", int),
+        demo_seed=_number(setting("demo_seed", "1"), "SESSIONGRAPH_DEMO_SEED", int),
+        timeout_s=timeout_s,
+        demo_anchor=_moment(setting("demo_anchor", ""), "SESSIONGRAPH_DEMO_ANCHOR"),
+    )
+
+
+def _moment(text: str, name: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be an ISO 8601 time, not {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _vendor_settings(
+    provider: Provider, env: Mapping[str, str], table: Mapping[str, Any], timeout_s: float
+) -> ProviderSettings | None:
+    names = VENDOR_ENV[provider]
+    credential_key, base_url_key, agents_key = _TOML_KEYS[provider]
+    credential = env.get(names.credential) or table.get(credential_key)
+    if not credential:
+        return None
+    base_url = env.get(names.base_url) or table.get(base_url_key) or ""
+    if provider is Provider.VONAGE and not base_url:
+        region = (env.get("VONAGE_AI_STUDIO_REGION") or table.get("region") or "eu").lower()
+        if region not in VONAGE_REGIONS:
+            raise ConfigError(f"VONAGE_AI_STUDIO_REGION must be eu or us, not {region!r}")
+        base_url = VONAGE_REGIONS[region]
+    agent_ids: tuple[str, ...] = ()
+    if names.agent_ids:
+        raw = env.get(names.agent_ids)
+        listed = raw.split(",") if raw is not None else list(table.get(agents_key or "", []))
+        agent_ids = tuple(a.strip() for a in listed if a.strip())
+    return ProviderSettings(
+        provider=provider,
+        base_url=(base_url or names.default_base_url).rstrip("/"),
+        credential=Secret(str(credential)),
+        agent_ids=agent_ids,
+        timeout_s=timeout_s,
+    )
+
+
+def _read_toml(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        with Path(path).open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"SESSIONGRAPH_CONFIG={path}: {exc}") from exc
+
+
+def _number(text: str, name: str, kind: type[N]) -> N:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {text!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {text!r}")
+    return value

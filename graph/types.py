@@ -1,0 +1,301 @@
+"""GraphQL object types. Each wraps a record; nested values are plain attributes or sync
+resolvers (an `async def` costs 15–25 µs a call). Only fields that may need a vendor call
+(details, agents) are async, and they go through the request's loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from graph.enums import Channel, Provider, SessionOrder, SessionStatus, Speaker, ToolCallStatus
+from providers import records
+from resolvers.context import RequestContext
+from resolvers.nodes import agent_node_id, session_node_id
+
+if TYPE_CHECKING:
+    from graph.connection import SessionConnection
+    from graph.inputs import SessionFilter
+
+__all__ = [
+    "Agent",
+    "FlowStep",
+    "Parameter",
+    "Recording",
+    "Session",
+    "Tag",
+    "ToolCall",
+    "Transcript",
+    "TranscriptTurn",
+]
+
+
+@strawberry.type(description="One thing said in a session.")
+class TranscriptTurn:
+    speaker: Speaker
+    raw_speaker: str = strawberry.field(description="The vendor's own word for the speaker.")
+    text: str
+    offset_ms: int | None = strawberry.field(description="Milliseconds from the session start.")
+    at: datetime | None
+
+    @classmethod
+    def from_record(cls, turn: records.TranscriptTurn) -> TranscriptTurn:
+        return cls(speaker=turn.speaker, raw_speaker=turn.raw_speaker, text=turn.text,
+                   offset_ms=turn.offset_ms, at=turn.at)
+
+
+@strawberry.type(description="What was said, in order.")
+class Transcript:
+    turns: list[TranscriptTurn]
+
+    @strawberry.field(description="The whole transcript as `SPEAKER: text` lines.")
+    def text(self) -> str:
+        return "\n".join(f"{t.speaker.name}: {t.text}" for t in self.turns)
+
+
+@strawberry.type(description="A tool (function) the agent called.")
+class ToolCall:
+    name: str
+    arguments: JSON | None
+    output: JSON | None
+    status: ToolCallStatus
+    error: str | None
+    call_id: str | None
+    offset_ms: int | None
+    at: datetime | None
+    duration_ms: int | None
+
+    @classmethod
+    def from_record(cls, call: records.ToolCall) -> ToolCall:
+        return cls(name=call.name, arguments=call.arguments, output=call.output,
+                   status=call.status, error=call.error, call_id=call.call_id,
+                   offset_ms=call.offset_ms, at=call.at, duration_ms=call.duration_ms)
+
+
+@strawberry.type(description="One node the flow executed (Vonage AI Studio flow paths).")
+class FlowStep:
+    node_id: str
+    type: str
+    request_id: str | None
+    execution_time_ms: int | None
+    response_code: int | None
+    url: str | None
+    tags: list[str]
+
+    @classmethod
+    def from_record(cls, step: records.FlowStep) -> FlowStep:
+        return cls(node_id=step.node_id, type=step.type, request_id=step.request_id,
+                   execution_time_ms=step.execution_time_ms, response_code=step.response_code,
+                   url=step.url, tags=list(step.tags))
+
+
+@strawberry.type
+class Tag:
+    name: str
+    category: str | None
+    count: int
+
+
+@strawberry.type
+class Parameter:
+    name: str
+    value: str | None
+    type: str | None
+
+
+@strawberry.type(description="A call recording. The URL may be presigned: use it before "
+                 "`expiresAt`.")
+class Recording:
+    url: str
+    expires_at: datetime | None
+
+
+@strawberry.type(description="An AI agent on one vendor.")
+class Agent(relay.Node):
+    node_id: relay.NodeID[str]
+    provider: Provider
+    provider_agent_id: str = strawberry.field(description="The vendor's own id of the agent.")
+    known_name: strawberry.Private[str | None] = None
+    record: strawberry.Private[records.AgentRecord | None] = None
+
+    @classmethod
+    def make(cls, provider: records.Provider, agent_id: str, name: str | None = None,
+             record: records.AgentRecord | None = None) -> Agent:
+        return cls(node_id=agent_node_id(provider, agent_id), provider=provider,
+                   provider_agent_id=agent_id, known_name=name, record=record)
+
+    async def _load(self, info: Info[RequestContext, None]) -> records.AgentRecord | None:
+        if self.record is None:
+            self.record = await info.context.loaders.agent(self.provider, self.provider_agent_id)
+        return self.record
+
+    @strawberry.field
+    async def name(self, info: Info[RequestContext, None]) -> str | None:
+        if self.known_name is not None:
+            return self.known_name
+        record = await self._load(info)
+        return record.name if record else None
+
+    @strawberry.field
+    async def description(self, info: Info[RequestContext, None]) -> str | None:
+        record = await self._load(info)
+        return record.description if record else None
+
+    @strawberry.field
+    async def model(self, info: Info[RequestContext, None]) -> str | None:
+        record = await self._load(info)
+        return record.model if record else None
+
+    @strawberry.field
+    async def enabled(self, info: Info[RequestContext, None]) -> bool | None:
+        record = await self._load(info)
+        return record.enabled if record else None
+
+    @strawberry.field(description="This agent's sessions: the same connection as "
+                      "`Query.sessions`, scoped to the agent.")
+    async def sessions(
+        self,
+        info: Info[RequestContext, None],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: Annotated[SessionFilter, strawberry.lazy("graph.inputs")] | None = None,  # noqa: A002
+        order_by: SessionOrder | None = None,
+    ) -> Annotated[SessionConnection, strawberry.lazy("graph.connection")]:
+        from graph.connection import resolve_sessions
+
+        return await resolve_sessions(info, first, after, last, before, filter, order_by,
+                                      agent=(self.provider, self.provider_agent_id))
+
+
+@strawberry.type(description="One conversation between a user and an AI agent, on any vendor.")
+class Session(relay.Node):
+    node_id: relay.NodeID[str]
+    record: strawberry.Private[records.SessionRecord]
+
+    @classmethod
+    def make(cls, record: records.SessionRecord) -> Session:
+        return cls(node_id=session_node_id(record), record=record)
+
+    @classmethod
+    def many(cls, items: Iterable[records.SessionRecord]) -> list[Session]:
+        return [cls.make(record) for record in items]
+
+    async def _full(self, info: Info[RequestContext, None]) -> records.SessionRecord:
+        """The record with details: fetched through the request's loader when the list
+        endpoint did not carry them."""
+        if self.record.details is None:
+            full = await info.context.loaders.session(self.record.ref)
+            if full is not None:
+                self.record = full
+        return self.record
+
+    async def _details(self, info: Info[RequestContext, None]) -> records.SessionDetails:
+        return (await self._full(info)).details or records.SessionDetails()
+
+    @strawberry.field
+    def provider(self) -> Provider:
+        return self.record.provider
+
+    @strawberry.field(description="The vendor's own id of the session.")
+    def provider_session_id(self) -> str:
+        return self.record.id
+
+    @strawberry.field
+    def status(self) -> SessionStatus:
+        return self.record.status
+
+    @strawberry.field(description="The vendor's own status value.")
+    def raw_status(self) -> str:
+        return self.record.raw_status
+
+    @strawberry.field
+    def started_at(self) -> datetime:
+        return self.record.started_at
+
+    @strawberry.field
+    async def ended_at(self, info: Info[RequestContext, None]) -> datetime | None:
+        if self.record.ended_at is None and self.record.details is None:
+            return (await self._full(info)).ended_at
+        return self.record.ended_at
+
+    @strawberry.field(description="Length of the session in milliseconds (null while active).")
+    async def duration_ms(self, info: Info[RequestContext, None]) -> int | None:
+        if self.record.duration_ms is None and self.record.details is None:
+            return (await self._full(info)).duration_ms
+        return self.record.duration_ms
+
+    @strawberry.field
+    def channel(self) -> Channel | None:
+        return self.record.channel
+
+    @strawberry.field
+    def raw_channel(self) -> str | None:
+        return self.record.raw_channel
+
+    @strawberry.field(description="inbound or outbound, where the vendor says.")
+    def direction(self) -> str | None:
+        return self.record.direction
+
+    @strawberry.field(description="Who talked to the agent: a phone number, user or driver.")
+    def caller(self) -> str | None:
+        return self.record.caller
+
+    @strawberry.field(description="The number or address the agent answered on.")
+    def callee(self) -> str | None:
+        return self.record.callee
+
+    @strawberry.field
+    def title(self) -> str | None:
+        return self.record.title
+
+    @strawberry.field
+    def summary(self) -> str | None:
+        return self.record.summary
+
+    @strawberry.field
+    def tags(self) -> list[Tag]:
+        return [Tag(name=t.name, category=t.category, count=t.count) for t in self.record.tags]
+
+    @strawberry.field
+    def parameters(self) -> list[Parameter]:
+        return [Parameter(name=p.name, value=p.value, type=p.type) for p in self.record.parameters]
+
+    @strawberry.field(description="Vendor-specific extras (e.g. QA state, vehicle, customer).")
+    def metadata(self) -> JSON:
+        return dict(self.record.metadata)
+
+    @strawberry.field
+    def agent(self) -> Agent | None:
+        if self.record.agent_id is None:
+            return None
+        return Agent.make(self.record.provider, self.record.agent_id, self.record.agent_name)
+
+    @strawberry.field
+    async def transcript(self, info: Info[RequestContext, None]) -> Transcript:
+        details = await self._details(info)
+        return Transcript(turns=[TranscriptTurn.from_record(t) for t in details.transcript])
+
+    @strawberry.field
+    async def tool_calls(self, info: Info[RequestContext, None]) -> list[ToolCall]:
+        details = await self._details(info)
+        return [ToolCall.from_record(call) for call in details.tool_calls]
+
+    @strawberry.field
+    async def flow_steps(self, info: Info[RequestContext, None]) -> list[FlowStep]:
+        details = await self._details(info)
+        return [FlowStep.from_record(step) for step in details.flow_steps]
+
+    @strawberry.field
+    async def recording(self, info: Info[RequestContext, None]) -> Recording | None:
+        recording = (await self._details(info)).recording
+        if recording is None:
+            return None
+        return Recording(url=recording.url, expires_at=recording.expires_at)
+

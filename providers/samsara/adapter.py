@@ -1,0 +1,323 @@
+"""The Samsara Agent Studio adapter.
+
+Listing reads `GET /agent-studio/voice-sessions/stream`, one stream per chunk of ≤100 agent ids
+(times chunks of vehicle and driver ids, when those filters are this long). Pushed down: the
+window (`startTime`, `endTime`), agents, statuses (always sent: the vendor's default is
+`completed` only), vehicles and drivers. Applied here by `matches`: the window's end again (the
+vendor's `endTime` is inclusive, the query's window half-open), phone number and text (the stream
+has no transcript: details are fetched for the candidates and kept on the records). Samsara
+sessions have no tags and are all voice calls: such filters match nothing, without a request.
+
+NEWEST_FIRST is the vendor's order: the streams are merged by sort key, and a position holds
+each stream's native cursor and skip (`stream.StreamReader`). OLDEST_FIRST cannot be asked for:
+the window is scanned (≤ `scan_cap` sessions), sorted, and resumed by keyset; the keyset's
+start time narrows `startTime` of the rescan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from providers.adapter import SAFE_ID, Adapter, gather_bounded
+from providers.errors import ProviderError, UserInputError
+from providers.query import PagedSession, Position, SessionPage, SessionQuery, SortOrder, matches
+from providers.records import Channel, Provider, SessionRecord, SessionRef, SessionStatus
+from providers.samsara.mapping import (
+    RAW_STATUSES,
+    format_time,
+    session_from_detail,
+    session_from_summary,
+)
+from providers.samsara.stream import MAX_PAGE_SIZE, PageFetch, StreamPage, StreamReader
+from providers.transport import reading
+
+__all__ = ["SamsaraAdapter", "error_message"]
+
+STREAM_PATH = "/agent-studio/voice-sessions/stream"
+DETAILS_PATH = "/agent-studio/voice-sessions"
+MAX_IDS = 100  # agentIds, vehicleIds, driverIds and details ids per call
+
+SortKey = tuple[datetime, str, str, str]
+T = TypeVar("T")
+
+
+def error_message(response: httpx.Response) -> str:
+    """`{"message", "requestId"}`, or the plain text of a 5xx."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()
+    if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+        return response.text.strip()
+    request_id = body.get("requestId")
+    return f"{body['message']} (requestId {request_id})" if request_id else body["message"]
+
+
+class SamsaraAdapter(Adapter):
+    provider = Provider.SAMSARA
+    max_page_size = MAX_PAGE_SIZE
+    answers_fleet_filters = True
+
+    @classmethod
+    def read_error(cls, response: httpx.Response) -> tuple[str, type[ProviderError] | None]:
+        return error_message(response), None
+
+    # --- listing ----------------------------------------------------------------------------------
+
+    async def _list_sessions(
+        self, query: SessionQuery, after: Position | None, limit: int
+    ) -> SessionPage:
+        if limit < 1:
+            return SessionPage(items=(), exhausted=False)
+        if query.order is SortOrder.NEWEST_FIRST:
+            return await self._newest_first(query, after, limit)
+        return await self._oldest_first(query, after, limit)
+
+    async def _newest_first(
+        self, query: SessionQuery, after: Position | None, limit: int
+    ) -> SessionPage:
+        streams = self._stream_params(query, query.started_after)
+        readers = self._readers(query, streams, after)
+        items: list[PagedSession] = []
+        while len(items) < limit:
+            # Local-only filters drop sessions: then full pages cost fewer calls.
+            wanted = MAX_PAGE_SIZE if _filters_locally(query) else limit - len(items)
+            await asyncio.gather(*(r.load(wanted) for r in readers if r.needs_page))
+            record = _pop_newest(readers)
+            if record is None:
+                break
+            if matches(record, query):
+                position = {"streams": [reader.position() for reader in readers]}
+                items.append(PagedSession(record, position))
+        return SessionPage(tuple(items), exhausted=all(reader.done for reader in readers))
+
+    def _readers(
+        self, query: SessionQuery, streams: list[dict[str, str]], after: Position | None
+    ) -> list[StreamReader]:
+        text_query = query if query.needs_details else None
+        fetches = [self._page_fetch(params, text_query) for params in streams]
+        if after is None:
+            return [StreamReader(fetch) for fetch in fetches]
+        positions = after.get("streams")
+        if not isinstance(positions, list) or len(positions) != len(fetches):
+            raise UserInputError("the cursor does not belong to this SAMSARA query")
+        return [
+            StreamReader.resume(fetch, position)
+            for fetch, position in zip(fetches, positions, strict=True)
+        ]
+
+    async def _oldest_first(
+        self, query: SessionQuery, after: Position | None, limit: int
+    ) -> SessionPage:
+        key = _keyset(after)
+        start = query.started_after if key is None else max(query.started_after, key[0])
+        scanned, truncated = await self._scan(self._stream_params(query, start), query.scan_cap)
+        without_text = replace(query, text=None)
+        unique = {r.id: r for r in scanned if matches(r, without_text)}
+        candidates = sorted(
+            (r for r in unique.values() if key is None or r.sort_key > key),
+            key=lambda record: record.sort_key,
+        )
+        picked, more = await self._first_matches(candidates, query, limit)
+        items = tuple(PagedSession(record, _keyset_position(record)) for record in picked)
+        return SessionPage(items, exhausted=not more, truncated=truncated)
+
+    async def _scan(
+        self, streams: list[dict[str, str]], cap: int
+    ) -> tuple[list[SessionRecord], bool]:
+        """Every session of the streams, up to `cap`; True when the cap cut the scan short."""
+        scanned: list[SessionRecord] = []
+        for params in streams:
+            reader = StreamReader(self._page_fetch(params, None))
+            while not reader.done:
+                if len(scanned) >= cap:
+                    return scanned, True
+                await reader.load(cap - len(scanned))
+                scanned.extend(reader.pop_all())
+        return scanned, False
+
+    async def _first_matches(
+        self, candidates: list[SessionRecord], query: SessionQuery, limit: int
+    ) -> tuple[list[SessionRecord], bool]:
+        """The first `limit` candidates matching `query`, and whether candidates are left after
+        them. A text filter reads details, fetched a batch at a time, only as far as needed."""
+        if not query.needs_details:
+            return candidates[:limit], len(candidates) > limit
+        picked: list[SessionRecord] = []
+        for start in range(0, len(candidates), MAX_IDS):
+            batch = await self._with_details(candidates[start : start + MAX_IDS])
+            for index, record in enumerate(batch, start + 1):
+                if matches(record, query):
+                    picked.append(record)
+                    if len(picked) == limit:
+                        return picked, index < len(candidates)
+        return picked, False
+
+    # --- vendor calls -----------------------------------------------------------------------------
+
+    def _stream_params(self, query: SessionQuery, start: datetime) -> list[dict[str, str]]:
+        """The parameters of each stream to read; none when nothing can match."""
+        agent_ids = query.agent_ids if query.agent_ids is not None else self.default_agent_ids()
+        if not _can_match(query, agent_ids):
+            return []
+        window_and_status = {
+            "startTime": format_time(start),
+            "endTime": format_time(query.started_before),
+            "sessionStatus": _status_param(query.statuses),
+        }
+        return [
+            {**window_and_status, **scope}
+            for scope in _scopes(agent_ids, query.vehicle_ids, query.driver_ids)
+        ]
+
+    def _page_fetch(self, params: dict[str, str], text_query: SessionQuery | None) -> PageFetch:
+        async def fetch(after: str | None, size: int) -> StreamPage:
+            page = await self._stream_page(params, after, size)
+            if text_query is None:
+                return page
+            return replace(page, records=await self._with_text_details(page.records, text_query))
+
+        return fetch
+
+    async def _stream_page(
+        self, params: dict[str, str], after: str | None, size: int
+    ) -> StreamPage:
+        request: dict[str, str | int] = {**params, "limit": size}
+        if after is not None:
+            request["after"] = after
+        body = await self.client.get_json(STREAM_PATH, request)
+        with reading(self.provider):
+            records = [session_from_summary(summary) for summary in body["data"]]
+            pagination = body["pagination"]
+            more = pagination.get("hasNextPage") is True
+            end_cursor = pagination.get("endCursor") or None
+        return StreamPage(records, end_cursor if more else None)
+
+    async def _with_text_details(
+        self, records: list[SessionRecord], query: SessionQuery
+    ) -> list[SessionRecord]:
+        """`records` with details for those only the text filter can still refuse."""
+        without_text = replace(query, text=None)
+        ids = [record.id for record in records if matches(record, without_text)]
+        return await self._with_details(records, ids)
+
+    async def _with_details(
+        self, records: list[SessionRecord], ids: Sequence[str] | None = None
+    ) -> list[SessionRecord]:
+        """`records` with details filled for `ids` (default: all) where the vendor has them."""
+        wanted = [record.id for record in records] if ids is None else ids
+        found = await self._details(wanted) if wanted else {}
+        return [found.get(record.id, record) for record in records]
+
+    async def _details(self, ids: Sequence[str]) -> dict[str, SessionRecord]:
+        found: dict[str, SessionRecord] = {}
+        for batch in await gather_bounded(_chunks(ids), self._detail_batch, self.fan_out):
+            found.update(batch)
+        return found
+
+    async def _detail_batch(self, ids: Sequence[str]) -> dict[str, SessionRecord]:
+        body = await self.client.get_json(DETAILS_PATH, {"ids": ",".join(ids)})
+        with reading(self.provider):
+            records = [session_from_detail(detail) for detail in body["data"]]
+        return {record.id: record for record in records}
+
+    # --- getters ----------------------------------------------------------------------------------
+
+    async def get_sessions(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
+        for ref in refs:
+            self.check_ref(ref)
+        found = await self._details(list(dict.fromkeys(ref.id for ref in refs)))
+        return [found.get(ref.id) for ref in refs]
+
+
+# --- query helpers --------------------------------------------------------------------------------
+
+
+def _can_match(query: SessionQuery, agent_ids: Sequence[str]) -> bool:
+    """False when no Samsara session could match, whatever the vendor holds."""
+    return (
+        query.started_after < query.started_before
+        and bool(agent_ids)
+        and (query.statuses is None or bool(query.statuses))
+        and all(ids is None or ids for ids in (query.vehicle_ids, query.driver_ids))
+        and (query.channels is None or Channel.VOICE in query.channels)
+        and not query.tags  # the vendor has no tags
+    )
+
+
+def _filters_locally(query: SessionQuery) -> bool:
+    return query.phone_number is not None or query.text is not None
+
+
+def _status_param(statuses: frozenset[SessionStatus] | None) -> str:
+    """Always explicit (the vendor's default drops all but completed), in one fixed order so
+    that every process sends the same parameters while following a cursor."""
+    return ",".join(
+        raw for status, raw in RAW_STATUSES.items() if statuses is None or status in statuses
+    )
+
+
+def _scopes(
+    agent_ids: Sequence[str],
+    vehicle_ids: Sequence[str] | None,
+    driver_ids: Sequence[str] | None,
+) -> list[dict[str, str]]:
+    """One parameter set per stream: the product of the ≤100-id chunks of each id list."""
+    lists = {"agentIds": agent_ids, "vehicleIds": vehicle_ids, "driverIds": driver_ids}
+    choices = [
+        [(name, ",".join(chunk)) for chunk in _chunks(_canonical_ids(ids))]
+        for name, ids in lists.items()
+        if ids is not None
+    ]
+    return [dict(scope) for scope in itertools.product(*choices)]
+
+
+def _canonical_ids(ids: Sequence[str]) -> list[str]:
+    """Sorted and unique (the same chunks in every process), each safe in a comma list."""
+    for item in ids:
+        if not SAFE_ID.match(item):
+            raise UserInputError(f"not a SAMSARA id: {item[:40]!r}")
+    return sorted(set(ids))
+
+
+def _chunks(items: Sequence[T]) -> list[Sequence[T]]:
+    return [items[start : start + MAX_IDS] for start in range(0, len(items), MAX_IDS)]
+
+
+def _pop_newest(readers: list[StreamReader]) -> SessionRecord | None:
+    """The newest head of the streams, consumed. Streams split by agent, vehicle or driver
+    chunks should not share a session; if the vendor ties one session to several vehicles or
+    drivers, it is consumed from every stream it heads, and listed once."""
+    heads = [(head, reader) for reader in readers if (head := reader.head()) is not None]
+    if not heads:
+        return None
+    newest, source = max(heads, key=lambda pair: pair[0].sort_key)
+    for head, reader in heads:
+        if reader is source or head.id == newest.id:
+            reader.pop()
+    return newest
+
+
+def _keyset_position(record: SessionRecord) -> dict[str, Any]:
+    return {"key": [record.started_at.isoformat(), record.agent_id or "", record.id]}
+
+
+def _keyset(after: Position | None) -> SortKey | None:
+    if after is None:
+        return None
+    match after.get("key"):
+        case [str() as started_at, str() as agent_id, str() as session_id]:
+            try:
+                moment = datetime.fromisoformat(started_at)
+            except ValueError:
+                moment = None
+            if moment is not None and moment.tzinfo is not None:
+                return (moment.astimezone(UTC), Provider.SAMSARA.value, agent_id, session_id)
+    raise UserInputError("the cursor does not belong to this SAMSARA query")

@@ -1,0 +1,536 @@
+"""A faithful fake of Samsara Agent Studio's voice-session endpoints (vendors.md §1).
+
+What it keeps of the vendor's awkward parts: `startTime` and `agentIds` required, `sessionStatus`
+defaulting to `completed` only, `endTime` inclusive, an opaque cursor bound to the other
+parameters and expiring after 30 days, short and empty pages while `hasNextPage` is true,
+`endCursor` `""` on the last page, details leaving unknown ids out, tool arguments as JSON-encoded
+strings, presigned recording URLs expiring an hour after the request, plain-text 5xx bodies and a
+fractional Retry-After on 429.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import itertools
+import json
+import random
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from providers.records import Provider, SessionRecord
+from providers.samsara.mapping import format_time, parse_time, session_from_detail
+from providers.simulation.base import Simulator
+from providers.simulation.fake_data import (
+    Conversation,
+    conversation,
+    person_name,
+    phone_number,
+    spread_start_times,
+)
+from providers.simulation.faults import Faults
+
+__all__ = ["DETAILS_PATH", "STREAM_PATH", "SamsaraFaults", "SamsaraSimulator"]
+
+STREAM_PATH = "/agent-studio/voice-sessions/stream"
+DETAILS_PATH = "/agent-studio/voice-sessions"
+
+MAX_IDS = 100  # agentIds, vehicleIds, driverIds and details ids per call
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 50
+CURSOR_LIFETIME = timedelta(days=30)
+RECORDING_LIFETIME = timedelta(hours=1)
+RAW_STATUSES = ("completed", "running", "failed", "unknown")
+DEFAULT_STATUSES = frozenset({"completed"})  # the vendor's default: others silently left out
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+# (name, conversation topics) of the organisation's voice agents.
+_AGENTS = (
+    ("Dispatch Assistant", ["roadside"]),
+    ("Delivery Line", ["order_status"]),
+    ("Maintenance Scheduler", ["appointment"]),
+    ("Billing Desk", ["billing"]),
+    ("Help Line", ["faq", "order_status"]),
+    ("Safety Coach", ["roadside", "faq"]),
+)
+_DRIVER_TRIGGERS = ("harshEvent", "outboundCall", "scheduled", "")
+_SUMMARY_FIELDS = (
+    "agentId",
+    "agentName",
+    "durationMilliseconds",
+    "happenedAtTime",
+    "id",
+    "recipient",
+    "sessionStatus",
+    "triggerType",
+    "updatedAtTime",
+)
+
+
+@dataclass
+class SamsaraFaults(Faults):
+    retry_after: str = "0.40235"  # Samsara's habit: fractional seconds (kept by `reset()`)
+
+
+class BadRequest(Exception):
+    """A parameter the vendor refuses with 400."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Agent:
+    id: str
+    name: str
+    topics: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Driver:
+    id: str
+    name: str
+    vehicle_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    detail: dict[str, Any]  # the Detail JSON without the per-request recording fields
+    started_at: datetime
+    recording_key: str | None  # the object a presigned URL points at; None: no recording
+    vehicle_id: str | None  # the target device's vehicle and driver: filters only, never served
+    driver_id: str | None
+
+    @property
+    def id(self) -> str:
+        return str(self.detail["id"])
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return {name: self.detail[name] for name in _SUMMARY_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipient:
+    text: str  # the summary's `recipient`
+    speaker_type: str  # how the transcript labels this person
+    vehicle_id: str | None
+    driver_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Cursor:
+    offset: int
+    page: int  # pages served before this one: decides short and empty pages
+    fingerprint: str  # of every parameter but `after` and `limit`
+    end_ms: int  # the resolved endTime (it defaults to "now" on the first page)
+    issued_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class _StreamRequest:
+    start: datetime
+    end: datetime
+    agent_ids: frozenset[str]
+    vehicle_ids: frozenset[str] | None
+    driver_ids: frozenset[str] | None
+    statuses: frozenset[str]
+    limit: int
+    cursor: _Cursor
+
+    def admits(self, session: _Session) -> bool:
+        detail = session.detail
+        return (
+            self.start <= session.started_at <= self.end  # the vendor's endTime is inclusive
+            and detail["agentId"] in self.agent_ids
+            and detail["sessionStatus"] in self.statuses
+            and (self.vehicle_ids is None or session.vehicle_id in self.vehicle_ids)
+            and (self.driver_ids is None or session.driver_id in self.driver_ids)
+        )
+
+
+class SamsaraSimulator(Simulator):
+    provider = Provider.SAMSARA
+
+    def __init__(
+        self,
+        *,
+        size: int = 300,
+        seed: int = 1,
+        anchor: datetime | None = None,
+        api_key: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        # "Now" for defaults, cursor expiry and recording URLs; tests pin it.
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self._request_ids = itertools.count(1)
+        super().__init__(size=size, seed=seed, anchor=anchor, api_key=api_key)
+        self.faults = SamsaraFaults()
+
+    # --- data -------------------------------------------------------------------------------------
+
+    def generate(self) -> None:
+        rng = self.rng
+        self.agents = [_Agent(_uuid(rng), name, topics) for name, topics in _AGENTS]
+        self.vehicle_ids = [str(rng.randint(10**14, 10**15 - 1)) for _ in range(16)]
+        self.drivers = [
+            _Driver(str(rng.randint(10**7, 10**8 - 1)), person_name(rng), vehicle_id)
+            for vehicle_id in self.vehicle_ids + self.vehicle_ids[:8]
+        ]
+        starts = spread_start_times(rng, self.size, self.anchor)
+        sessions = [self._session(started_at) for started_at in starts]
+        # The vendor's one promise: happenedAtTime descending.
+        self.sessions = sorted(sessions, key=lambda s: (s.started_at, s.id), reverse=True)
+        self.by_id = {session.id: session for session in self.sessions}
+
+    def _session(self, started_at: datetime) -> _Session:
+        rng = self.rng
+        agent = rng.choice(self.agents)
+        talk = conversation(rng, agent.topics)
+        recipient = self._recipient()
+        status = self._status(started_at)
+        transcript = _timed_transcript(rng, talk, recipient.speaker_type, status)
+        running = status == "running"
+        said_until = transcript[-1]["endMilliseconds"]
+        duration = None if running else said_until + rng.randint(500, 3000)
+        session_id = _uuid(rng)
+        detail: dict[str, Any] = {
+            "agentId": agent.id,
+            "agentName": agent.name,
+            "durationMilliseconds": duration,
+            "happenedAtTime": format_time(started_at),
+            "id": session_id,
+            "recipient": recipient.text,
+            "sessionStatus": status,
+            "triggerType": self._trigger(recipient),
+            "updatedAtTime": format_time(
+                min(self.anchor, started_at + timedelta(milliseconds=duration or said_until))
+            ),
+            "transcript": transcript,
+            "toolCalls": _tool_calls(talk, transcript, running),
+            "callEvents": _call_events(started_at, status, duration),
+        }
+        recorded = not running and rng.random() < 0.85
+        return _Session(
+            detail=detail,
+            started_at=started_at,
+            recording_key=f"org-4821/voice-sessions/{session_id}.wav" if recorded else None,
+            vehicle_id=recipient.vehicle_id,
+            driver_id=recipient.driver_id,
+        )
+
+    def _recipient(self) -> _Recipient:
+        rng = self.rng
+        kind = rng.random()
+        if kind < 0.55:
+            driver = rng.choice(self.drivers)
+            vehicle_id = driver.vehicle_id if rng.random() < 0.9 else rng.choice(self.vehicle_ids)
+            return _Recipient(driver.name, "driver", vehicle_id, driver.id)
+        if kind < 0.7:  # a dashboard user, talking about one vehicle
+            return _Recipient(person_name(rng), "admin", rng.choice(self.vehicle_ids), None)
+        if kind < 0.9:  # a caller from outside the fleet
+            return _Recipient(phone_number(rng), "unknown", None, None)
+        return _Recipient("", "unknown", rng.choice(self.vehicle_ids), None)
+
+    def _status(self, started_at: datetime) -> str:
+        rng = self.rng
+        if self.anchor - started_at < timedelta(hours=1) and rng.random() < 0.6:
+            return "running"
+        draw = rng.random()
+        return "failed" if draw < 0.1 else "unknown" if draw < 0.13 else "completed"
+
+    def _trigger(self, recipient: _Recipient) -> str:
+        if recipient.speaker_type == "driver":
+            return self.rng.choice(_DRIVER_TRIGGERS)
+        return self.rng.choice(("inboundCall", "inboundCall", ""))
+
+    # --- what tests and the demo ask --------------------------------------------------------------
+
+    def ground_truth(self) -> list[SessionRecord]:
+        signed_at = self._signing_time()
+        return [session_from_detail(self._detail(s, signed_at)) for s in self.sessions]
+
+    def agent_ids(self) -> tuple[str, ...]:
+        return tuple(agent.id for agent in self.agents)
+
+    # --- serving ----------------------------------------------------------------------------------
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return [
+            Route(STREAM_PATH, self._serve_stream, methods=["GET"]),
+            Route(DETAILS_PATH, self._serve_details, methods=["GET"]),
+        ]
+
+    def authorized(self, header_value: str | None) -> bool:
+        scheme, _, token = (header_value or "").partition(" ")
+        return scheme.lower() == "bearer" and token == self.api_key
+
+    def error_response(self, status: int, message: str) -> Response:
+        if status >= 500:  # the vendor's gateways answer 5xx in plain text
+            return PlainTextResponse(f"{status} {message}", status_code=status)
+        request_id = f"{next(self._request_ids):032x}"
+        return JSONResponse({"message": message, "requestId": request_id}, status_code=status)
+
+    async def _serve_stream(self, request: Request) -> Response:
+        try:
+            asked = self._stream_request(request.query_params)
+        except BadRequest as exc:
+            return self.error_response(400, str(exc))
+        matching = [session for session in self.sessions if asked.admits(session)]
+        cursor = asked.cursor
+        page = matching[cursor.offset : cursor.offset + _page_size(cursor.page, asked.limit)]
+        next_offset = cursor.offset + len(page)
+        has_next = next_offset < len(matching)
+        next_cursor = _Cursor(
+            next_offset, cursor.page + 1, cursor.fingerprint, cursor.end_ms, self._now_s()
+        )
+        return JSONResponse(
+            {
+                "data": [session.summary for session in page],
+                "pagination": {
+                    "endCursor": _encode_cursor(next_cursor) if has_next else "",
+                    "hasNextPage": has_next,
+                },
+            }
+        )
+
+    async def _serve_details(self, request: Request) -> Response:
+        ids = _id_list(request.query_params, "ids")
+        if not ids:
+            return self.error_response(400, "ids is required")
+        if len(ids) > MAX_IDS:
+            return self.error_response(400, f"ids accepts at most {MAX_IDS} values")
+        signed_at = self._signing_time()
+        known = [self.by_id[i] for i in dict.fromkeys(ids) if i in self.by_id]
+        return JSONResponse({"data": [self._detail(session, signed_at) for session in known]})
+
+    def _detail(self, session: _Session, signed_at: datetime) -> dict[str, Any]:
+        if session.recording_key is None:
+            url, expires = "", ""
+        else:
+            url = _presigned_url(session.recording_key, signed_at)
+            expires = format_time(signed_at + RECORDING_LIFETIME)
+        return {**session.detail, "recordingUrl": url, "recordingUrlExpiresAtTime": expires}
+
+    def _signing_time(self) -> datetime:
+        # Signed to the minute, so that the URL of one session is stable within a minute.
+        return self.clock().astimezone(UTC).replace(second=0, microsecond=0)
+
+    def _now_s(self) -> int:
+        return int(self.clock().timestamp())
+
+    # --- parameters -------------------------------------------------------------------------------
+
+    def _stream_request(self, params: Mapping[str, str]) -> _StreamRequest:
+        start = _required_time(params, "startTime")
+        agent_ids = _bounded_ids(params, "agentIds")
+        if not agent_ids:
+            raise BadRequest("agentIds is required")
+        statuses = _statuses(params)
+        limit = _limit(params)
+        fingerprint = _fingerprint(params)
+        cursor = self._cursor(params.get("after"), fingerprint, params)
+        end = _EPOCH + timedelta(milliseconds=cursor.end_ms)
+        if end < start:
+            raise BadRequest("endTime must not be before startTime")
+        vehicle_ids = _bounded_ids(params, "vehicleIds")
+        driver_ids = _bounded_ids(params, "driverIds")
+        return _StreamRequest(
+            start=start,
+            end=end,
+            agent_ids=frozenset(agent_ids),
+            vehicle_ids=frozenset(vehicle_ids) if "vehicleIds" in params else None,
+            driver_ids=frozenset(driver_ids) if "driverIds" in params else None,
+            statuses=statuses,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def _cursor(self, after: str | None, fingerprint: str, params: Mapping[str, str]) -> _Cursor:
+        if not after:
+            end = _optional_time(params, "endTime") or self.clock()
+            end_ms = (end - _EPOCH) // timedelta(milliseconds=1)
+            return _Cursor(0, 0, fingerprint, end_ms, self._now_s())
+        cursor = _decode_cursor(after)
+        if cursor.fingerprint != fingerprint:
+            raise BadRequest("after cursor does not match the other request parameters")
+        if self._now_s() - cursor.issued_s > CURSOR_LIFETIME.total_seconds():
+            raise BadRequest("after cursor has expired")
+        return cursor
+
+
+# --- generation helpers ---------------------------------------------------------------------------
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _timed_transcript(
+    rng: random.Random, talk: Conversation, human: str, status: str
+) -> list[dict[str, Any]]:
+    """The turns with offsets from the session's start; a running or failed session stops
+    part-way (the call is still on, or dropped)."""
+    turns = talk.turns
+    if status == "running":
+        turns = turns[: rng.randint(1, len(turns) - 1)]
+    elif status == "failed":
+        turns = turns[: rng.randint(2, len(turns))]
+    timed = []
+    at = rng.randint(400, 2500)
+    for turn in turns:
+        length = 40 * len(turn.text) + rng.randint(200, 900)
+        timed.append(
+            {
+                "speakerType": "agent" if turn.role == "agent" else human,
+                "text": turn.text,
+                "startMilliseconds": at,
+                "endMilliseconds": at + length,
+            }
+        )
+        at += length + rng.randint(250, 1500)
+    return timed
+
+
+def _tool_calls(
+    talk: Conversation, transcript: list[dict[str, Any]], running: bool
+) -> list[dict[str, Any]]:
+    """The tools run during the turns said so far; in a running session, one run after the last
+    turn said is still pending (status unknown, no output)."""
+    calls = []
+    for tool in talk.tools:
+        if tool.after_turn >= len(transcript):
+            continue
+        if running and tool.after_turn == len(transcript) - 1:
+            status, output = "unknown", ""
+        elif tool.error is not None:
+            status, output = "error", tool.error
+        else:
+            status, output = "success", json.dumps(tool.result) if tool.result else ""
+        calls.append(
+            {
+                "name": tool.name,
+                "arguments": json.dumps(tool.arguments),
+                "output": output,
+                "startMilliseconds": transcript[tool.after_turn]["endMilliseconds"] + 120,
+                "durationMilliseconds": tool.duration_ms,
+                "status": status,
+            }
+        )
+    return calls
+
+
+def _call_events(
+    started_at: datetime, status: str, duration_ms: int | None
+) -> list[dict[str, str]]:
+    events = [(0, "Call initiated"), (1800, "Call answered")]
+    if duration_ms is not None:
+        events.append((duration_ms, "Call dropped" if status == "failed" else "Call ended"))
+    return [
+        {"happenedAtTime": format_time(started_at + timedelta(milliseconds=ms)), "type": kind}
+        for ms, kind in events
+    ]
+
+
+def _presigned_url(key: str, signed_at: datetime) -> str:
+    stamp = signed_at.strftime("%Y%m%dT%H%M%SZ")
+    signature = hashlib.sha256(f"{key}:{stamp}".encode()).hexdigest()
+    return (
+        f"https://agent-studio-recordings.s3.us-west-2.amazonaws.com/{key}"
+        f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={stamp}"
+        f"&X-Amz-Expires={int(RECORDING_LIFETIME.total_seconds())}"
+        f"&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}"
+    )
+
+
+# --- request parsing ------------------------------------------------------------------------------
+
+
+def _page_size(page: int, limit: int) -> int:
+    """The vendor's pages are not always full: every fourth page is empty and every second of
+    four is half size, whatever is left."""
+    if page % 4 == 3:
+        return 0
+    if page % 4 == 1:
+        return max(1, limit // 2)
+    return limit
+
+
+def _optional_time(params: Mapping[str, str], name: str) -> datetime | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not _RFC3339.match(value):
+        raise BadRequest(f"{name} must be an RFC 3339 time, got {value!r}")
+    parsed = parse_time(value)
+    assert parsed is not None  # the pattern above rules out an empty value
+    return parsed
+
+
+def _required_time(params: Mapping[str, str], name: str) -> datetime:
+    moment = _optional_time(params, name)
+    if moment is None:
+        raise BadRequest(f"{name} is required")
+    return moment
+
+
+def _id_list(params: Mapping[str, str], name: str) -> list[str]:
+    return [part for part in params.get(name, "").split(",") if part]
+
+
+def _bounded_ids(params: Mapping[str, str], name: str) -> list[str]:
+    ids = _id_list(params, name)
+    if len(ids) > MAX_IDS:
+        raise BadRequest(f"{name} accepts at most {MAX_IDS} values")
+    return ids
+
+
+def _statuses(params: Mapping[str, str]) -> frozenset[str]:
+    if "sessionStatus" not in params:
+        return DEFAULT_STATUSES
+    statuses = frozenset(_id_list(params, "sessionStatus"))
+    unknown = sorted(statuses.difference(RAW_STATUSES))
+    if unknown or not statuses:
+        raise BadRequest(f"sessionStatus must be among {', '.join(RAW_STATUSES)}")
+    return statuses
+
+
+def _limit(params: Mapping[str, str]) -> int:
+    raw = params.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def _fingerprint(params: Mapping[str, str]) -> str:
+    names = ("startTime", "endTime", "agentIds", "vehicleIds", "driverIds", "sessionStatus")
+    joined = "\n".join(f"{name}={params.get(name)}" for name in names)
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
+
+
+def _encode_cursor(cursor: _Cursor) -> str:
+    payload = [cursor.offset, cursor.page, cursor.fingerprint, cursor.end_ms, cursor.issued_s]
+    text = json.dumps(payload, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(text: str) -> _Cursor:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        offset, page, fingerprint, end_ms, issued_s = payload
+        cursor = _Cursor(int(offset), int(page), str(fingerprint), int(end_ms), int(issued_s))
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise BadRequest("after is not a valid cursor") from exc
+    if cursor.offset < 0 or cursor.page < 0:
+        raise BadRequest("after is not a valid cursor")
+    return cursor

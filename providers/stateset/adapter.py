@@ -1,0 +1,226 @@
+"""StateSet Voice adapter.
+
+The vendor lists voice sessions by limit/offset in no promised order and has no time filter, so
+every listing is a bounded scan: read the whole (pushed-down) list with 100-record pages, keep
+what `matches` the query, sort, and resume by keyset (the sort key of the last item). The list
+entries carry transcripts and function calls, so listed records come with details.
+
+Push-downs: `agent_key` when exactly one agent is asked; `status` when the asked statuses are
+exactly one vendor value (ACTIVE → `active`, FAILED → `failed`). COMPLETED is two vendor values
+(`completed`, `reviewed`): two pushed scans would read nearly everything anyway (most calls
+complete) at no fewer calls than one unfiltered scan, and at least twice the calls for a tenant
+under 100 sessions, so it is filtered locally. Time window, tags, phone number and text are
+always local: the vendor cannot answer them.
+
+There is no get-by-id endpoint: a session is fetched with `stream_id=<lookup_key>` (its media
+stream SID, which every record carries); only a reference without one costs a scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import ClassVar
+
+import httpx
+
+from providers.adapter import SAFE_ID, Adapter, gather_bounded
+from providers.errors import ProviderError, UserInputError
+from providers.query import PagedSession, Position, SessionPage, SessionQuery, SortOrder, matches
+from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
+from providers.stateset.mapping import VoiceSessionPage, vendor_statuses, voice_session_page
+from providers.transport import reading
+
+__all__ = ["StateSetAdapter"]
+
+SESSIONS_PATH = "/api/v1/voice-sessions"
+
+SortKey = tuple[datetime, str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    records: list[SessionRecord]
+    complete: bool  # every record the vendor holds for the pushed-down filters was read
+
+
+class StateSetAdapter(Adapter):
+    provider = Provider.STATESET
+    max_page_size = 100
+    reports_total = True  # after a complete scan the count of matches is exact
+    # Most records a get-by-id scan reads for references without a stream id.
+    id_scan_cap: ClassVar[int] = 10_000
+
+    @classmethod
+    def read_error(cls, response: httpx.Response) -> tuple[str, type[ProviderError] | None]:
+        """`{"ok": false, "error": "..."}`; anything else is kept as text."""
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text.strip(), None
+        if isinstance(body, Mapping) and isinstance(body.get("error"), str):
+            return body["error"], None
+        return response.text.strip(), None
+
+    def check_ref(self, ref: SessionRef) -> None:
+        super().check_ref(ref)
+        if ref.lookup_key is not None and not SAFE_ID.match(ref.lookup_key):
+            raise UserInputError(f"not a {self.provider.name} stream id")
+
+    # --- listing ------------------------------------------------------------------------------
+
+    async def _list_sessions(
+        self, query: SessionQuery, after: Position | None, limit: int
+    ) -> SessionPage:
+        after_key = _position_key(after) if after is not None else None
+        scoped = self._scoped(query)
+        if scoped.agent_ids == () or scoped.statuses == frozenset():
+            return SessionPage(items=(), exhausted=True, total=0)
+        scan = await self._scan(_push_downs(scoped), cap=query.scan_cap)
+        newest_first = query.order is SortOrder.NEWEST_FIRST
+        found = sorted(
+            (record for record in scan.records if matches(record, scoped)),
+            key=lambda record: record.sort_key,
+            reverse=newest_first,
+        )
+        rest = [
+            r for r in found if after_key is None or _beyond(r.sort_key, after_key, newest_first)
+        ]
+        return SessionPage(
+            items=tuple(PagedSession(record, _position(record)) for record in rest[:limit]),
+            exhausted=scan.complete and len(rest) <= limit,
+            truncated=not scan.complete,
+            total=len(found) if scan.complete else None,
+        )
+
+    def _scoped(self, query: SessionQuery) -> SessionQuery:
+        """The query with its agents resolved: the configured ones when it names none. StateSet
+        needs no agent to list, so no configured agent means every agent."""
+        if query.agent_ids is not None:
+            return query
+        return replace(query, agent_ids=self.default_agent_ids() or None)
+
+    async def _scan(
+        self, filters: Mapping[str, str], cap: int, wanted: frozenset[str] = frozenset()
+    ) -> _Scan:
+        """Every session the vendor holds for `filters`, reading at most `cap` of them (or
+        until every id in `wanted` was seen). The first page says the total; the pages after it
+        go out `fan_out` at a time. The end is `offset ≥ total` or a short page. A session seen
+        twice (the list shifted under us) is kept once."""
+        seen: dict[str, SessionRecord] = {}
+        offset, total = 0, None
+        end = cap  # where reading stops: `cap`, or the vendor's total once it is known
+        while offset < end:
+            # Without a total, one page at a time: there is no knowing how far the list goes.
+            offsets = range(offset, end, self.max_page_size)[: 1 if total is None else self.fan_out]
+            pages = await gather_bounded(
+                offsets, lambda at: self._page_at(filters, at, cap), self.fan_out
+            )
+            for page in pages:
+                seen.update((record.id, record) for record in page.sessions)
+            last_size = _page_size(offsets[-1], cap, self.max_page_size)
+            if len(pages[-1].sessions) < last_size:  # a short page: the end of the list
+                return _Scan(list(seen.values()), complete=True)
+            offset = offsets[-1] + last_size
+            if pages[-1].total is not None:
+                total = pages[-1].total
+                end = min(cap, total)
+            if wanted and wanted <= seen.keys():
+                break
+        return _Scan(list(seen.values()), complete=total is not None and offset >= total)
+
+    async def _page_at(self, filters: Mapping[str, str], offset: int, cap: int) -> VoiceSessionPage:
+        size = _page_size(offset, cap, self.max_page_size)
+        return await self._page({**filters, "limit": str(size), "offset": str(offset)})
+
+    async def _page(self, params: Mapping[str, str]) -> VoiceSessionPage:
+        body = await self.client.get_json(SESSIONS_PATH, params)
+        with reading(self.provider):
+            return voice_session_page(body)
+
+    # --- getting ------------------------------------------------------------------------------
+
+    async def get_sessions(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
+        for ref in refs:
+            self.check_ref(ref)
+        streams = sorted({ref.lookup_key for ref in refs if ref.lookup_key})
+        fetched = await gather_bounded(streams, self._by_stream, self.fan_out)
+        by_stream = dict(zip(streams, fetched, strict=True))
+        unkeyed = frozenset(ref.id for ref in refs if not ref.lookup_key)
+        by_id = await self._find_by_scan(unkeyed) if unkeyed else {}
+        return [
+            _pick(by_stream[ref.lookup_key], ref.id) if ref.lookup_key else by_id.get(ref.id)
+            for ref in refs
+        ]
+
+    async def _by_stream(self, stream_id: str) -> tuple[SessionRecord, ...]:
+        page = await self._page({"stream_id": stream_id, "limit": str(self.max_page_size)})
+        return page.sessions
+
+    async def _find_by_scan(self, ids: frozenset[str]) -> dict[str, SessionRecord]:
+        """Only for references that lost their stream id (built from a bare id): the vendor has
+        no other way to find one session than reading the list."""
+        scan = await self._scan({}, self.id_scan_cap, wanted=ids)
+        return {record.id: record for record in scan.records if record.id in ids}
+
+    async def get_agents(self, ids: Sequence[str]) -> list[AgentRecord | None]:
+        """No agent endpoint: an agent key exists when it is configured or has a session."""
+        return await gather_bounded(ids, self._agent, self.fan_out)
+
+    async def _agent(self, agent_id: str) -> AgentRecord | None:
+        if agent_id in self.settings.agent_ids:
+            return AgentRecord(self.provider, agent_id)
+        if not SAFE_ID.match(agent_id):
+            return None
+        page = await self._page({"agent_key": agent_id, "limit": "1"})
+        return AgentRecord(self.provider, agent_id) if page.sessions else None
+
+
+def _push_downs(query: SessionQuery) -> dict[str, str]:
+    """The vendor filters that narrow the scan without changing what `matches` keeps."""
+    params: dict[str, str] = {}
+    if query.agent_ids is not None and len(query.agent_ids) == 1:
+        params["agent_key"] = query.agent_ids[0]
+    if query.statuses is not None:
+        raw = {value for status in query.statuses for value in vendor_statuses(status)}
+        # UNKNOWN has no vendor value: pushing would drop sessions with an undocumented status.
+        if len(raw) == 1 and all(vendor_statuses(status) for status in query.statuses):
+            params["status"] = raw.pop()
+    return params
+
+
+def _page_size(offset: int, cap: int, max_page_size: int) -> int:
+    """The vendor's largest page, or what is left before `cap`."""
+    return min(max_page_size, cap - offset)
+
+
+def _pick(records: Sequence[SessionRecord], session_id: str) -> SessionRecord | None:
+    return next((record for record in records if record.id == session_id), None)
+
+
+def _position(record: SessionRecord) -> Position:
+    return {
+        "started_at": record.started_at.isoformat(),
+        "agent_id": record.agent_id or "",
+        "id": record.id,
+    }
+
+
+def _position_key(position: Position) -> SortKey:
+    try:
+        started_at = datetime.fromisoformat(position["started_at"])
+        agent_id, session_id = position["agent_id"], position["id"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserInputError("not a STATESET list position") from exc
+    if (
+        started_at.tzinfo is None
+        or not isinstance(agent_id, str)
+        or not isinstance(session_id, str)
+    ):
+        raise UserInputError("not a STATESET list position")
+    return (started_at, Provider.STATESET.value, agent_id, session_id)
+
+
+def _beyond(key: SortKey, after: SortKey, newest_first: bool) -> bool:
+    return key < after if newest_first else key > after

@@ -1,0 +1,191 @@
+"""StateSet Voice JSON → records. Pure functions; callers wrap them in
+`providers.transport.reading` so a body we cannot read becomes one typed error.
+
+The list envelope and the VoiceSession shape are [target] (vendors.md §2): every field but `id`
+and `started_at` may be missing, `""` and null both mean absent, unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from providers.records import (
+    Channel,
+    Provider,
+    SessionDetails,
+    SessionRecord,
+    SessionStatus,
+    Speaker,
+    Tag,
+    ToolCall,
+    ToolCallStatus,
+    TranscriptTurn,
+)
+
+__all__ = [
+    "SESSION_STATUSES",
+    "VoiceSessionPage",
+    "parse_time",
+    "session_record",
+    "vendor_statuses",
+    "voice_session_page",
+]
+
+# The vendor's `status` values. `reviewed` is a completed call whose QA review is done.
+SESSION_STATUSES: Mapping[str, SessionStatus] = {
+    "active": SessionStatus.ACTIVE,
+    "completed": SessionStatus.COMPLETED,
+    "reviewed": SessionStatus.COMPLETED,
+    "failed": SessionStatus.FAILED,
+}
+
+_SPEAKERS: Mapping[str, Speaker] = {
+    "caller": Speaker.USER,
+    "agent": Speaker.AGENT,
+    "system": Speaker.SYSTEM,
+}
+
+# Session fields kept in `SessionRecord.metadata` when present.
+_CONTEXT_FIELDS = ("call_sid", "model", "voice", "qa")
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceSessionPage:
+    sessions: tuple[SessionRecord, ...]
+    total: int | None  # the vendor's count for the pushed-down filters, when it sends one
+
+
+def vendor_statuses(status: SessionStatus) -> frozenset[str]:
+    """The vendor `status` values that map to `status` (none for UNKNOWN)."""
+    return frozenset(raw for raw, mapped in SESSION_STATUSES.items() if mapped is status)
+
+
+def voice_session_page(body: Any) -> VoiceSessionPage:
+    """`{"data": [VoiceSession], "limit", "offset", "total"}` → records with details."""
+    sessions = tuple(session_record(doc) for doc in body["data"])
+    total = body.get("total")
+    return VoiceSessionPage(sessions, total if isinstance(total, int) else None)
+
+
+def session_record(doc: Mapping[str, Any]) -> SessionRecord:
+    started_at = parse_time(doc["started_at"])
+    if started_at is None:
+        raise ValueError("a voice session without started_at")
+    raw_status = _text(doc.get("status")) or ""
+    direction = _text(doc.get("direction"))
+    caller, callee = _parties(direction, _text(doc.get("from_number")), _text(doc.get("to_number")))
+    return SessionRecord(
+        provider=Provider.STATESET,
+        id=_required_text(doc["id"]),
+        status=SESSION_STATUSES.get(raw_status, SessionStatus.UNKNOWN),
+        raw_status=raw_status,
+        started_at=started_at,
+        agent_id=_text(doc.get("agent_key")),
+        ended_at=parse_time(doc.get("ended_at")),
+        duration_ms=_duration_ms(doc.get("duration_seconds")),
+        channel=Channel.VOICE,
+        direction=direction,
+        caller=caller,
+        callee=callee,
+        summary=_text(doc.get("summary")),
+        tags=tuple(Tag(name) for name in doc.get("tags") or () if _text(name)),
+        metadata=_metadata(doc),
+        lookup_key=_text(doc.get("stream_id")),
+        details=SessionDetails(
+            transcript=tuple(_turn(turn, started_at) for turn in doc.get("transcript") or ()),
+            tool_calls=tuple(
+                _tool_call(call, started_at) for call in doc.get("function_calls") or ()
+            ),
+        ),
+    )
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 (`Z` or an offset) → aware UTC; a naive time is read as UTC."""
+    text = _text(value)
+    if text is None:
+        return None
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _parties(
+    direction: str | None, from_number: str | None, to_number: str | None
+) -> tuple[str | None, str | None]:
+    """(caller, callee): the person the agent talked to, and the agent's own line. On an
+    outbound call the agent dials out, so the person is `to_number`."""
+    if direction == "outbound":
+        return to_number, from_number
+    return from_number, to_number
+
+
+def _turn(turn: Mapping[str, Any], started_at: datetime) -> TranscriptTurn:
+    raw_speaker = _text(turn.get("role")) or ""
+    at = parse_time(turn.get("timestamp"))
+    return TranscriptTurn(
+        speaker=_SPEAKERS.get(raw_speaker, Speaker.UNKNOWN),
+        text=turn.get("text") or "",
+        raw_speaker=raw_speaker,
+        offset_ms=_offset_ms(at, started_at),
+        at=at,
+    )
+
+
+def _tool_call(call: Mapping[str, Any], started_at: datetime) -> ToolCall:
+    error = _error_text(call.get("error"))
+    at = parse_time(call.get("timestamp"))
+    return ToolCall(
+        name=_required_text(call["name"]),
+        arguments=call.get("arguments"),
+        output=call.get("result"),
+        # A function may return nothing: only an error makes a call fail.
+        status=ToolCallStatus.SUCCESS if error is None else ToolCallStatus.ERROR,
+        error=error,
+        call_id=_text(call.get("id")),
+        offset_ms=_offset_ms(at, started_at),
+        at=at,
+        duration_ms=_duration_ms(call.get("duration_ms"), scale=1),
+    )
+
+
+def _error_text(value: Any) -> str | None:
+    """A function call's `error`: a message, or an error object we keep as its JSON-ish text."""
+    if isinstance(value, Mapping):
+        return _text(value.get("message")) or str(dict(value))
+    return _text(value)
+
+
+def _metadata(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Model and voice context, the Twilio call SID and the QA state, as the vendor sent them."""
+    return {name: doc[name] for name in _CONTEXT_FIELDS if doc.get(name) not in (None, "")}
+
+
+def _offset_ms(at: datetime | None, started_at: datetime) -> int | None:
+    return None if at is None else round((at - started_at).total_seconds() * 1000)
+
+
+def _duration_ms(value: Any, scale: int = 1000) -> int | None:
+    """A duration (seconds by default, as `duration_seconds`) → whole ms; bools are not numbers."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    return round(float(value) * scale)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value or None
+
+
+def _required_text(value: Any) -> str:
+    text = _text(value)
+    if text is None:
+        raise ValueError("a required field is empty")
+    return text

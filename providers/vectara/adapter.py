@@ -1,0 +1,361 @@
+"""Vectara Agents v2 → records.
+
+Vectara lists sessions one agent at a time, in no promised order and with no time filter. So a
+page of `list_sessions` is a bounded scan: every wanted agent is read in full (limit=100,
+following `page_key`, agents concurrently), the window and filters are applied here, the result
+is sorted, and a position is the sort key of an item: a later call rescans and skips everything
+up to it. At most `query.scan_cap` sessions are read over all agents; past that the page says
+`truncated`.
+
+Pushed down: `enabled`, when the wanted statuses select exactly one value of it. Everything else
+(window, channel, tags, phone, text) is checked here; a text filter fetches the events of the
+candidates, in sort order, only until the page is full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from providers.adapter import SAFE_ID, Adapter
+from providers.errors import (
+    ProviderError,
+    UpstreamNotFoundError,
+    UpstreamProtocolError,
+    UserInputError,
+)
+from providers.query import (
+    PagedSession,
+    Position,
+    SessionPage,
+    SessionQuery,
+    SortOrder,
+    matches,
+)
+from providers.records import AgentRecord, Provider, SessionRecord, SessionRef, SessionStatus
+from providers.transport import reading
+from providers.vectara.mapping import agent_record, parse_time, session_record, with_events
+
+__all__ = ["VectaraAdapter"]
+
+Json = Mapping[str, Any]
+SortKey = tuple[datetime, str, str, str]
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Session keys: 1-50 characters of [0-9a-zA-Z_-] (the API reference).
+_SESSION_KEY_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")
+_ENABLED = {SessionStatus.ACTIVE: "true", SessionStatus.COMPLETED: "false"}
+
+
+@dataclass
+class _Budget:
+    """The vendor records one scan may still read, shared by the agents scanned at once."""
+
+    left: int
+    truncated: bool = False
+
+    def spend(self, records: int) -> None:
+        self.left -= max(1, records)  # an empty page costs too, or a vendor loop never ends
+
+
+class VectaraAdapter(Adapter):
+    provider = Provider.VECTARA
+    max_page_size: ClassVar[int] = 100
+
+    # --- building ------------------------------------------------------------------------------
+
+    @classmethod
+    def auth_headers(cls, credential: str) -> dict[str, str]:
+        return {"x-api-key": credential}
+
+    @classmethod
+    def read_error(cls, response: httpx.Response) -> tuple[str, type[ProviderError] | None]:
+        """`{"messages": ["code: …"], "request_id", "field_errors"?}`; a proxy's 5xx may be
+        text. Every status means what it usually does."""
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text.strip(), None
+        if not isinstance(body, Mapping):
+            return str(body), None
+        messages = body.get("messages")
+        parts = [messages] if isinstance(messages, str) else [str(m) for m in messages or ()]
+        field_errors = body.get("field_errors")
+        if isinstance(field_errors, Mapping):
+            parts += [f"{field}: {problem}" for field, problem in field_errors.items()]
+        text = "; ".join(parts)
+        if body.get("request_id"):
+            text = f"{text} (request {body['request_id']})"
+        return text, None
+
+    # --- listing -------------------------------------------------------------------------------
+
+    async def _list_sessions(
+        self, query: SessionQuery, after: Position | None, limit: int
+    ) -> SessionPage:
+        resume_key = _resume_key(after)
+        enabled = _enabled_param(query.statuses)
+        agent_keys = self._agents_to_scan(query)
+        if enabled is None or not agent_keys:
+            return SessionPage(items=(), exhausted=True)
+        budget = _Budget(query.scan_cap)
+        scanned = await _gather_failing_fast(
+            agent_keys, lambda agent_key: self._scan_agent(agent_key, enabled, budget), self.fan_out
+        )
+        candidates = _after(_matching_in_order(_unique(scanned), query), query.order, resume_key)
+        page, exhausted = await self._take(candidates, query, limit)
+        return SessionPage(
+            items=tuple(PagedSession(record, _position(record)) for record in page),
+            exhausted=exhausted,
+            truncated=budget.truncated,
+        )
+
+    def _agents_to_scan(self, query: SessionQuery) -> list[str]:
+        """The wanted agents that could be Vectara's: an id of another vendor in a cross-vendor
+        filter matches nothing here, without a request."""
+        wanted = self.default_agent_ids() if query.agent_ids is None else query.agent_ids
+        return list(dict.fromkeys(key for key in wanted if SAFE_ID.match(key)))
+
+    async def _scan_agent(
+        self, agent_key: str, enabled: dict[str, str], budget: _Budget
+    ) -> list[SessionRecord]:
+        records: list[SessionRecord] = []
+        pages = self._pages(_agent_path(agent_key) + "/sessions", enabled)
+        try:
+            async with aclosing(pages):
+                async for body in pages:
+                    with reading(self.provider):
+                        found = [session_record(raw, agent_key) for raw in body["sessions"]]
+                    records += found
+                    budget.spend(len(found))
+                    if budget.left <= 0 and _next_page_key(body):
+                        budget.truncated = True
+                        break
+        except UpstreamNotFoundError:
+            return []  # no such agent (maybe another vendor's id): none of its sessions
+        return records
+
+    async def _take(
+        self, candidates: list[SessionRecord], query: SessionQuery, limit: int
+    ) -> tuple[list[SessionRecord], bool]:
+        """The first `limit` candidates that match, and whether nothing matches after them. A
+        text filter needs each candidate's events: fetched in sort order, batch by batch."""
+        if not query.needs_details:
+            return candidates[:limit], len(candidates) <= limit
+        found: list[SessionRecord] = []
+        checked = 0
+        while len(found) < limit and checked < len(candidates):
+            batch = candidates[checked : checked + max(limit - len(found), self.fan_out)]
+            checked += len(batch)
+            detailed = await _gather_failing_fast(batch, self._with_events, self.fan_out)
+            found += [r for r in detailed if r is not None and matches(r, query)]
+        return found[:limit], checked == len(candidates) and len(found) <= limit
+
+    # --- getters -------------------------------------------------------------------------------
+
+    def check_ref(self, ref: SessionRef) -> None:
+        super().check_ref(ref)
+        if ref.provider is not self.provider or not _is_session_key(ref.id):
+            raise UserInputError(f"not a {self.provider.name} session id")
+        if ref.agent_id is None:
+            raise UserInputError(
+                f"a {self.provider.name} session is known by its agent key and its own key"
+            )
+
+    async def get_sessions(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
+        for ref in refs:
+            self.check_ref(ref)
+        wanted = list(dict.fromkeys((ref.agent_id or "", ref.id) for ref in refs))
+        found = await _gather_failing_fast(wanted, self._fetch_session, self.fan_out)
+        by_key = dict(zip(wanted, found, strict=True))
+        return [by_key[(ref.agent_id or "", ref.id)] for ref in refs]
+
+    async def get_agents(self, ids: Sequence[str]) -> list[AgentRecord | None]:
+        wanted = list(dict.fromkeys(key for key in ids if SAFE_ID.match(key)))
+        bodies = await _gather_failing_fast(
+            wanted, lambda key: self._get_or_none(_agent_path(key)), self.fan_out
+        )
+        with reading(self.provider):
+            agents = {
+                key: agent_record(body)
+                for key, body in zip(wanted, bodies, strict=True)
+                if body is not None
+            }
+        return [agents.get(key) for key in ids]
+
+    async def _fetch_session(self, key: tuple[str, str]) -> SessionRecord | None:
+        agent_key, session_key = key
+        session, events = await asyncio.gather(
+            self._get_or_none(_session_path(agent_key, session_key)),
+            self._events(agent_key, session_key),
+        )
+        if session is None or events is None:
+            return None
+        with reading(self.provider):
+            return with_events(session_record(session, agent_key), events)
+
+    async def _with_events(self, record: SessionRecord) -> SessionRecord | None:
+        """`record` with its conversation; None when it was deleted since it was listed."""
+        events = await self._events(record.agent_id or "", record.id)
+        if events is None:
+            return None
+        with reading(self.provider):
+            return with_events(record, events)
+
+    # --- requests ------------------------------------------------------------------------------
+
+    async def _events(self, agent_key: str, session_key: str) -> list[Json] | None:
+        """Every event of a session, in the vendor's (chronological) order; None: no session."""
+        events: list[Json] = []
+        try:
+            async for body in self._pages(_session_path(agent_key, session_key) + "/events", {}):
+                with reading(self.provider):
+                    events += [_object(event) for event in body["events"]]
+        except UpstreamNotFoundError:
+            return None
+        return events
+
+    async def _pages(self, path: str, params: Mapping[str, str]) -> AsyncGenerator[Json]:
+        """The pages of a listing, following `page_key` while it is present and non-empty."""
+        seen: set[str] = set()
+        page_key: str | None = None
+        while True:
+            request: dict[str, str | int] = {**params, "limit": self.max_page_size}
+            if page_key:
+                request["page_key"] = page_key
+            body = _object(await self.client.get_json(path, request))
+            yield body
+            page_key = _next_page_key(body)
+            if page_key is None:
+                return
+            if page_key in seen:
+                raise UpstreamProtocolError(
+                    f"{self.provider.name} sent the same page_key twice", provider=self.provider
+                )
+            seen.add(page_key)
+
+    async def _get_or_none(self, path: str) -> Json | None:
+        try:
+            return _object(await self.client.get_json(path))
+        except UpstreamNotFoundError:
+            return None
+
+
+async def _gather_failing_fast(
+    items: Sequence[T], fetch: Callable[[T], Awaitable[R]], limit: int
+) -> list[R]:
+    """`gather_bounded`, but the first failure cancels the calls still running or waiting: the
+    answer fails anyway, and a vendor that throttles or is down should not get more calls."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(item: T) -> R:
+        async with semaphore:
+            return await fetch(item)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(item)) for item in items]
+    except ExceptionGroup as failures:
+        failure = _first_leaf(failures)  # raised below, out of here: its own cause stays
+    else:
+        return [task.result() for task in tasks]
+    raise failure
+
+
+def _first_leaf(failures: BaseExceptionGroup[Exception]) -> Exception:
+    first = failures.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+# --- positions and order --------------------------------------------------------------------
+
+
+def _position(record: SessionRecord) -> Position:
+    """The item's sort key: a rescan resumes right after it, whatever the vendor's order."""
+    return {"after": [record.started_at.isoformat(), record.agent_id or "", record.id]}
+
+
+def _resume_key(after: Position | None) -> SortKey | None:
+    if after is None:
+        return None
+    try:
+        started_at, agent_key, session_key = after["after"]
+        if not isinstance(agent_key, str) or not isinstance(session_key, str):
+            raise TypeError("position ids are not strings")
+        return (parse_time(started_at), Provider.VECTARA.value, agent_key, session_key)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserInputError("the cursor does not hold a Vectara position") from exc
+
+
+def _unique(scanned: list[list[SessionRecord]]) -> list[SessionRecord]:
+    """Each (agent, key) once, should a page repeat a session."""
+    by_key = {(r.agent_id, r.id): r for records in scanned for r in records}
+    return list(by_key.values())
+
+
+def _matching_in_order(records: list[SessionRecord], query: SessionQuery) -> list[SessionRecord]:
+    """The records that match all but the text filter (it needs events), in the query's order."""
+    without_text = replace(query, text=None)
+    wanted = [record for record in records if matches(record, without_text)]
+    newest_first = query.order is SortOrder.NEWEST_FIRST
+    return sorted(wanted, key=lambda record: record.sort_key, reverse=newest_first)
+
+
+def _after(
+    records: list[SessionRecord], order: SortOrder, resume_key: SortKey | None
+) -> list[SessionRecord]:
+    if resume_key is None:
+        return records
+    if order is SortOrder.NEWEST_FIRST:
+        return [record for record in records if record.sort_key < resume_key]
+    return [record for record in records if record.sort_key > resume_key]
+
+
+# --- small helpers --------------------------------------------------------------------------
+
+
+def _enabled_param(statuses: frozenset[SessionStatus] | None) -> dict[str, str] | None:
+    """`enabled` when the statuses select exactly one value of it; `{}` when the vendor cannot
+    narrow; None when no Vectara session can have any of them (FAILED)."""
+    if statuses is None or SessionStatus.UNKNOWN in statuses:
+        return {}  # a session without `enabled` is UNKNOWN: a push-down would hide it
+    values = {_ENABLED[status] for status in statuses if status in _ENABLED}
+    if not values:
+        return None
+    return {"enabled": values.pop()} if len(values) == 1 else {}
+
+
+def _next_page_key(body: Json) -> str | None:
+    """The next page's key; absent, null, `""` or no `metadata` at all: the last page."""
+    metadata = body.get("metadata")
+    page_key = metadata.get("page_key") if isinstance(metadata, Mapping) else None
+    return page_key if isinstance(page_key, str) and page_key else None
+
+
+def _object(value: Any) -> Json:
+    if not isinstance(value, Mapping):
+        raise UpstreamProtocolError(
+            f"{Provider.VECTARA.name} sent a response sessiongraph cannot read (not an object)",
+            provider=Provider.VECTARA,
+        )
+    return value
+
+
+def _is_session_key(key: str) -> bool:
+    return 1 <= len(key) <= 50 and set(key) <= _SESSION_KEY_CHARS
+
+
+def _agent_path(agent_key: str) -> str:
+    return f"/v2/agents/{quote(agent_key, safe='')}"
+
+
+def _session_path(agent_key: str, session_key: str) -> str:
+    return f"{_agent_path(agent_key)}/sessions/{quote(session_key, safe='')}"

@@ -1,0 +1,302 @@
+"""The simulator's small Elasticsearch: what `/insights/sessions` does with `filter_by`,
+`sort_by` and `project_fields` over plain conversation documents.
+
+Semantics kept from Elasticsearch, as seed 003 describes them: `term`/`terms` compare exactly and
+match any element of a list field; `match` is a case-insensitive OR of words and does nothing on
+ID fields; `range` rounds date-only bounds the way ES date math does; a sort puts documents that
+lack the field last whatever the direction; a dotted path walks through lists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from providers.query import words
+
+__all__ = [
+    "ID_FIELDS",
+    "InvalidParameter",
+    "Predicate",
+    "SortKey",
+    "compile_filter",
+    "parse_moment",
+    "parse_projection",
+    "parse_sort",
+    "project",
+    "sort_documents",
+    "values",
+]
+
+Document = dict[str, Any]
+Predicate = Callable[[Document], bool]
+
+# "Any ID field can only be searched using term searches, match searches will not work."
+ID_FIELDS = frozenset(
+    {
+        "api_key",
+        "id",
+        "source",
+        "destination",
+        "account_id",
+        "channel",
+        "agent_information.id",
+        "agent_information.version_id",
+        "agent_information.name",
+        "agent_information.voice",
+        "agent_information.language",
+        "flow_data.collected_tags.tag",
+        "flow_data.collected_tags.category",
+        "flow_data.collected_parameters.name",
+        "flow_data.collected_parameters.type",
+        "flow_data.collected_parameters.audio_url",
+        "flow_path.node_id",
+        "flow_path.request_id",
+        "flow_path.type",
+        "flow_path.tags.tag",
+        "flow_path.tags.category",
+        "flow_path.context.url",
+        "flow_path.request.url",
+        "flow_path.request.verb",
+        "tags_list.tag",
+        "tags_list.category",
+        "params_list.name",
+        "params_list.type",
+        "params_list.audio_url",
+        "channel_data.audio_url",
+        "channel_data.call_status",
+    }
+)
+DATE_FIELD = "session_start_time"
+_RANGE_BOUNDS = frozenset({"gte", "gt", "lte", "lt"})
+
+
+class InvalidParameter(Exception):
+    """Vonage answers these with 401."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- reading documents -----------------------------------------------------------------------
+
+
+def values(node: Any, path: Sequence[str]) -> list[Any]:
+    """Every value at a dotted path; lists are walked through, `*` is any key."""
+    if isinstance(node, list):
+        return [found for item in node for found in values(item, path)]
+    if not path:
+        return [node]
+    if not isinstance(node, dict):
+        return []
+    head, rest = path[0], path[1:]
+    children = node.values() if head == "*" else [node[head]] if head in node else []
+    return [found for child in children for found in values(child, rest)]
+
+
+def parse_moment(text: Any, *, round_up: bool = False) -> datetime:
+    """A naive UTC datetime from an ISO date or datetime; a bare day is its first instant, or
+    its last one with `round_up` (ES date math for `lte`/`gt`)."""
+    if not isinstance(text, str):
+        raise InvalidParameter(f"invalid date: {text!r}")
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time.max if round_up else time.min)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidParameter(f"invalid date: {text!r}") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+# --- filter_by -------------------------------------------------------------------------------
+
+
+def _same(found: Any, wanted: Any) -> bool:
+    if isinstance(found, bool) or isinstance(wanted, bool):
+        return found is wanted
+    return bool(found == wanted or str(found) == str(wanted))
+
+
+def _single_entry(value: Any, what: str) -> tuple[str, Any]:
+    if not isinstance(value, dict) or len(value) != 1:
+        raise InvalidParameter(f"invalid filter_by: {what} must have exactly one key")
+    key, inner = next(iter(value.items()))
+    return str(key), inner
+
+
+def _term(path: list[str], wanted: Any) -> Predicate:
+    return lambda doc: any(_same(found, wanted) for found in values(doc, path))
+
+
+def _terms(path: list[str], wanted: Any) -> Predicate:
+    if not isinstance(wanted, list):
+        raise InvalidParameter("invalid filter_by: terms needs a list")
+    return lambda doc: any(_same(found, w) for found in values(doc, path) for w in wanted)
+
+
+def _match(field: str, path: list[str], text: Any) -> Predicate:
+    asked = set(words(str(text)))
+    if field in ID_FIELDS or not asked:
+        return lambda doc: False
+    return lambda doc: any(
+        asked.intersection(words(found)) for found in values(doc, path) if isinstance(found, str)
+    )
+
+
+def _bound(field: str, name: str, value: Any) -> Any:
+    if field == DATE_FIELD:
+        return parse_moment(value, round_up=name in ("lte", "gt"))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidParameter(f"invalid filter_by: range on {field} needs numbers")
+    return value
+
+
+def _within(found: Any, bounds: dict[str, Any]) -> bool:
+    checks = {
+        "gte": lambda b: found >= b,
+        "gt": lambda b: found > b,
+        "lte": lambda b: found <= b,
+        "lt": lambda b: found < b,
+    }
+    return all(checks[name](bound) for name, bound in bounds.items())
+
+
+def _range(field: str, path: list[str], spec: Any) -> Predicate:
+    if not isinstance(spec, dict) or not spec or not set(spec) <= _RANGE_BOUNDS:
+        raise InvalidParameter("invalid filter_by: range needs gte, gt, lte or lt")
+    bounds = {name: _bound(field, name, value) for name, value in spec.items()}
+
+    def comparable(found: Any) -> Any:
+        if field == DATE_FIELD:
+            return parse_moment(found) if isinstance(found, str) else None
+        return found if isinstance(found, int | float) and not isinstance(found, bool) else None
+
+    def check(doc: Document) -> bool:
+        found = (comparable(value) for value in values(doc, path))
+        return any(value is not None and _within(value, bounds) for value in found)
+
+    return check
+
+
+def _clause(clause: Any) -> Predicate:
+    kind, body = _single_entry(clause, "a clause")
+    field, argument = _single_entry(body, kind)
+    path = field.split(".")
+    if kind == "term":
+        return _term(path, argument)
+    if kind == "terms":
+        return _terms(path, argument)
+    if kind == "match":
+        return _match(field, path, argument)
+    if kind == "range":
+        return _range(field, path, argument)
+    raise InvalidParameter(f"invalid filter_by: unsupported clause {kind!r}")
+
+
+def _clauses(spec: dict[str, Any], key: str) -> list[Predicate]:
+    listed = spec.get(key, [])
+    if not isinstance(listed, list):
+        raise InvalidParameter(f"invalid filter_by: {key} must be a list")
+    return [_clause(clause) for clause in listed]
+
+
+def compile_filter(text: str) -> Predicate:
+    try:
+        spec = json.loads(text)
+    except ValueError:
+        raise InvalidParameter("invalid filter_by: not JSON") from None
+    if not isinstance(spec, dict) or not set(spec) <= {"must", "must_not", "should"}:
+        raise InvalidParameter("invalid filter_by: expected must, must_not and should lists")
+    must, must_not, should = (_clauses(spec, key) for key in ("must", "must_not", "should"))
+
+    def selects(doc: Document) -> bool:
+        return (
+            all(test(doc) for test in must)
+            and not any(test(doc) for test in must_not)
+            and (not should or any(test(doc) for test in should))
+        )
+
+    return selects
+
+
+# --- sort_by ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    path: tuple[str, ...]
+    descending: bool
+
+
+def parse_sort(text: str) -> list[SortKey]:
+    keys: list[SortKey] = []
+    for part in text.split(","):
+        field, _, direction = part.strip().partition(":")
+        direction = direction.strip().lower() or "asc"
+        if not field.strip() or direction not in ("asc", "desc"):
+            raise InvalidParameter(f"invalid sort_by: {part!r}")
+        keys.append(SortKey(tuple(field.strip().split(".")), direction == "desc"))
+    return keys
+
+
+def _sort_value(doc: Document, key: SortKey) -> tuple[int, Any] | None:
+    """A list sorts by its smallest value ascending, its largest descending; objects do not sort."""
+    found = [
+        (0, value) if isinstance(value, int | float) else (1, value)
+        for value in values(doc, key.path)
+        if isinstance(value, int | float | str)
+    ]
+    if not found:
+        return None
+    return max(found) if key.descending else min(found)
+
+
+def sort_documents(docs: Iterable[Document], keys: Sequence[SortKey]) -> list[Document]:
+    """Stable, least significant key first; documents lacking a key go last."""
+    ordered = list(docs)
+    for key in reversed(keys):
+        keyed = [(_sort_value(doc, key), doc) for doc in ordered]
+        present = [(value, doc) for value, doc in keyed if value is not None]
+        present.sort(key=lambda pair: pair[0], reverse=key.descending)
+        ordered = [doc for _, doc in present] + [doc for value, doc in keyed if value is None]
+    return ordered
+
+
+# --- project_fields --------------------------------------------------------------------------
+
+
+def parse_projection(text: str) -> list[tuple[str, ...]]:
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        raise InvalidParameter("invalid project_fields: not JSON") from None
+    if not isinstance(fields, list) or not all(isinstance(f, str) and f for f in fields):
+        raise InvalidParameter("invalid project_fields: expected a list of field names")
+    return [tuple(field.split(".")) for field in fields]
+
+
+_ABSENT = object()
+
+
+def project(node: Any, paths: Sequence[tuple[str, ...]]) -> Any:
+    """Only the listed paths of `node`, nested as in the document; a path that names an object
+    keeps all of it."""
+    if any(not path for path in paths):
+        return node
+    if isinstance(node, list):
+        return [kept for item in node if (kept := project(item, paths)) is not _ABSENT]
+    if not isinstance(node, dict):
+        return _ABSENT
+    kept_doc: dict[str, Any] = {}
+    for head in dict.fromkeys(path[0] for path in paths):
+        if head in node:
+            kept = project(node[head], [path[1:] for path in paths if path[0] == head])
+            if kept is not _ABSENT:
+                kept_doc[head] = kept
+    return kept_doc

@@ -1,0 +1,61 @@
+"""The agents a deployment has: configured ones (Samsara ids, Vectara keys) and those seen on
+sessions of the default window (StateSet and Vonage have no agent list endpoint)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from providers.adapter import Adapter
+from providers.errors import SessionGraphError
+from providers.query import SessionQuery
+from providers.records import Provider
+
+__all__ = ["KnownAgent", "discover_agents"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class KnownAgent:
+    provider: Provider
+    id: str
+    name: str | None = None
+
+
+async def discover_agents(
+    adapters: dict[Provider, Adapter], window_days: int, scan_cap: int
+) -> tuple[list[KnownAgent], list[SessionGraphError]]:
+    results = await asyncio.gather(
+        *(_agents_of(adapter, window_days, scan_cap) for adapter in adapters.values()),
+        return_exceptions=True,
+    )
+    agents: set[KnownAgent] = set()
+    errors: list[SessionGraphError] = []
+    for result in results:
+        if isinstance(result, SessionGraphError):
+            errors.append(result)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            agents.update(result)
+    return sorted(agents), errors
+
+
+async def _agents_of(adapter: Adapter, window_days: int, scan_cap: int) -> set[KnownAgent]:
+    names: dict[str, str | None] = {agent_id: None for agent_id in adapter.default_agent_ids()}
+    now = datetime.now(UTC)
+    query = SessionQuery(started_after=now - timedelta(days=window_days), started_before=now,
+                         scan_cap=scan_cap)
+    after = None
+    seen = 0
+    while seen < scan_cap:
+        page = await adapter.list_sessions(query, after, 100)
+        for item in page.items:
+            record = item.record
+            if record.agent_id is not None:
+                names[record.agent_id] = names.get(record.agent_id) or record.agent_name
+        seen += len(page.items)
+        if page.exhausted or page.truncated or not page.items:
+            break
+        after = page.items[-1].resume
+    return {KnownAgent(adapter.provider, agent_id, name) for agent_id, name in names.items()}

@@ -1,0 +1,297 @@
+"""One Relay connection over many vendors: a k-way merge by `SessionRecord.sort_key`.
+
+Forward pages (`first`/`after`) ask every vendor for `first + 1` sessions after its position in
+the cursor and merge them; the extra one decides `hasNextPage` exactly. Each edge's cursor holds,
+per vendor, the adapter's `resume` of the last session taken from it up to that edge (or DONE).
+
+Backward pages (`last`/`before`) and a cursor used against the direction it was made in resume by
+keyset: the window is narrowed at the cursor's start time and sessions up to and including the
+cursor's sort key are skipped. Native positions only run forward.
+
+A vendor that fails does not fail the page: its outcome says so, and the cursors keep its old
+position, so the next page resumes it (its sessions then arrive late and are flagged `late`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from providers.adapter import Adapter
+from providers.errors import (
+    ProviderNotConfiguredError,
+    SessionGraphError,
+    UpstreamProtocolError,
+    UserInputError,
+)
+from providers.query import PagedSession, Position, SessionPage, SessionQuery, SortOrder
+from providers.records import Provider, SessionRecord
+from resolvers.cursor import DONE, Cursor, CursorCodec, SortKey, filter_hash
+from resolvers.filters import SessionFilterSpec, resolve_window
+
+__all__ = ["Edge", "MergedPage", "PageArgs", "PagingLimits", "SourceOutcome", "fetch_sessions"]
+
+log = logging.getLogger("sessiongraph")
+
+
+@dataclass(frozen=True, slots=True)
+class PagingLimits:
+    default_window_days: int = 90
+    default_page_size: int = 20
+    max_page_size: int = 100
+    scan_cap: int = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class PageArgs:
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+@dataclass(slots=True)
+class SourceOutcome:
+    provider: Provider
+    ok: bool = True
+    error: SessionGraphError | None = None
+    truncated: bool = False
+    exhausted: bool = False
+    queried: bool = True
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    record: SessionRecord
+    cursor: str
+    late: bool = False
+
+
+@dataclass(slots=True)
+class MergedPage:
+    edges: list[Edge]
+    has_next: bool
+    has_previous: bool
+    total: int | None
+    sources: list[SourceOutcome] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything one page needs, decided before any vendor is called."""
+
+    spec: SessionFilterSpec
+    order: SortOrder  # the order the page is walked in (reversed for backward pages)
+    count: int
+    window: tuple[datetime, datetime]
+    filter_hash: str
+    positions: dict[str, Position | str | None]
+    after_key: SortKey | None  # keyset: skip sessions up to and including this key
+    resumed_key: SortKey | None  # the incoming cursor's key, to flag late sessions
+
+
+async def fetch_sessions(
+    adapters: dict[Provider, Adapter],
+    spec: SessionFilterSpec,
+    order: SortOrder,
+    args: PageArgs,
+    codec: CursorCodec,
+    limits: PagingLimits,
+) -> MergedPage:
+    default_window_days = limits.default_window_days
+    backward = _check_args(args, limits.max_page_size)
+    wanted = spec.providers or frozenset(Provider)
+    fhash = filter_hash({"filter": spec.canonical(), "order": order.value})
+    outcomes = {p: SourceOutcome(p, ok=False, queried=False,
+                                 error=ProviderNotConfiguredError(
+                                     f"{p.name} is not configured on this server", provider=p))
+                for p in sorted(wanted - adapters.keys())}
+    if backward:
+        assert args.last is not None
+        plan = _backward_plan(spec, order, args, codec, fhash, default_window_days)
+        count = args.last
+    else:
+        count = limits.default_page_size if args.first is None else args.first
+        plan = _forward_plan(spec, order, args, codec, fhash, default_window_days, count)
+    queries = {
+        p: q for p in sorted(wanted & adapters.keys())
+        if (q := spec.query_for(p, plan.window, plan.order, limits.scan_cap)) is not None
+    }
+    for provider in sorted(wanted & adapters.keys()):
+        if provider not in queries:
+            outcomes[provider] = SourceOutcome(provider, queried=False, exhausted=True)
+    streams = await _fetch_all(adapters, queries, plan, outcomes)
+    page = _merge(streams, plan, codec, outcomes, count)
+    page.sources = [outcomes[p] for p in sorted(outcomes)]
+    if backward:
+        page.edges.reverse()
+        page.has_next, page.has_previous = args.before is not None, page.has_next
+    else:
+        page.has_previous = args.after is not None
+    return page
+
+
+def _check_args(args: PageArgs, max_page_size: int) -> bool:
+    if args.first is not None and args.last is not None:
+        raise UserInputError("pass `first` or `last`, not both")
+    for name, value in (("first", args.first), ("last", args.last)):
+        if value is not None and value < 0:
+            raise UserInputError(f"`{name}` cannot be negative")
+        if value is not None and value > max_page_size:
+            raise UserInputError(f"`{name}` is at most {max_page_size}")
+    if args.first is not None and args.before is not None:
+        raise UserInputError("`before` goes with `last`; page forward with `first` and `after`")
+    if args.last is not None and args.after is not None:
+        raise UserInputError("`after` goes with `first`; page backward with `last` and `before`")
+    if args.before is not None and args.last is None:
+        raise UserInputError("`before` needs `last`")
+    return args.last is not None
+
+
+def _forward_plan(
+    spec: SessionFilterSpec, order: SortOrder, args: PageArgs, codec: CursorCodec,
+    fhash: str, default_days: int, count: int,
+) -> _Plan:
+    if args.after is None:
+        window = resolve_window(spec, default_days)
+        return _Plan(spec, order, count, window, fhash, {}, None, None)
+    cursor = codec.decode(args.after, expected_filter=fhash, argument="after")
+    if cursor.order is order:
+        return _Plan(spec, order, count, cursor.window, fhash, dict(cursor.positions), None,
+                     cursor.key)
+    return _keyset_plan(spec, order, count, cursor, fhash)
+
+
+def _backward_plan(
+    spec: SessionFilterSpec, order: SortOrder, args: PageArgs, codec: CursorCodec,
+    fhash: str, default_days: int,
+) -> _Plan:
+    assert args.last is not None
+    reverse = SortOrder.OLDEST_FIRST if order is SortOrder.NEWEST_FIRST else SortOrder.NEWEST_FIRST
+    if args.before is None:
+        window = resolve_window(spec, default_days)
+        return _Plan(spec, reverse, args.last, window, fhash, {}, None, None)
+    cursor = codec.decode(args.before, expected_filter=fhash, argument="before")
+    return _keyset_plan(spec, reverse, args.last, cursor, fhash)
+
+
+def _keyset_plan(
+    spec: SessionFilterSpec, order: SortOrder, count: int, cursor: Cursor, fhash: str
+) -> _Plan:
+    """Resume after `cursor.key` walking `order`: narrow the window at the key's start time
+    (inclusive) and let `_take` skip what is not strictly after the key."""
+    after, before = cursor.window
+    moment = cursor.key[0]
+    if order is SortOrder.NEWEST_FIRST:
+        before = min(before, moment + timedelta(microseconds=1))
+    else:
+        after = max(after, moment)
+    return _Plan(spec, order, count, (after, before), fhash, {}, cursor.key, None)
+
+
+def _is_after(key: SortKey, bound: SortKey, order: SortOrder) -> bool:
+    return key > bound if order is SortOrder.OLDEST_FIRST else key < bound
+
+
+async def _fetch_all(
+    adapters: dict[Provider, Adapter],
+    queries: dict[Provider, SessionQuery],
+    plan: _Plan,
+    outcomes: dict[Provider, SourceOutcome],
+) -> dict[Provider, list[PagedSession]]:
+    active = [p for p in queries if plan.positions.get(p.value) != DONE]
+    for provider in queries:
+        if provider not in active:
+            outcomes[provider] = SourceOutcome(provider, exhausted=True)
+    results = await asyncio.gather(
+        *(_take(adapters[p], queries[p], plan) for p in active), return_exceptions=True
+    )
+    streams: dict[Provider, list[PagedSession]] = {}
+    for provider, result in zip(active, results, strict=True):
+        if isinstance(result, SessionGraphError):
+            outcomes[provider] = SourceOutcome(provider, ok=False, error=result)
+        elif isinstance(result, BaseException):
+            if not isinstance(result, Exception):
+                raise result
+            # A bug in one adapter must not blank the page: log it, report the vendor failed.
+            log.error("adapter %s failed", provider.value, exc_info=result)
+            outcomes[provider] = SourceOutcome(provider, ok=False, error=UpstreamProtocolError(
+                f"{provider.name} could not be read", provider=provider))
+        else:
+            items, page = result
+            streams[provider] = items
+            outcomes[provider] = SourceOutcome(
+                provider,
+                truncated=page.truncated,
+                exhausted=page.exhausted or page.truncated,
+                total=page.total,
+            )
+    return streams
+
+
+async def _take(
+    adapter: Adapter, query: SessionQuery, plan: _Plan
+) -> tuple[list[PagedSession], SessionPage]:
+    """`plan.count + 1` sessions strictly after the plan's starting point, from one vendor."""
+    wanted = plan.count + 1
+    position = plan.positions.get(adapter.provider.value)
+    after: Position | None = position if isinstance(position, dict) else None
+    items: list[PagedSession] = []
+    while True:
+        page = await adapter.list_sessions(query, after, wanted - len(items))
+        fresh = [
+            item for item in page.items
+            if plan.after_key is None or _is_after(item.record.sort_key, plan.after_key, plan.order)
+        ]
+        items.extend(fresh)
+        if len(items) >= wanted or page.exhausted or page.truncated or not page.items:
+            return items, page
+        after = page.items[-1].resume
+
+
+def _merge(
+    streams: dict[Provider, list[PagedSession]],
+    plan: _Plan,
+    codec: CursorCodec,
+    outcomes: dict[Provider, SourceOutcome],
+    count: int,
+) -> MergedPage:
+    reverse = plan.order is SortOrder.NEWEST_FIRST
+    merged: Iterator[tuple[Provider, int, PagedSession]] = heapq.merge(
+        *([(p, i, item) for i, item in enumerate(items)] for p, items in streams.items()),
+        key=lambda entry: entry[2].record.sort_key,
+        reverse=reverse,
+    )
+    positions: dict[str, Position | str | None] = dict(plan.positions)
+    for provider, items in streams.items():
+        if not items and outcomes[provider].exhausted:
+            positions[provider.value] = DONE
+    taken: list[Edge] = []
+    remaining = {p: len(items) for p, items in streams.items()}
+    for provider, _, item in merged:
+        if len(taken) == count:
+            break
+        remaining[provider] -= 1
+        done = remaining[provider] == 0 and outcomes[provider].exhausted
+        positions[provider.value] = DONE if done else dict(item.resume)
+        cursor = Cursor(plan.order, plan.filter_hash, plan.window, item.record.sort_key,
+                        dict(positions))
+        late = plan.resumed_key is not None and not _is_after(
+            item.record.sort_key, plan.resumed_key, plan.order)
+        taken.append(Edge(item.record, codec.encode(cursor), late))
+    has_next = any(remaining.values())
+    return MergedPage(taken, has_next, False, _total(plan, outcomes))
+
+
+def _total(plan: _Plan, outcomes: dict[Provider, SourceOutcome]) -> int | None:
+    """The count of the whole query: only when every vendor answered with an exact count (a
+    keyset-narrowed page counts a narrowed window, so it has none)."""
+    if plan.after_key is not None or not all(o.ok for o in outcomes.values()):
+        return None
+    totals = [o.total for o in outcomes.values() if o.queried]
+    return None if None in totals else sum(t for t in totals if t is not None)

@@ -1,0 +1,120 @@
+"""A client's session filter, validated, and the per-vendor `SessionQuery` built from it.
+
+Client text is checked here, before any vendor sees it: ids must be plain identifiers (they go
+into vendor paths and comma-separated lists), free text and lists are bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from providers.adapter import SAFE_ID
+from providers.errors import UserInputError
+from providers.query import SessionQuery, SortOrder, digits
+from providers.records import Channel, Provider, SessionStatus
+
+__all__ = ["AgentScope", "SessionFilterSpec", "resolve_window"]
+
+MAX_IDS = 500
+MAX_TEXT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AgentScope:
+    """Agent ids from the filter: raw vendor ids apply to every vendor, Agent node ids only to
+    their own vendor."""
+
+    anywhere: tuple[str, ...] = ()
+    by_provider: tuple[tuple[Provider, str], ...] = ()
+
+    def for_provider(self, provider: Provider) -> tuple[str, ...]:
+        return self.anywhere + tuple(a for p, a in self.by_provider if p is provider)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilterSpec:
+    providers: frozenset[Provider] | None = None
+    agents: AgentScope | None = None
+    statuses: frozenset[SessionStatus] | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    text: str | None = None
+    tags: tuple[str, ...] = ()
+    phone_number: str | None = None
+    channels: frozenset[Channel] | None = None
+    vehicle_ids: tuple[str, ...] | None = None
+    driver_ids: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name, ids in (("vehicleIds", self.vehicle_ids), ("driverIds", self.driver_ids)):
+            _check_ids(name, ids or ())
+        if self.agents is not None:
+            _check_ids("agentIds", self.agents.anywhere)
+        if self.text is not None and not (0 < len(self.text.strip()) <= MAX_TEXT):
+            raise UserInputError(f"`text` must be 1 to {MAX_TEXT} characters")
+        if len(self.tags) > 20 or any(not (0 < len(tag) <= 100) for tag in self.tags):
+            raise UserInputError("`tags`: at most 20 tags of 1 to 100 characters")
+        if self.phone_number is not None and not (6 <= len(digits(self.phone_number)) <= 20):
+            raise UserInputError("`phoneNumber` must hold 6 to 20 digits")
+        for name, moment in (("startedAfter", self.started_after),
+                             ("startedBefore", self.started_before)):
+            if moment is not None and moment.tzinfo is None:
+                raise UserInputError(f"`{name}` needs a time zone (e.g. 2026-05-14T18:40:02Z)")
+        if (self.started_after and self.started_before
+                and self.started_after >= self.started_before):
+            raise UserInputError("`startedAfter` must be before `startedBefore`")
+
+    def canonical(self) -> dict[str, Any]:
+        """What the cursor's filter hash covers (the resolved window travels in the cursor)."""
+        return {
+            "providers": sorted(p.value for p in self.providers or ()),
+            "agents": None if self.agents is None else
+            [sorted(self.agents.anywhere), sorted(f"{p.value}/{a}" for p, a in self.agents.by_provider)],
+            "statuses": sorted(s.value for s in self.statuses or ()) if self.statuses else None,
+            "after": self.started_after, "before": self.started_before,
+            "text": self.text, "tags": sorted(self.tags), "phone": self.phone_number,
+            "channels": sorted(c.value for c in self.channels) if self.channels else None,
+            "vehicles": self.vehicle_ids, "drivers": self.driver_ids,
+        }
+
+    def query_for(
+        self, provider: Provider, window: tuple[datetime, datetime], order: SortOrder,
+        scan_cap: int,
+    ) -> SessionQuery | None:
+        """The provider's share of the filter; None when the filter rules the provider out."""
+        agent_ids = None
+        if self.agents is not None:
+            agent_ids = self.agents.for_provider(provider)
+            if not agent_ids:
+                return None
+        return SessionQuery(
+            started_after=window[0], started_before=window[1], order=order,
+            agent_ids=agent_ids, statuses=self.statuses, text=self.text, tags=self.tags,
+            phone_number=self.phone_number, channels=self.channels,
+            vehicle_ids=self.vehicle_ids, driver_ids=self.driver_ids, scan_cap=scan_cap,
+        )
+
+    def with_agent(self, provider: Provider, agent_id: str) -> SessionFilterSpec:
+        return replace(self, providers=frozenset({provider}),
+                       agents=AgentScope(by_provider=((provider, agent_id),)))
+
+
+def resolve_window(
+    spec: SessionFilterSpec, default_days: int, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """[after, before) in UTC: the filter's bounds, else the last `default_days` days."""
+    before = (spec.started_before or now or datetime.now(UTC)).astimezone(UTC)
+    after = (spec.started_after or before - timedelta(days=default_days)).astimezone(UTC)
+    if after >= before:
+        raise UserInputError("`startedAfter` must be before `startedBefore` (or now)")
+    return after, before
+
+
+def _check_ids(name: str, ids: tuple[str, ...]) -> None:
+    if len(ids) > MAX_IDS:
+        raise UserInputError(f"`{name}`: at most {MAX_IDS} ids")
+    for value in ids:
+        if not SAFE_ID.match(value):
+            raise UserInputError(f"`{name}`: {value[:40]!r} is not a valid id")

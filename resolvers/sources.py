@@ -1,0 +1,65 @@
+"""The vendors this process talks to: one adapter (one HTTP client) per vendor and credential,
+opened in the app's lifespan and closed on shutdown. In demo mode each adapter talks to its
+simulator in-process through httpx's ASGI transport: no network, no credentials."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from providers.adapter import Adapter
+from providers.records import Provider
+from providers.settings import ProviderSettings, Secret
+from providers.simulation.base import Simulator
+from providers.vendors import adapter_class, simulator_class
+
+__all__ = ["Sources", "build_simulators", "demo_sources", "live_sources"]
+
+log = logging.getLogger("sessiongraph")
+
+
+@dataclass
+class Sources:
+    adapters: dict[Provider, Adapter]
+    demo: bool
+    simulators: dict[Provider, Simulator] = field(default_factory=dict)
+
+    def adapter(self, provider: Provider) -> Adapter | None:
+        return self.adapters.get(provider)
+
+    async def aclose(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.aclose()
+
+
+def live_sources(configured: Mapping[Provider, ProviderSettings]) -> Sources:
+    adapters = {p: adapter_class(p).connect(settings) for p, settings in configured.items()}
+    return Sources(adapters=adapters, demo=False)
+
+
+def build_simulators(
+    size: int = 300, seed: int = 1, anchor: datetime | None = None
+) -> dict[Provider, Simulator]:
+    return {p: simulator_class(p)(size=size, seed=seed, anchor=anchor) for p in Provider}
+
+
+def demo_sources(
+    size: int = 300, seed: int = 1, timeout_s: float = 10.0, anchor: datetime | None = None,
+    simulators: dict[Provider, Simulator] | None = None,
+) -> Sources:
+    """Adapters over in-process simulators (built here unless handed in, e.g. by tests)."""
+    simulators = simulators or build_simulators(size, seed, anchor)
+    adapters: dict[Provider, Adapter] = {}
+    for provider, simulator in simulators.items():
+        settings = ProviderSettings(
+            provider=provider,
+            base_url=simulator.base_url,
+            credential=Secret(simulator.api_key),
+            agent_ids=simulator.agent_ids(),
+            timeout_s=timeout_s,
+            demo=True,
+        )
+        adapters[provider] = adapter_class(provider).connect(settings, simulator.transport())
+    return Sources(adapters=adapters, demo=True, simulators=simulators)

@@ -1,0 +1,94 @@
+"""Shared fixtures: simulators with a fixed anchor, adapters over them, and the demo app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from graph.app import create_app
+from graph.settings import load_settings
+from providers.adapter import Adapter
+from providers.records import Provider
+from providers.settings import ProviderSettings, Secret
+from providers.simulation.base import Simulator
+from providers.vendors import adapter_class, simulator_class
+from resolvers.sources import Sources, build_simulators, demo_sources
+
+# Today at midnight: the default 90-day window of the gateway always holds the 89 days of data.
+ANCHOR = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+SIZE = 80
+
+
+def connect(simulator: Simulator, **overrides: Any) -> Adapter:
+    settings = ProviderSettings(
+        provider=simulator.provider,
+        base_url=simulator.base_url,
+        credential=Secret(overrides.pop("credential", simulator.api_key)),
+        agent_ids=simulator.agent_ids(),
+        timeout_s=overrides.pop("timeout_s", 5.0),
+        demo=True,
+    )
+    return adapter_class(simulator.provider).connect(settings, simulator.transport())
+
+
+@dataclass
+class Vendor:
+    simulator: Simulator
+    adapter: Adapter
+
+
+@pytest.fixture(params=list(Provider), ids=lambda p: p.value)
+async def vendor(request: pytest.FixtureRequest) -> AsyncIterator[Vendor]:
+    simulator = simulator_class(request.param)(size=SIZE, seed=3, anchor=ANCHOR)
+    adapter = connect(simulator)
+    yield Vendor(simulator, adapter)
+    await adapter.aclose()
+
+
+@dataclass
+class Gateway:
+    """The demo app over simulators the test holds, and a client that posts GraphQL."""
+
+    client: httpx.AsyncClient
+    simulators: dict[Provider, Simulator]
+
+    async def query(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = await self.client.post("/graphql", json={"query": query,
+                                                            "variables": variables})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def calls(self) -> dict[Provider, int]:
+        return {p: len(s.log) for p, s in self.simulators.items()}
+
+    def clear_logs(self) -> None:
+        for simulator in self.simulators.values():
+            simulator.log.clear()
+
+
+@asynccontextmanager
+async def running_gateway(
+    size: int = SIZE, environ: dict[str, str] | None = None, seed: int = 3,
+    anchor: datetime = ANCHOR,
+) -> AsyncIterator[Gateway]:
+    simulators = build_simulators(size=size, seed=seed, anchor=anchor)
+    sources: Sources = demo_sources(simulators=simulators)
+    env = {"SESSIONGRAPH_CURSOR_SECRET": "test-secret", **(environ or {})}
+    app = create_app(load_settings(env), sources=sources)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield Gateway(client, simulators)
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[Gateway]:
+    async with running_gateway() as running:
+        yield running

@@ -1,0 +1,258 @@
+"""The merged connection against the four simulators: order, filters, cursors, failures."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from providers.query import SessionQuery, SortOrder, matches
+from providers.records import Channel, Provider, SessionRecord, SessionStatus
+from tests.conftest import ANCHOR, Gateway, running_gateway
+
+PAGE = """
+query Page($first: Int, $after: String, $last: Int, $before: String,
+           $filter: SessionFilter, $order: SessionOrder) {
+  sessions(first: $first, after: $after, last: $last, before: $before,
+           filter: $filter, orderBy: $order) {
+    edges { cursor late node { id provider providerSessionId startedAt } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    totalCount
+    sources { provider queried ok errorCode truncated exhausted }
+  }
+}
+"""
+WORDS = ["order", "refund", "appointment", "route", "thanks", "billing", "password"]
+TAGS = ["order", "billing", "appointment", "refund", "delay", "faq"]
+
+
+def truth(gateway: Gateway, query: SessionQuery, providers: set[Provider]) -> list[SessionRecord]:
+    records = [r for p in providers for r in gateway.simulators[p].ground_truth()]
+    kept = [r for r in records if matches(r, query)]
+    return sorted(kept, key=lambda r: r.sort_key, reverse=query.order is SortOrder.NEWEST_FIRST)
+
+
+async def walk(gateway: Gateway, first: int, **variables: Any) -> tuple[list[dict[str, Any]], int]:
+    nodes: list[dict[str, Any]] = []
+    after, pages = None, 0
+    while True:
+        body = await gateway.query(PAGE, first=first, after=after, **variables)
+        assert "errors" not in body, body
+        connection = body["data"]["sessions"]
+        pages += 1
+        assert len(connection["edges"]) <= first
+        nodes.extend(edge["node"] for edge in connection["edges"])
+        if not connection["pageInfo"]["hasNextPage"]:
+            return nodes, pages
+        assert len(connection["edges"]) == first, "hasNextPage on a short page"
+        after = connection["pageInfo"]["endCursor"]
+        assert pages < 400
+
+
+filters = st.fixed_dictionaries(
+    {},
+    optional={
+        "providers": st.sets(st.sampled_from(list(Provider)), min_size=1),
+        "statuses": st.sets(st.sampled_from(list(SessionStatus)), min_size=1),
+        "text": st.sampled_from(WORDS),
+        "tags": st.lists(st.sampled_from(TAGS), min_size=1, max_size=2, unique=True),
+        "channels": st.sets(st.sampled_from(list(Channel)), min_size=1),
+        "days": st.tuples(st.integers(0, 80), st.integers(1, 40)),
+    },
+)
+
+
+def to_variables(drawn: dict[str, Any]) -> tuple[dict[str, Any], SessionQuery, set[Provider]]:
+    after, before = ANCHOR - timedelta(days=90), ANCHOR
+    if "days" in drawn:
+        start, length = drawn["days"]
+        before = ANCHOR - timedelta(days=start)
+        after = before - timedelta(days=length)
+    graphql: dict[str, Any] = {"startedAfter": after.isoformat(), "startedBefore": before.isoformat()}
+    for key in ("providers", "statuses", "channels"):
+        if key in drawn:
+            graphql[key] = sorted(v.name for v in drawn[key])
+    for key in ("text", "tags"):
+        if key in drawn:
+            graphql[key] = drawn[key]
+    query = SessionQuery(
+        started_after=after, started_before=before,
+        statuses=frozenset(drawn["statuses"]) if "statuses" in drawn else None,
+        text=drawn.get("text"), tags=tuple(drawn.get("tags", ())),
+        channels=frozenset(drawn["channels"]) if "channels" in drawn else None,
+    )
+    return graphql, query, set(drawn.get("providers", Provider))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.integers(1, 100), drawn=filters, order=st.sampled_from(list(SortOrder)))
+def test_any_walk_equals_the_simulators_filtered_and_sorted(
+    first: int, drawn: dict[str, Any], order: SortOrder
+) -> None:
+    graphql, query, providers = to_variables(drawn)
+    query = replace(query, order=order)
+
+    async def run() -> None:
+        async with running_gateway(size=50) as gateway:
+            expected = truth(gateway, query, providers)
+            order_name = "NEWEST_FIRST" if order is SortOrder.NEWEST_FIRST else "OLDEST_FIRST"
+            nodes, _ = await walk(gateway, first, filter=graphql, order=order_name)
+            assert [(n["provider"].lower(), n["providerSessionId"]) for n in nodes] == [
+                (r.provider.value, r.id) for r in expected
+            ]
+
+    asyncio.run(run())
+
+
+async def test_every_vendor_failing_in_turn_leaves_the_others_in_order(gateway: Gateway) -> None:
+    for failing in Provider:
+        gateway.simulators[failing].faults.error_status = 500
+        body = await gateway.query(PAGE, first=30)
+        gateway.simulators[failing].faults.error_status = None
+        connection = body["data"]["sessions"]
+        providers = {edge["node"]["provider"] for edge in connection["edges"]}
+        assert providers == {p.name for p in Provider} - {failing.name}
+        starts = [edge["node"]["startedAt"] for edge in connection["edges"]]
+        assert len(starts) == 30 and starts == sorted(starts, reverse=True)
+        assert body["errors"] == [{
+            "message": body["errors"][0]["message"],
+            "path": ["sessions"],
+            "extensions": {"code": "UPSTREAM_UNAVAILABLE", "provider": failing.name,
+                           "retryable": True},
+        }]
+        failed = [s for s in connection["sources"] if not s["ok"]]
+        assert failed == [{"provider": failing.name, "queried": True, "ok": False,
+                           "errorCode": "UPSTREAM_UNAVAILABLE", "truncated": False,
+                           "exhausted": False}]
+        assert connection["totalCount"] is None
+
+
+async def test_a_vendor_that_failed_is_resumed_on_the_next_page_nothing_lost(
+    gateway: Gateway,
+) -> None:
+    everything, _ = await walk(gateway, 50)
+    gateway.simulators[Provider.SAMSARA].faults.error_status = 500
+    first = (await gateway.query(PAGE, first=20))["data"]["sessions"]
+    gateway.simulators[Provider.SAMSARA].faults.error_status = None
+    rest, _ = await walk_from(gateway, 20, first["pageInfo"]["endCursor"])
+    seen = [e["node"]["id"] for e in first["edges"]] + [n["id"] for n in rest]
+    assert sorted(seen) == sorted(n["id"] for n in everything)
+    assert len(seen) == len(set(seen))
+
+
+async def walk_from(gateway: Gateway, first: int, after: str) -> tuple[list[dict[str, Any]], int]:
+    nodes: list[dict[str, Any]] = []
+    late = 0
+    while True:
+        body = await gateway.query(PAGE, first=first, after=after)
+        connection = body["data"]["sessions"]
+        nodes.extend(edge["node"] for edge in connection["edges"])
+        late += sum(edge["late"] for edge in connection["edges"])
+        if not connection["pageInfo"]["hasNextPage"]:
+            return nodes, late
+        after = connection["pageInfo"]["endCursor"]
+
+
+async def test_status_and_date_filters_reach_the_vendors(gateway: Gateway) -> None:
+    gateway.clear_logs()
+    after = (ANCHOR - timedelta(days=10)).isoformat()
+    before = ANCHOR.isoformat()
+    body = await gateway.query(PAGE, first=5, filter={
+        "statuses": ["FAILED"], "startedAfter": after, "startedBefore": before,
+    })
+    assert "errors" not in body
+    samsara = gateway.simulators[Provider.SAMSARA].log.matching("/agent-studio/voice-sessions/stream")
+    assert samsara and all(e.param("sessionStatus") == "failed" for e in samsara)
+    assert all(e.param("startTime") is not None for e in samsara)
+    vonage = gateway.simulators[Provider.VONAGE].log.matching("/insights/sessions")
+    assert vonage and all(e.param("from_date") and e.param("to_date") for e in vonage)
+    stateset = gateway.simulators[Provider.STATESET].log.matching("/api/v1/voice-sessions")
+    assert stateset and all(e.param("status") == "failed" for e in stateset)
+
+
+async def test_totals_only_when_every_vendor_can_count(gateway: Gateway) -> None:
+    connection = (await gateway.query(PAGE, first=5))["data"]["sessions"]
+    assert connection["totalCount"] is None  # Samsara cannot count
+
+
+async def test_cursor_tampering_foreign_filters_and_garbage_are_bad_user_input(
+    gateway: Gateway,
+) -> None:
+    connection = (await gateway.query(PAGE, first=5))["data"]["sessions"]
+    cursor = connection["pageInfo"]["endCursor"]
+    payload, signature = cursor.split(".")
+    flipped = payload[:-3] + ("A" if payload[-3] != "A" else "B") + payload[-2:]
+    gateway.clear_logs()
+    for variables in (
+        {"after": f"{flipped}.{signature}"},
+        {"after": cursor, "filter": {"statuses": ["FAILED"]}},
+        {"after": cursor, "order": "OLDEST_FIRST"},
+        {"after": "not-a-cursor"},
+        {"after": ""},
+        {"last": 3, "before": cursor[::-1]},
+    ):
+        body = await gateway.query(PAGE, first=None if "last" in variables else 5, **variables)
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], variables
+        assert body["data"] is None
+    assert sum(gateway.calls().values()) == 0, "no vendor request was built from a bad cursor"
+
+
+async def test_cursors_work_on_another_process_with_the_same_secret() -> None:
+    async with running_gateway() as one:
+        page = (await one.query(PAGE, first=7))["data"]["sessions"]
+        expected = (await one.query(PAGE, first=7, after=page["pageInfo"]["endCursor"]))
+    async with running_gateway() as other:
+        again = await other.query(PAGE, first=7, after=page["pageInfo"]["endCursor"])
+    assert again == expected
+    async with running_gateway(environ={"SESSIONGRAPH_CURSOR_SECRET": "another"}) as foreign:
+        refused = await foreign.query(PAGE, first=7, after=page["pageInfo"]["endCursor"])
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_backward_paging_mirrors_forward_paging(gateway: Gateway) -> None:
+    everything, _ = await walk(gateway, 100)
+    tail = (await gateway.query(PAGE, last=15))["data"]["sessions"]
+    assert [e["node"]["id"] for e in tail["edges"]] == [n["id"] for n in everything[-15:]]
+    assert tail["pageInfo"]["hasPreviousPage"] is True
+    assert tail["pageInfo"]["hasNextPage"] is False
+    before = (await gateway.query(PAGE, last=10, before=tail["pageInfo"]["startCursor"]))
+    ids = [e["node"]["id"] for e in before["data"]["sessions"]["edges"]]
+    assert ids == [n["id"] for n in everything[-25:-15]]
+    # A cursor of a backward page pages forward too.
+    forward = await gateway.query(PAGE, first=5, after=before["data"]["sessions"]["pageInfo"]["endCursor"])
+    assert [e["node"]["id"] for e in forward["data"]["sessions"]["edges"]] == [
+        n["id"] for n in everything[-15:-10]
+    ]
+
+
+async def test_relay_argument_errors(gateway: Gateway) -> None:
+    for variables, fragment in (
+        ({"first": -1}, "negative"),
+        ({"last": -2}, "negative"),
+        ({"first": 101}, "at most 100"),
+        ({"first": 5, "last": 5}, "not both"),
+    ):
+        body = await gateway.query(PAGE, **variables)
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert fragment in body["errors"][0]["message"]
+
+
+async def test_first_zero_answers_page_info_only(gateway: Gateway) -> None:
+    connection = (await gateway.query(PAGE, first=0))["data"]["sessions"]
+    assert connection["edges"] == []
+    assert connection["pageInfo"]["hasNextPage"] is True
+
+
+@pytest.mark.parametrize("first", [1, 7, 100])
+async def test_default_window_walk_with_several_page_sizes(gateway: Gateway, first: int) -> None:
+    nodes, _ = await walk(gateway, first)
+    query = SessionQuery(started_after=datetime(2000, 1, 1, tzinfo=UTC),
+                         started_before=datetime(2100, 1, 1, tzinfo=UTC))
+    assert [n["providerSessionId"] for n in nodes] == [
+        r.id for r in truth(gateway, query, set(Provider))
+    ]
