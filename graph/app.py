@@ -42,7 +42,8 @@ def open_sources(settings: Settings) -> Sources:
     if settings.demo:
         log.warning(
             "demo mode: no vendor credential is set, serving the four built-in simulators "
-            "(%d sessions each)", settings.demo_size,
+            "(%d sessions each)",
+            settings.demo_size,
         )
         return demo_sources(
             settings.demo_size, settings.demo_seed, settings.timeout_s, settings.demo_anchor
@@ -79,8 +80,12 @@ def create_app(settings: Settings | None = None, sources: Sources | None = None)
     async def context(request: Request, response: Response) -> GraphContext:
         opened: Sources = request.app.state.sources
         return GraphContext(
-            sources=opened, codec=codec, limits=limits, loaders=Loaders(opened),
-            request=request, response=response,
+            sources=opened,
+            codec=codec,
+            limits=limits,
+            loaders=Loaders(opened),
+            request=request,
+            response=response,
         )
 
     app = FastAPI(title="sessiongraph", lifespan=lifespan)

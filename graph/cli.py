@@ -34,13 +34,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "simulate", help="run the four vendor simulators as HTTP servers on loopback ports"
     )
     simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=0,
-                          help="first port (the four use port..port+3); 0: any free ports")
+    simulate.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="first port (the four use port..port+3); 0: any free ports",
+    )
     simulate.add_argument("--size", type=int, default=300, help="sessions per vendor")
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--anchor", help="ISO time the data ends at (default: now)")
-    simulate.add_argument("--latency-ms", type=float, default=0.0,
-                          help="latency added to every vendor answer")
+    simulate.add_argument(
+        "--latency-ms", type=float, default=0.0, help="latency added to every vendor answer"
+    )
     simulate.add_argument("--env-file", type=Path, help="also write the environment lines here")
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import strawberry
 from strawberry.relay import PageInfo
 from strawberry.types import Info
@@ -16,7 +15,6 @@ from resolvers.agents import discover_agents
 from resolvers.connection import PageArgs, SourceOutcome, fetch_sessions
 from resolvers.context import RequestContext
 from resolvers.filters import SessionFilterSpec
-
 
 __all__ = [
     "AgentConnection",
@@ -41,8 +39,9 @@ class SessionEdge:
 @strawberry.type(description="How one vendor answered this page.")
 class SourceStatus:
     provider: Provider
-    queried: bool = strawberry.field(description="False when the filter ruled the vendor out "
-                                     "or the vendor is not configured.")
+    queried: bool = strawberry.field(
+        description="False when the filter ruled the vendor out or the vendor is not configured."
+    )
     ok: bool
     error_code: str | None
     message: str | None
@@ -85,7 +84,7 @@ async def resolve_sessions(
     after: str | None,
     last: int | None,
     before: str | None,
-    filter: SessionFilter | None,  # noqa: A002
+    filter: SessionFilter | None,
     order_by: SessionOrder | None,
     agent: tuple[records.Provider, str] | None = None,
 ) -> SessionConnection:
@@ -95,14 +94,19 @@ async def resolve_sessions(
         spec = spec.with_agent(*agent)
     order = order_by.sort_order if order_by is not None else SortOrder.NEWEST_FIRST
     page = await fetch_sessions(
-        context.sources.adapters, spec, order, PageArgs(first, after, last, before),
-        context.codec, context.limits,
+        context.sources.adapters,
+        spec,
+        order,
+        PageArgs(first, after, last, before),
+        context.codec,
+        context.limits,
     )
     for outcome in page.sources:
         if outcome.error is not None:
             context.report(info, outcome.error)
-    edges = [SessionEdge(cursor=e.cursor, node=Session.make(e.record), late=e.late)
-             for e in page.edges]
+    edges = [
+        SessionEdge(cursor=e.cursor, node=Session.make(e.record), late=e.late) for e in page.edges
+    ]
     return SessionConnection(
         edges=edges,
         page_info=PageInfo(
@@ -136,8 +140,11 @@ async def resolve_agents(
     for error in errors:
         context.report(info, error)
     sources = [
-        SourceStatus.from_outcome(SourceOutcome(
-            p, ok=p not in failed, error=failed.get(p), queried=p in adapters, exhausted=True))
+        SourceStatus.from_outcome(
+            SourceOutcome(
+                p, ok=p not in failed, error=failed.get(p), queried=p in adapters, exhausted=True
+            )
+        )
         for p in sorted(wanted)
     ]
     nodes = [Agent.make(a.provider, a.id, a.name) for a in agents]

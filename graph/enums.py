@@ -6,8 +6,8 @@ from enum import Enum
 
 import strawberry
 
-from providers import records
 from providers.query import SortOrder
+from providers.records import Channel, Provider, SessionStatus, Speaker, ToolCallStatus
 
 __all__ = [
     "Channel",
@@ -19,18 +19,21 @@ __all__ = [
     "ToolCallStatus",
 ]
 
-Provider = strawberry.enum(records.Provider, description="A vendor of AI-agent sessions.")
-SessionStatus = strawberry.enum(
-    records.SessionStatus,
+# The records' own enums, registered with Strawberry in place (it returns the same classes).
+strawberry.enum(Provider, description="A vendor of AI-agent sessions.")
+strawberry.enum(
+    SessionStatus,
     description="A session's state in one vocabulary; `rawStatus` keeps the vendor's word.",
 )
-Channel = strawberry.enum(records.Channel, description="How the user reached the agent.")
-Speaker = strawberry.enum(records.Speaker, description="Who said a transcript turn.")
-ToolCallStatus = strawberry.enum(records.ToolCallStatus, description="How a tool call ended.")
+strawberry.enum(Channel, description="How the user reached the agent.")
+strawberry.enum(Speaker, description="Who said a transcript turn.")
+strawberry.enum(ToolCallStatus, description="How a tool call ended.")
 
 
-@strawberry.enum(description="The order of a session connection: by start time, ties broken "
-                 "by provider, agent and id.")
+@strawberry.enum(
+    description="The order of a session connection: by start time, ties broken "
+    "by provider, agent and id."
+)
 class SessionOrder(Enum):
     NEWEST_FIRST = SortOrder.NEWEST_FIRST.value
     OLDEST_FIRST = SortOrder.OLDEST_FIRST.value

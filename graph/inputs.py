@@ -20,8 +20,10 @@ T = TypeVar("T")
 E = TypeVar("E")
 
 
-@strawberry.input(description="Which sessions to return. Every field narrows the result; "
-                  "lists match any of their values, but `tags` must all be present.")
+@strawberry.input(
+    description="Which sessions to return. Every field narrows the result; "
+    "lists match any of their values, but `tags` must all be present."
+)
 class SessionFilter:
     providers: list[Provider] | None = strawberry.UNSET
     agent_ids: list[str] | None = strawberry.field(
@@ -31,8 +33,8 @@ class SessionFilter:
     )
     statuses: list[SessionStatus] | None = strawberry.UNSET
     started_after: datetime | None = strawberry.field(
-        default=strawberry.UNSET, description="Inclusive. Default: `startedBefore` minus the "
-        "configured window (90 days)."
+        default=strawberry.UNSET,
+        description="Inclusive. Default: `startedBefore` minus the configured window (90 days).",
     )
     started_before: datetime | None = strawberry.field(
         default=strawberry.UNSET, description="Exclusive. Default: now."
@@ -67,9 +69,13 @@ class SessionFilter:
             tags=tuple(self.tags or ()),
             phone_number=_value(self.phone_number),
             channels=_set(self.channels, records.Channel),
-            vehicle_ids=tuple(self.vehicle_ids) if _given(self.vehicle_ids) else None,
-            driver_ids=tuple(self.driver_ids) if _given(self.driver_ids) else None,
+            vehicle_ids=_ids(self.vehicle_ids),
+            driver_ids=_ids(self.driver_ids),
         )
+
+
+def _ids(values: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(values) if values is not None and _given(values) else None
 
 
 def _given(value: object) -> bool:

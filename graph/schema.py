@@ -64,7 +64,7 @@ async def _node(info: Ctx, global_id: str) -> Session | Agent | None:
 @strawberry.type
 class Query:
     @strawberry.field(description="Any object by its `id`; null when it does not exist.")
-    async def node(self, info: Ctx, id: strawberry.ID) -> relay.Node | None:  # noqa: A002
+    async def node(self, info: Ctx, id: strawberry.ID) -> relay.Node | None:
         return await _node(info, id)
 
     @strawberry.field(description="Objects by `id`, in order; null for those that do not exist.")
@@ -75,14 +75,14 @@ class Query:
         return list(await asyncio.gather(*(_node(info, global_id) for global_id in ids)))
 
     @strawberry.field(description="One session by its `id`; null when it does not exist.")
-    async def session(self, info: Ctx, id: strawberry.ID) -> Session | None:  # noqa: A002
+    async def session(self, info: Ctx, id: strawberry.ID) -> Session | None:
         node = await _node(info, id)
         if node is not None and not isinstance(node, Session):
             raise UserInputError("that id is not a Session id")
         return node
 
     @strawberry.field(description="One agent by its `id`; null when it does not exist.")
-    async def agent(self, info: Ctx, id: strawberry.ID) -> Agent | None:  # noqa: A002
+    async def agent(self, info: Ctx, id: strawberry.ID) -> Agent | None:
         node = await _node(info, id)
         if node is not None and not isinstance(node, Agent):
             raise UserInputError("that id is not an Agent id")
@@ -102,9 +102,11 @@ class Query:
             for provider in records.Provider
         ]
 
-    @strawberry.field(description="Sessions of every vendor (or those in `filter.providers`) "
-                      "in one order with one cursor. Default: newest first, 20 a page, the "
-                      "last 90 days.")
+    @strawberry.field(
+        description="Sessions of every vendor (or those in `filter.providers`) "
+        "in one order with one cursor. Default: newest first, 20 a page, the "
+        "last 90 days."
+    )
     async def sessions(
         self,
         info: Ctx,
@@ -112,13 +114,14 @@ class Query:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        filter: SessionFilter | None = None,  # noqa: A002
+        filter: SessionFilter | None = None,
         order_by: SessionOrder | None = None,
     ) -> SessionConnection:
         return await resolve_sessions(info, first, after, last, before, filter, order_by)
 
-    @strawberry.field(description="Agents: the configured ones and those seen on sessions of "
-                      "the default window.")
+    @strawberry.field(
+        description="Agents: the configured ones and those seen on sessions of the default window."
+    )
     async def agents(self, info: Ctx, providers: list[Provider] | None = None) -> AgentConnection:
         return await resolve_agents(info, providers)
 

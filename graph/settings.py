@@ -125,7 +125,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         default_page_size=_number(
             setting("default_page_size", "20"), "SESSIONGRAPH_DEFAULT_PAGE_SIZE", int
         ),
-        max_query_depth=_number(setting("max_query_depth", "12"), "SESSIONGRAPH_MAX_QUERY_DEPTH", int),
+        max_query_depth=_number(
+            setting("max_query_depth", "12"), "SESSIONGRAPH_MAX_QUERY_DEPTH", int
+        ),
         demo_size=_number(setting("demo_size", "300"), "SESSIONGRAPH_DEMO_SIZE", int),
         demo_seed=_number(setting("demo_seed", "1"), "SESSIONGRAPH_DEMO_SEED", int),
         timeout_s=timeout_s,

@@ -1,12 +1,12 @@
 """GraphQL object types. Each wraps a record; nested values are plain attributes or sync
-resolvers (an `async def` costs 15–25 µs a call). Only fields that may need a vendor call
+resolvers (an `async def` costs 15-25 µs a call). Only fields that may need a vendor call
 (details, agents) are async, and they go through the request's loaders."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import relay
@@ -45,8 +45,13 @@ class TranscriptTurn:
 
     @classmethod
     def from_record(cls, turn: records.TranscriptTurn) -> TranscriptTurn:
-        return cls(speaker=turn.speaker, raw_speaker=turn.raw_speaker, text=turn.text,
-                   offset_ms=turn.offset_ms, at=turn.at)
+        return cls(
+            speaker=turn.speaker,
+            raw_speaker=turn.raw_speaker,
+            text=turn.text,
+            offset_ms=turn.offset_ms,
+            at=turn.at,
+        )
 
 
 @strawberry.type(description="What was said, in order.")
@@ -72,9 +77,17 @@ class ToolCall:
 
     @classmethod
     def from_record(cls, call: records.ToolCall) -> ToolCall:
-        return cls(name=call.name, arguments=call.arguments, output=call.output,
-                   status=call.status, error=call.error, call_id=call.call_id,
-                   offset_ms=call.offset_ms, at=call.at, duration_ms=call.duration_ms)
+        return cls(
+            name=call.name,
+            arguments=call.arguments,
+            output=call.output,
+            status=call.status,
+            error=call.error,
+            call_id=call.call_id,
+            offset_ms=call.offset_ms,
+            at=call.at,
+            duration_ms=call.duration_ms,
+        )
 
 
 @strawberry.type(description="One node the flow executed (Vonage AI Studio flow paths).")
@@ -89,9 +102,15 @@ class FlowStep:
 
     @classmethod
     def from_record(cls, step: records.FlowStep) -> FlowStep:
-        return cls(node_id=step.node_id, type=step.type, request_id=step.request_id,
-                   execution_time_ms=step.execution_time_ms, response_code=step.response_code,
-                   url=step.url, tags=list(step.tags))
+        return cls(
+            node_id=step.node_id,
+            type=step.type,
+            request_id=step.request_id,
+            execution_time_ms=step.execution_time_ms,
+            response_code=step.response_code,
+            url=step.url,
+            tags=list(step.tags),
+        )
 
 
 @strawberry.type
@@ -108,8 +127,9 @@ class Parameter:
     type: str | None
 
 
-@strawberry.type(description="A call recording. The URL may be presigned: use it before "
-                 "`expiresAt`.")
+@strawberry.type(
+    description="A call recording. The URL may be presigned: use it before `expiresAt`."
+)
 class Recording:
     url: str
     expires_at: datetime | None
@@ -124,10 +144,20 @@ class Agent(relay.Node):
     record: strawberry.Private[records.AgentRecord | None] = None
 
     @classmethod
-    def make(cls, provider: records.Provider, agent_id: str, name: str | None = None,
-             record: records.AgentRecord | None = None) -> Agent:
-        return cls(node_id=agent_node_id(provider, agent_id), provider=provider,
-                   provider_agent_id=agent_id, known_name=name, record=record)
+    def make(
+        cls,
+        provider: records.Provider,
+        agent_id: str,
+        name: str | None = None,
+        record: records.AgentRecord | None = None,
+    ) -> Agent:
+        return cls(
+            node_id=agent_node_id(provider, agent_id),
+            provider=provider,
+            provider_agent_id=agent_id,
+            known_name=name,
+            record=record,
+        )
 
     async def _load(self, info: Info[RequestContext, None]) -> records.AgentRecord | None:
         if self.record is None:
@@ -156,8 +186,10 @@ class Agent(relay.Node):
         record = await self._load(info)
         return record.enabled if record else None
 
-    @strawberry.field(description="This agent's sessions: the same connection as "
-                      "`Query.sessions`, scoped to the agent.")
+    @strawberry.field(
+        description="This agent's sessions: the same connection as "
+        "`Query.sessions`, scoped to the agent."
+    )
     async def sessions(
         self,
         info: Info[RequestContext, None],
@@ -165,13 +197,21 @@ class Agent(relay.Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        filter: Annotated[SessionFilter, strawberry.lazy("graph.inputs")] | None = None,  # noqa: A002
+        filter: Annotated[SessionFilter, strawberry.lazy("graph.inputs")] | None = None,
         order_by: SessionOrder | None = None,
     ) -> Annotated[SessionConnection, strawberry.lazy("graph.connection")]:
         from graph.connection import resolve_sessions
 
-        return await resolve_sessions(info, first, after, last, before, filter, order_by,
-                                      agent=(self.provider, self.provider_agent_id))
+        return await resolve_sessions(
+            info,
+            first,
+            after,
+            last,
+            before,
+            filter,
+            order_by,
+            agent=(self.provider, self.provider_agent_id),
+        )
 
 
 @strawberry.type(description="One conversation between a user and an AI agent, on any vendor.")
@@ -269,7 +309,7 @@ class Session(relay.Node):
 
     @strawberry.field(description="Vendor-specific extras (e.g. QA state, vehicle, customer).")
     def metadata(self) -> JSON:
-        return dict(self.record.metadata)
+        return JSON(dict(self.record.metadata))
 
     @strawberry.field
     def agent(self) -> Agent | None:
@@ -298,4 +338,3 @@ class Session(relay.Node):
         if recording is None:
             return None
         return Recording(url=recording.url, expires_at=recording.expires_at)
-

@@ -44,8 +44,9 @@ async def discover_agents(
 async def _agents_of(adapter: Adapter, window_days: int, scan_cap: int) -> set[KnownAgent]:
     names: dict[str, str | None] = {agent_id: None for agent_id in adapter.default_agent_ids()}
     now = datetime.now(UTC)
-    query = SessionQuery(started_after=now - timedelta(days=window_days), started_before=now,
-                         scan_cap=scan_cap)
+    query = SessionQuery(
+        started_after=now - timedelta(days=window_days), started_before=now, scan_cap=scan_cap
+    )
     after = None
     seen = 0
     while seen < scan_cap:

@@ -88,11 +88,16 @@ class _Plan:
     spec: SessionFilterSpec
     order: SortOrder  # the order the page is walked in (reversed for backward pages)
     count: int
-    window: tuple[datetime, datetime]
+    window: tuple[datetime, datetime]  # the client's resolved window: travels in the cursors
     filter_hash: str
     positions: dict[str, Position | str | None]
     after_key: SortKey | None  # keyset: skip sessions up to and including this key
     resumed_key: SortKey | None  # the incoming cursor's key, to flag late sessions
+    fetch_window: tuple[datetime, datetime] | None = None  # narrowed for a keyset resume
+
+    @property
+    def vendor_window(self) -> tuple[datetime, datetime]:
+        return self.fetch_window or self.window
 
 
 async def fetch_sessions(
@@ -107,10 +112,17 @@ async def fetch_sessions(
     backward = _check_args(args, limits.max_page_size)
     wanted = spec.providers or frozenset(Provider)
     fhash = filter_hash({"filter": spec.canonical(), "order": order.value})
-    outcomes = {p: SourceOutcome(p, ok=False, queried=False,
-                                 error=ProviderNotConfiguredError(
-                                     f"{p.name} is not configured on this server", provider=p))
-                for p in sorted(wanted - adapters.keys())}
+    outcomes = {
+        p: SourceOutcome(
+            p,
+            ok=False,
+            queried=False,
+            error=ProviderNotConfiguredError(
+                f"{p.name} is not configured on this server", provider=p
+            ),
+        )
+        for p in sorted(wanted - adapters.keys())
+    }
     if backward:
         assert args.last is not None
         plan = _backward_plan(spec, order, args, codec, fhash, default_window_days)
@@ -119,8 +131,9 @@ async def fetch_sessions(
         count = limits.default_page_size if args.first is None else args.first
         plan = _forward_plan(spec, order, args, codec, fhash, default_window_days, count)
     queries = {
-        p: q for p in sorted(wanted & adapters.keys())
-        if (q := spec.query_for(p, plan.window, plan.order, limits.scan_cap)) is not None
+        p: q
+        for p in sorted(wanted & adapters.keys())
+        if (q := spec.query_for(p, plan.vendor_window, plan.order, limits.scan_cap)) is not None
     }
     for provider in sorted(wanted & adapters.keys()):
         if provider not in queries:
@@ -154,22 +167,32 @@ def _check_args(args: PageArgs, max_page_size: int) -> bool:
 
 
 def _forward_plan(
-    spec: SessionFilterSpec, order: SortOrder, args: PageArgs, codec: CursorCodec,
-    fhash: str, default_days: int, count: int,
+    spec: SessionFilterSpec,
+    order: SortOrder,
+    args: PageArgs,
+    codec: CursorCodec,
+    fhash: str,
+    default_days: int,
+    count: int,
 ) -> _Plan:
     if args.after is None:
         window = resolve_window(spec, default_days)
         return _Plan(spec, order, count, window, fhash, {}, None, None)
     cursor = codec.decode(args.after, expected_filter=fhash, argument="after")
     if cursor.order is order:
-        return _Plan(spec, order, count, cursor.window, fhash, dict(cursor.positions), None,
-                     cursor.key)
+        return _Plan(
+            spec, order, count, cursor.window, fhash, dict(cursor.positions), None, cursor.key
+        )
     return _keyset_plan(spec, order, count, cursor, fhash)
 
 
 def _backward_plan(
-    spec: SessionFilterSpec, order: SortOrder, args: PageArgs, codec: CursorCodec,
-    fhash: str, default_days: int,
+    spec: SessionFilterSpec,
+    order: SortOrder,
+    args: PageArgs,
+    codec: CursorCodec,
+    fhash: str,
+    default_days: int,
 ) -> _Plan:
     assert args.last is not None
     reverse = SortOrder.OLDEST_FIRST if order is SortOrder.NEWEST_FIRST else SortOrder.NEWEST_FIRST
@@ -191,7 +214,7 @@ def _keyset_plan(
         before = min(before, moment + timedelta(microseconds=1))
     else:
         after = max(after, moment)
-    return _Plan(spec, order, count, (after, before), fhash, {}, cursor.key, None)
+    return _Plan(spec, order, count, cursor.window, fhash, {}, cursor.key, None, (after, before))
 
 
 def _is_after(key: SortKey, bound: SortKey, order: SortOrder) -> bool:
@@ -220,8 +243,13 @@ async def _fetch_all(
                 raise result
             # A bug in one adapter must not blank the page: log it, report the vendor failed.
             log.error("adapter %s failed", provider.value, exc_info=result)
-            outcomes[provider] = SourceOutcome(provider, ok=False, error=UpstreamProtocolError(
-                f"{provider.name} could not be read", provider=provider))
+            outcomes[provider] = SourceOutcome(
+                provider,
+                ok=False,
+                error=UpstreamProtocolError(
+                    f"{provider.name} could not be read", provider=provider
+                ),
+            )
         else:
             items, page = result
             streams[provider] = items
@@ -245,7 +273,8 @@ async def _take(
     while True:
         page = await adapter.list_sessions(query, after, wanted - len(items))
         fresh = [
-            item for item in page.items
+            item
+            for item in page.items
             if plan.after_key is None or _is_after(item.record.sort_key, plan.after_key, plan.order)
         ]
         items.extend(fresh)
@@ -279,10 +308,12 @@ def _merge(
         remaining[provider] -= 1
         done = remaining[provider] == 0 and outcomes[provider].exhausted
         positions[provider.value] = DONE if done else dict(item.resume)
-        cursor = Cursor(plan.order, plan.filter_hash, plan.window, item.record.sort_key,
-                        dict(positions))
+        cursor = Cursor(
+            plan.order, plan.filter_hash, plan.window, item.record.sort_key, dict(positions)
+        )
         late = plan.resumed_key is not None and not _is_after(
-            item.record.sort_key, plan.resumed_key, plan.order)
+            item.record.sort_key, plan.resumed_key, plan.order
+        )
         taken.append(Edge(item.record, codec.encode(cursor), late))
     has_next = any(remaining.values())
     return MergedPage(taken, has_next, False, _total(plan, outcomes))

@@ -63,8 +63,10 @@ class CursorCodec:
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
     def decode(self, text: str, *, expected_filter: str, argument: str) -> Cursor:
-        bad = UserInputError(f"`{argument}` is not a cursor of this query (it may be stale, "
-                             "edited, or made for another filter or order)")
+        bad = UserInputError(
+            f"`{argument}` is not a cursor of this query (it may be stale, "
+            "edited, or made for another filter or order)"
+        )
         try:
             payload_text, signature_text = text.split(".", 1)
             payload = _unb64(payload_text)

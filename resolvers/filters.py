@@ -58,29 +58,41 @@ class SessionFilterSpec:
             raise UserInputError("`tags`: at most 20 tags of 1 to 100 characters")
         if self.phone_number is not None and not (6 <= len(digits(self.phone_number)) <= 20):
             raise UserInputError("`phoneNumber` must hold 6 to 20 digits")
-        for name, moment in (("startedAfter", self.started_after),
-                             ("startedBefore", self.started_before)):
+        for name, moment in (
+            ("startedAfter", self.started_after),
+            ("startedBefore", self.started_before),
+        ):
             if moment is not None and moment.tzinfo is None:
                 raise UserInputError(f"`{name}` needs a time zone (e.g. 2026-05-14T18:40:02Z)")
-        if (self.started_after and self.started_before
-                and self.started_after >= self.started_before):
+        if self.started_after and self.started_before and self.started_after >= self.started_before:
             raise UserInputError("`startedAfter` must be before `startedBefore`")
 
     def canonical(self) -> dict[str, Any]:
         """What the cursor's filter hash covers (the resolved window travels in the cursor)."""
         return {
             "providers": sorted(p.value for p in self.providers or ()),
-            "agents": None if self.agents is None else
-            [sorted(self.agents.anywhere), sorted(f"{p.value}/{a}" for p, a in self.agents.by_provider)],
+            "agents": None
+            if self.agents is None
+            else [
+                sorted(self.agents.anywhere),
+                sorted(f"{p.value}/{a}" for p, a in self.agents.by_provider),
+            ],
             "statuses": sorted(s.value for s in self.statuses or ()) if self.statuses else None,
-            "after": self.started_after, "before": self.started_before,
-            "text": self.text, "tags": sorted(self.tags), "phone": self.phone_number,
+            "after": self.started_after,
+            "before": self.started_before,
+            "text": self.text,
+            "tags": sorted(self.tags),
+            "phone": self.phone_number,
             "channels": sorted(c.value for c in self.channels) if self.channels else None,
-            "vehicles": self.vehicle_ids, "drivers": self.driver_ids,
+            "vehicles": self.vehicle_ids,
+            "drivers": self.driver_ids,
         }
 
     def query_for(
-        self, provider: Provider, window: tuple[datetime, datetime], order: SortOrder,
+        self,
+        provider: Provider,
+        window: tuple[datetime, datetime],
+        order: SortOrder,
         scan_cap: int,
     ) -> SessionQuery | None:
         """The provider's share of the filter; None when the filter rules the provider out."""
@@ -90,15 +102,26 @@ class SessionFilterSpec:
             if not agent_ids:
                 return None
         return SessionQuery(
-            started_after=window[0], started_before=window[1], order=order,
-            agent_ids=agent_ids, statuses=self.statuses, text=self.text, tags=self.tags,
-            phone_number=self.phone_number, channels=self.channels,
-            vehicle_ids=self.vehicle_ids, driver_ids=self.driver_ids, scan_cap=scan_cap,
+            started_after=window[0],
+            started_before=window[1],
+            order=order,
+            agent_ids=agent_ids,
+            statuses=self.statuses,
+            text=self.text,
+            tags=self.tags,
+            phone_number=self.phone_number,
+            channels=self.channels,
+            vehicle_ids=self.vehicle_ids,
+            driver_ids=self.driver_ids,
+            scan_cap=scan_cap,
         )
 
     def with_agent(self, provider: Provider, agent_id: str) -> SessionFilterSpec:
-        return replace(self, providers=frozenset({provider}),
-                       agents=AgentScope(by_provider=((provider, agent_id),)))
+        return replace(
+            self,
+            providers=frozenset({provider}),
+            agents=AgentScope(by_provider=((provider, agent_id),)),
+        )
 
 
 def resolve_window(

@@ -46,7 +46,10 @@ def build_simulators(
 
 
 def demo_sources(
-    size: int = 300, seed: int = 1, timeout_s: float = 10.0, anchor: datetime | None = None,
+    size: int = 300,
+    seed: int = 1,
+    timeout_s: float = 10.0,
+    anchor: datetime | None = None,
     simulators: dict[Provider, Simulator] | None = None,
 ) -> Sources:
     """Adapters over in-process simulators (built here unless handed in, e.g. by tests)."""

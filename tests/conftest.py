@@ -59,8 +59,7 @@ class Gateway:
     simulators: dict[Provider, Simulator]
 
     async def query(self, query: str, **variables: Any) -> dict[str, Any]:
-        response = await self.client.post("/graphql", json={"query": query,
-                                                            "variables": variables})
+        response = await self.client.post("/graphql", json={"query": query, "variables": variables})
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -75,7 +74,9 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    size: int = SIZE, environ: dict[str, str] | None = None, seed: int = 3,
+    size: int = SIZE,
+    environ: dict[str, str] | None = None,
+    seed: int = 3,
     anchor: datetime = ANCHOR,
 ) -> AsyncIterator[Gateway]:
     simulators = build_simulators(size=size, seed=seed, anchor=anchor)

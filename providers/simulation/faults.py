@@ -47,12 +47,12 @@ class Faults:
             return FaultDecision()
         if self.rate_limit_per_minute is not None and self._over_rate_limit():
             return FaultDecision(status=429, retry_after=self.retry_after)
-        if self.error_status is not None and self._rng.random() < self.error_rate:
-            if self.error_budget is None or self.error_budget > 0:
-                if self.error_budget is not None:
-                    self.error_budget -= 1
-                retry_after = self.retry_after if self.error_status == 429 else None
-                return FaultDecision(status=self.error_status, retry_after=retry_after)
+        budget_left = self.error_budget is None or self.error_budget > 0
+        if self.error_status is not None and budget_left and self._rng.random() < self.error_rate:
+            if self.error_budget is not None:
+                self.error_budget -= 1
+            retry_after = self.retry_after if self.error_status == 429 else None
+            return FaultDecision(status=self.error_status, retry_after=retry_after)
         if self.hang_rate and self._rng.random() < self.hang_rate:
             return FaultDecision(hang=True)
         if self.malformed_rate and self._rng.random() < self.malformed_rate:

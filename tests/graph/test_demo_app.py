@@ -37,7 +37,8 @@ async def walk(gateway: Gateway, first: int, **filter_: Any) -> list[dict[str, A
 async def test_healthz_says_demo_mode(gateway: Gateway) -> None:
     response = await gateway.client.get("/healthz")
     assert response.json() == {
-        "status": "ok", "mode": "demo",
+        "status": "ok",
+        "mode": "demo",
         "providers": ["samsara", "stateset", "vectara", "vonage"],
     }
 
@@ -66,7 +67,7 @@ async def test_paging_one_vendor_to_the_end_returns_every_session_once(gateway: 
         ids = [node["providerSessionId"] for node in nodes]
         truth = gateway.simulators[provider].ground_truth()
         assert len(nodes) == SIZE
-        assert sorted((n["id"] for n in nodes)) == sorted(set(n["id"] for n in nodes))
+        assert sorted(n["id"] for n in nodes) == sorted(set(n["id"] for n in nodes))
         expected = sorted(truth, key=lambda r: r.sort_key, reverse=True)
         assert ids == [r.id for r in expected]
         with_turns = [n for n in nodes if n["transcript"]["turns"]]
@@ -81,7 +82,8 @@ async def test_a_session_refetches_by_its_node_id(gateway: Gateway) -> None:
         node = edge["node"]
         again = await gateway.query(
             "query($id: ID!) { node(id: $id) { ... on Session { id providerSessionId status "
-            "transcript { turns { text } } } } }", id=node["id"]
+            "transcript { turns { text } } } } }",
+            id=node["id"],
         )
         assert again["data"]["node"]["providerSessionId"] == node["providerSessionId"]
         assert again["data"]["node"]["status"] == node["status"]

@@ -46,9 +46,18 @@ def wait_for(predicate: object, what: str, seconds: float = 30.0) -> None:
 def simulate(tmp_path: Path) -> Iterator[dict[str, str]]:
     env_file = tmp_path / "vendors.env"
     process = subprocess.Popen(
-        [str(BIN), "simulate", "--size", str(SIZE), "--anchor", ANCHOR.isoformat(),
-         "--env-file", str(env_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(BIN),
+            "simulate",
+            "--size",
+            str(SIZE),
+            "--anchor",
+            ANCHOR.isoformat(),
+            "--env-file",
+            str(env_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_for(env_file.exists, "simulate to print its environment")
@@ -62,14 +71,22 @@ def simulate(tmp_path: Path) -> Iterator[dict[str, str]]:
 def test_serve_pointed_at_simulate_answers_like_demo_mode(
     simulate: dict[str, str],
 ) -> None:
-    assert all(url.startswith("http://127.0.0.1:") for k, url in simulate.items()
-               if k.endswith("_BASE_URL"))
+    assert all(
+        url.startswith("http://127.0.0.1:")
+        for k, url in simulate.items()
+        if k.endswith("_BASE_URL")
+    )
     port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SESSIONGRAPH_")},
-           **simulate, "SESSIONGRAPH_CURSOR_SECRET": "real-http"}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SESSIONGRAPH_")},
+        **simulate,
+        "SESSIONGRAPH_CURSOR_SECRET": "real-http",
+    }
     server = subprocess.Popen(
         [str(BIN), "serve", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -836,9 +836,14 @@ async def test_local_filters_finish_what_the_vendor_cannot_answer(
     assert [i.record for i in other.items] == [sms]
 
 
-async def test_total_is_the_vendors_only_for_one_exact_slice(adapter: Adapter) -> None:
+async def test_total_is_the_vendors_only_for_one_exact_slice(
+    sim: VonageSimulator, adapter: Adapter
+) -> None:
     one_slice = await adapter.list_sessions(window(30), None, 5)
-    assert one_slice.total == 35 and not one_slice.exhausted
+    assert one_slice.total == len(expected(sim, window(30))) == 35
+    assert not one_slice.exhausted
+    voice = window(30, channels=frozenset({Channel.VOICE}))
+    assert (await adapter.list_sessions(voice, None, 5)).total == len(expected(sim, voice))
     two_slices = await adapter.list_sessions(window(95), None, 5)
     assert two_slices.total is None
     worded = await adapter.list_sessions(window(30, text="refund"), None, 5)

@@ -73,7 +73,10 @@ def to_variables(drawn: dict[str, Any]) -> tuple[dict[str, Any], SessionQuery, s
         start, length = drawn["days"]
         before = ANCHOR - timedelta(days=start)
         after = before - timedelta(days=length)
-    graphql: dict[str, Any] = {"startedAfter": after.isoformat(), "startedBefore": before.isoformat()}
+    graphql: dict[str, Any] = {
+        "startedAfter": after.isoformat(),
+        "startedBefore": before.isoformat(),
+    }
     for key in ("providers", "statuses", "channels"):
         if key in drawn:
             graphql[key] = sorted(v.name for v in drawn[key])
@@ -81,9 +84,11 @@ def to_variables(drawn: dict[str, Any]) -> tuple[dict[str, Any], SessionQuery, s
         if key in drawn:
             graphql[key] = drawn[key]
     query = SessionQuery(
-        started_after=after, started_before=before,
+        started_after=after,
+        started_before=before,
         statuses=frozenset(drawn["statuses"]) if "statuses" in drawn else None,
-        text=drawn.get("text"), tags=tuple(drawn.get("tags", ())),
+        text=drawn.get("text"),
+        tags=tuple(drawn.get("tags", ())),
         channels=frozenset(drawn["channels"]) if "channels" in drawn else None,
     )
     return graphql, query, set(drawn.get("providers", Provider))
@@ -119,16 +124,28 @@ async def test_every_vendor_failing_in_turn_leaves_the_others_in_order(gateway: 
         assert providers == {p.name for p in Provider} - {failing.name}
         starts = [edge["node"]["startedAt"] for edge in connection["edges"]]
         assert len(starts) == 30 and starts == sorted(starts, reverse=True)
-        assert body["errors"] == [{
-            "message": body["errors"][0]["message"],
-            "path": ["sessions"],
-            "extensions": {"code": "UPSTREAM_UNAVAILABLE", "provider": failing.name,
-                           "retryable": True},
-        }]
+        assert body["errors"] == [
+            {
+                "message": body["errors"][0]["message"],
+                "path": ["sessions"],
+                "extensions": {
+                    "code": "UPSTREAM_UNAVAILABLE",
+                    "provider": failing.name,
+                    "retryable": True,
+                },
+            }
+        ]
         failed = [s for s in connection["sources"] if not s["ok"]]
-        assert failed == [{"provider": failing.name, "queried": True, "ok": False,
-                           "errorCode": "UPSTREAM_UNAVAILABLE", "truncated": False,
-                           "exhausted": False}]
+        assert failed == [
+            {
+                "provider": failing.name,
+                "queried": True,
+                "ok": False,
+                "errorCode": "UPSTREAM_UNAVAILABLE",
+                "truncated": False,
+                "exhausted": False,
+            }
+        ]
         assert connection["totalCount"] is None
 
 
@@ -162,11 +179,19 @@ async def test_status_and_date_filters_reach_the_vendors(gateway: Gateway) -> No
     gateway.clear_logs()
     after = (ANCHOR - timedelta(days=10)).isoformat()
     before = ANCHOR.isoformat()
-    body = await gateway.query(PAGE, first=5, filter={
-        "statuses": ["FAILED"], "startedAfter": after, "startedBefore": before,
-    })
+    body = await gateway.query(
+        PAGE,
+        first=5,
+        filter={
+            "statuses": ["FAILED"],
+            "startedAfter": after,
+            "startedBefore": before,
+        },
+    )
     assert "errors" not in body
-    samsara = gateway.simulators[Provider.SAMSARA].log.matching("/agent-studio/voice-sessions/stream")
+    samsara = gateway.simulators[Provider.SAMSARA].log.matching(
+        "/agent-studio/voice-sessions/stream"
+    )
     assert samsara and all(e.param("sessionStatus") == "failed" for e in samsara)
     assert all(e.param("startTime") is not None for e in samsara)
     vonage = gateway.simulators[Provider.VONAGE].log.matching("/insights/sessions")
@@ -205,7 +230,7 @@ async def test_cursor_tampering_foreign_filters_and_garbage_are_bad_user_input(
 async def test_cursors_work_on_another_process_with_the_same_secret() -> None:
     async with running_gateway() as one:
         page = (await one.query(PAGE, first=7))["data"]["sessions"]
-        expected = (await one.query(PAGE, first=7, after=page["pageInfo"]["endCursor"]))
+        expected = await one.query(PAGE, first=7, after=page["pageInfo"]["endCursor"])
     async with running_gateway() as other:
         again = await other.query(PAGE, first=7, after=page["pageInfo"]["endCursor"])
     assert again == expected
@@ -220,11 +245,13 @@ async def test_backward_paging_mirrors_forward_paging(gateway: Gateway) -> None:
     assert [e["node"]["id"] for e in tail["edges"]] == [n["id"] for n in everything[-15:]]
     assert tail["pageInfo"]["hasPreviousPage"] is True
     assert tail["pageInfo"]["hasNextPage"] is False
-    before = (await gateway.query(PAGE, last=10, before=tail["pageInfo"]["startCursor"]))
+    before = await gateway.query(PAGE, last=10, before=tail["pageInfo"]["startCursor"])
     ids = [e["node"]["id"] for e in before["data"]["sessions"]["edges"]]
     assert ids == [n["id"] for n in everything[-25:-15]]
     # A cursor of a backward page pages forward too.
-    forward = await gateway.query(PAGE, first=5, after=before["data"]["sessions"]["pageInfo"]["endCursor"])
+    forward = await gateway.query(
+        PAGE, first=5, after=before["data"]["sessions"]["pageInfo"]["endCursor"]
+    )
     assert [e["node"]["id"] for e in forward["data"]["sessions"]["edges"]] == [
         n["id"] for n in everything[-15:-10]
     ]
@@ -251,8 +278,10 @@ async def test_first_zero_answers_page_info_only(gateway: Gateway) -> None:
 @pytest.mark.parametrize("first", [1, 7, 100])
 async def test_default_window_walk_with_several_page_sizes(gateway: Gateway, first: int) -> None:
     nodes, _ = await walk(gateway, first)
-    query = SessionQuery(started_after=datetime(2000, 1, 1, tzinfo=UTC),
-                         started_before=datetime(2100, 1, 1, tzinfo=UTC))
+    query = SessionQuery(
+        started_after=datetime(2000, 1, 1, tzinfo=UTC),
+        started_before=datetime(2100, 1, 1, tzinfo=UTC),
+    )
     assert [n["providerSessionId"] for n in nodes] == [
         r.id for r in truth(gateway, query, set(Provider))
     ]
