@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.relay import PageInfo
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from graph.enums import Provider, SessionOrder
 from graph.inputs import SessionFilter
@@ -78,6 +79,22 @@ class SessionConnection:
         return [edge.node for edge in self.edges]
 
 
+# Session fields that need a vendor's detail data.
+DETAIL_FIELDS = frozenset({"transcript", "toolCalls", "flowSteps", "recording"})
+
+
+def selects_any(info: Info[RequestContext, None], names: frozenset[str]) -> bool:
+    """Whether the selection under this field names any of `names`, at any depth, fragments
+    included: the lookahead that keeps detail data out of list calls that do not need it."""
+    pending: list[Selection] = list(info.selected_fields)
+    while pending:
+        selection = pending.pop()
+        if isinstance(selection, SelectedField) and selection.name in names:
+            return True
+        pending.extend(selection.selections)
+    return False
+
+
 async def resolve_sessions(
     info: Info[RequestContext, None],
     first: int | None,
@@ -100,6 +117,7 @@ async def resolve_sessions(
         PageArgs(first, after, last, before),
         context.codec,
         context.limits,
+        with_details=selects_any(info, DETAIL_FIELDS),
     )
     for outcome in page.sources:
         if outcome.error is not None:

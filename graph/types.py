@@ -231,7 +231,7 @@ class Session(relay.Node):
         """The record with details: fetched through the request's loader when the list
         endpoint did not carry them."""
         if self.record.details is None:
-            full = await info.context.loaders.session(self.record.ref)
+            full = await info.context.loaders.session(self.record.ref, self.record)
             if full is not None:
                 self.record = full
         return self.record

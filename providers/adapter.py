@@ -33,14 +33,28 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 async def gather_bounded(
     items: Sequence[T], fetch: Callable[[T], Awaitable[R]], limit: int
 ) -> list[R]:
-    """`fetch` over `items` concurrently, at most `limit` at once, results in order."""
+    """`fetch` over `items` concurrently, at most `limit` at once, results in order. The first
+    failure cancels the calls still running or waiting and is raised as itself: the answer
+    fails anyway, and a vendor that throttles or is down should get no more calls."""
     semaphore = asyncio.Semaphore(limit)
 
     async def one(item: T) -> R:
         async with semaphore:
             return await fetch(item)
 
-    return list(await asyncio.gather(*(one(item) for item in items)))
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(item)) for item in items]
+    except ExceptionGroup as failures:
+        failure = _first_leaf(failures)  # raised out of the handler: its own cause stays
+    else:
+        return [task.result() for task in tasks]
+    raise failure
+
+
+def _first_leaf(failures: BaseExceptionGroup[Exception]) -> Exception:
+    first = failures.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 class Adapter(ABC):
@@ -115,6 +129,14 @@ class Adapter(ABC):
     @abstractmethod
     async def get_sessions(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
         """Sessions with `details` filled, in the order of `refs`, None for unknown ones."""
+
+    async def complete_sessions(
+        self, listed: Sequence[SessionRecord]
+    ) -> list[SessionRecord | None]:
+        """Listed records (details None) with details filled. By default a fresh fetch; a vendor
+        whose detail call adds to the list entry (Vectara's events) overrides it to fetch only
+        what is missing."""
+        return await self.get_sessions([record.ref for record in listed])
 
     async def get_agents(self, ids: Sequence[str]) -> list[AgentRecord | None]:
         """Agents by vendor id. Vendors without an agent endpoint know only configured ids."""

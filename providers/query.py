@@ -55,6 +55,9 @@ class SessionQuery:
     vehicle_ids: tuple[str, ...] | None = None
     driver_ids: tuple[str, ...] | None = None
     scan_cap: int = 1000  # most sessions one unordered scan may read before it is truncated
+    # The caller will read details (transcript, tool calls, flow steps, recording). False lets
+    # a vendor whose list can carry them ask for less (Vonage `project_fields`).
+    with_details: bool = True
 
     @property
     def fleet_scoped(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from providers.records import Provider
@@ -31,3 +32,11 @@ class ProviderSettings:
     timeout_s: float = 10.0
     max_connections: int = 20
     demo: bool = False
+    tenant: str = "default"
+
+    @property
+    def cache_scope(self) -> str:
+        """What cross-request caches are keyed by: tenant, vendor endpoint and credential (a
+        digest: the credential itself is never a key)."""
+        material = f"{self.tenant}|{self.base_url}|{self.credential.reveal()}".encode()
+        return f"{self.provider.value}:{hashlib.sha256(material).hexdigest()[:16]}"

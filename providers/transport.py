@@ -90,6 +90,14 @@ def reading(provider: Provider) -> Iterator[None]:
         ) from exc
 
 
+@dataclass(slots=True)
+class _Shared:
+    """One vendor GET and how many callers wait for it."""
+
+    task: asyncio.Future[Any]
+    waiters: int = 0
+
+
 class VendorClient:
     def __init__(
         self,
@@ -106,8 +114,31 @@ class VendorClient:
         # One deadline per attempt, whatever the transport: httpx's own timeouts are per
         # phase, and its in-process ASGI transport (demo mode) has none at all.
         self._deadline_s = deadline_s
+        self._in_flight: dict[tuple[str, tuple[tuple[str, Any], ...]], _Shared] = {}
 
     async def get_json(self, path: str, params: Params | None = None) -> Any:
+        """The decoded body of a GET. Identical GETs in flight at once (two clients asking the
+        same page) share one vendor request; callers must not mutate what they get."""
+        key = (path, tuple(sorted((params or {}).items())))
+        shared = self._in_flight.get(key)
+        if shared is None:
+            shared = self._in_flight[key] = _Shared(
+                asyncio.ensure_future(self._get_json(path, params))
+            )
+            shared.task.add_done_callback(lambda _: self._in_flight.pop(key, None))
+        shared.waiters += 1
+        try:
+            # shield: one caller cancelled (its client went away) must not cancel the others...
+            return await asyncio.shield(shared.task)
+        except asyncio.CancelledError:
+            # ...but when the last one is gone, the request (and its retries) stops too.
+            if shared.waiters == 1:
+                shared.task.cancel()
+            raise
+        finally:
+            shared.waiters -= 1
+
+    async def _get_json(self, path: str, params: Params | None) -> Any:
         response = await self._send("GET", path, params)
         with reading(self.provider):
             return json.loads(response.content)

@@ -107,6 +107,7 @@ async def fetch_sessions(
     args: PageArgs,
     codec: CursorCodec,
     limits: PagingLimits,
+    with_details: bool = True,
 ) -> MergedPage:
     default_window_days = limits.default_window_days
     backward = _check_args(args, limits.max_page_size)
@@ -133,7 +134,8 @@ async def fetch_sessions(
     queries = {
         p: q
         for p in sorted(wanted & adapters.keys())
-        if (q := spec.query_for(p, plan.vendor_window, plan.order, limits.scan_cap)) is not None
+        if (q := spec.query_for(p, plan.vendor_window, plan.order, limits.scan_cap, with_details))
+        is not None
     }
     for provider in sorted(wanted & adapters.keys()):
         if provider not in queries:

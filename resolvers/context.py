@@ -12,6 +12,7 @@ from aiodataloader import DataLoader
 from providers.adapter import Adapter
 from providers.errors import ProviderNotConfiguredError
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
+from resolvers.cache import RecordCache
 from resolvers.connection import PagingLimits
 from resolvers.cursor import CursorCodec
 from resolvers.sources import Sources
@@ -20,21 +21,55 @@ __all__ = ["Loaders", "RequestContext"]
 
 
 class _SessionLoader(DataLoader[SessionRef, SessionRecord | None]):
-    def __init__(self, adapter: Adapter) -> None:
+    """Details of sessions, one vendor: the cross-request cache first, then one batch call."""
+
+    def __init__(self, adapter: Adapter, cache: RecordCache) -> None:
         super().__init__(max_batch_size=100)
         self.adapter = adapter
+        self.records = cache
+        self.listed: dict[SessionRef, SessionRecord] = {}  # what a list call already gave
 
     async def batch_load_fn(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
-        return await self.adapter.get_sessions(list(refs))
+        scope = self.adapter.settings.cache_scope
+        found = [self.records.session(scope, ref) for ref in refs]
+        missing = [i for i, record in enumerate(found) if record is None]
+        fetched = await self._fetch([refs[i] for i in missing])
+        for i, record in zip(missing, fetched, strict=True):
+            found[i] = record
+            if record is not None:
+                self.records.keep_session(scope, refs[i], record)
+        return found
+
+    async def _fetch(self, refs: list[SessionRef]) -> list[SessionRecord | None]:
+        """Listed sessions are completed (cheaper on some vendors), the others fetched."""
+        if not refs:
+            return []
+        listed = [self.listed[ref] for ref in refs if ref in self.listed]
+        bare = [ref for ref in refs if ref not in self.listed]
+        done = await self.adapter.complete_sessions(listed) if listed else []
+        got = await self.adapter.get_sessions(bare) if bare else []
+        by_ref = dict(zip([r.ref for r in listed], done, strict=True))
+        by_ref.update(zip(bare, got, strict=True))
+        return [by_ref[ref] for ref in refs]
 
 
 class _AgentLoader(DataLoader[str, AgentRecord | None]):
-    def __init__(self, adapter: Adapter) -> None:
+    def __init__(self, adapter: Adapter, cache: RecordCache) -> None:
         super().__init__(max_batch_size=100)
         self.adapter = adapter
+        self.records = cache
 
     async def batch_load_fn(self, ids: Sequence[str]) -> list[AgentRecord | None]:
-        return await self.adapter.get_agents(list(ids))
+        scope = self.adapter.settings.cache_scope
+        known = [self.records.agent(scope, agent_id) for agent_id in ids]
+        missing = [i for i, (hit, _) in enumerate(known) if not hit]
+        found = [record for _, record in known]
+        if missing:
+            fetched = await self.adapter.get_agents([ids[i] for i in missing])
+            for i, record in zip(missing, fetched, strict=True):
+                found[i] = record
+                self.records.keep_agent(scope, ids[i], record)
+        return found
 
 
 @dataclass
@@ -51,12 +86,17 @@ class Loaders:
             )
         return adapter
 
-    async def session(self, ref: SessionRef) -> SessionRecord | None:
+    async def session(
+        self, ref: SessionRef, listed: SessionRecord | None = None
+    ) -> SessionRecord | None:
+        """The session with details; `listed` is its list entry, when there is one."""
         adapter = self._adapter(ref.provider)
         adapter.check_ref(ref)
         loader = self._sessions.get(ref.provider)
         if loader is None:
-            loader = self._sessions[ref.provider] = _SessionLoader(adapter)
+            loader = self._sessions[ref.provider] = _SessionLoader(adapter, self.sources.cache)
+        if listed is not None:
+            loader.listed[ref] = listed
         record: SessionRecord | None = await loader.load(ref)
         return record
 
@@ -64,7 +104,7 @@ class Loaders:
         adapter = self._adapter(provider)
         loader = self._agents.get(provider)
         if loader is None:
-            loader = self._agents[provider] = _AgentLoader(adapter)
+            loader = self._agents[provider] = _AgentLoader(adapter, self.sources.cache)
         record: AgentRecord | None = await loader.load(agent_id)
         return record
 

@@ -94,6 +94,7 @@ class SessionFilterSpec:
         window: tuple[datetime, datetime],
         order: SortOrder,
         scan_cap: int,
+        with_details: bool = True,
     ) -> SessionQuery | None:
         """The provider's share of the filter; None when the filter rules the provider out."""
         agent_ids = None
@@ -114,6 +115,7 @@ class SessionFilterSpec:
             vehicle_ids=self.vehicle_ids,
             driver_ids=self.driver_ids,
             scan_cap=scan_cap,
+            with_details=with_details,
         )
 
     def with_agent(self, provider: Provider, agent_id: str) -> SessionFilterSpec:
@@ -128,6 +130,10 @@ def resolve_window(
     spec: SessionFilterSpec, default_days: int, now: datetime | None = None
 ) -> tuple[datetime, datetime]:
     """[after, before) in UTC: the filter's bounds, else the last `default_days` days."""
+    if spec.started_before is None:
+        # "Now", rounded up to the next whole second: identical queries sent together then ask
+        # the vendors identical questions, which the transport answers with one request.
+        now = (now or datetime.now(UTC)).replace(microsecond=0) + timedelta(seconds=1)
     before = (spec.started_before or now or datetime.now(UTC)).astimezone(UTC)
     after = (spec.started_after or before - timedelta(days=default_days)).astimezone(UTC)
     if after >= before:

@@ -14,6 +14,7 @@ from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
 from providers.simulation.base import Simulator
 from providers.vendors import adapter_class, simulator_class
+from resolvers.cache import RecordCache
 
 __all__ = ["Sources", "build_simulators", "demo_sources", "live_sources"]
 
@@ -25,6 +26,7 @@ class Sources:
     adapters: dict[Provider, Adapter]
     demo: bool
     simulators: dict[Provider, Simulator] = field(default_factory=dict)
+    cache: RecordCache = field(default_factory=RecordCache)
 
     def adapter(self, provider: Provider) -> Adapter | None:
         return self.adapters.get(provider)

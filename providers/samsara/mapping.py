@@ -7,7 +7,6 @@ through `session_from_summary`; a detail adds transcript, tool calls and recordi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -25,12 +24,12 @@ from providers.records import (
     ToolCallStatus,
     TranscriptTurn,
 )
+from providers.values import json_or_text, text_or_none, time_or_none
 
 __all__ = [
     "RAW_STATUSES",
     "details_from",
     "format_time",
-    "parse_time",
     "session_from_detail",
     "session_from_summary",
     "status_of",
@@ -55,32 +54,12 @@ _SPEAKERS = {"agent": Speaker.AGENT, "driver": Speaker.USER, "admin": Speaker.US
 _TOOL_STATUSES = {"success": ToolCallStatus.SUCCESS, "error": ToolCallStatus.ERROR}
 
 
-def text_or_none(value: Any) -> str | None:
-    """`""` and null both mean absent."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
 def int_or_none(value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a number, got {type(value).__name__}")
     return int(value)
-
-
-def parse_time(value: Any) -> datetime | None:
-    """RFC 3339 (ms or ns, `Z` or an offset) → aware UTC; no offset is read as UTC."""
-    text = text_or_none(value)
-    if text is None:
-        return None
-    parsed = datetime.fromisoformat(text.upper())  # digits past microseconds are dropped
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def format_time(moment: datetime) -> str:
@@ -103,25 +82,15 @@ def turn_from(turn: Json) -> TranscriptTurn:
     )
 
 
-def decoded(text: str | None) -> Any:
-    """A JSON-encoded string decoded once; text that is not JSON is kept as it came."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def tool_call_from(call: Json) -> ToolCall:
     status = _TOOL_STATUSES.get(text_or_none(call.get("status")) or "", ToolCallStatus.UNKNOWN)
     output = text_or_none(call.get("output"))
     failed = status is ToolCallStatus.ERROR
     return ToolCall(
         name=text_or_none(call.get("name")) or "",
-        arguments=decoded(text_or_none(call.get("arguments"))),
+        arguments=json_or_text(text_or_none(call.get("arguments"))),
         # A failed call's output is the vendor's error text, not a result.
-        output=None if failed else decoded(output),
+        output=None if failed else json_or_text(output),
         status=status,
         error=output if failed else None,
         offset_ms=int_or_none(call.get("startMilliseconds")),
@@ -133,7 +102,7 @@ def recording_from(detail: Json) -> Recording | None:
     url = text_or_none(detail.get("recordingUrl"))
     if url is None:
         return None
-    return Recording(url=url, expires_at=parse_time(detail.get("recordingUrlExpiresAtTime")))
+    return Recording(url=url, expires_at=time_or_none(detail.get("recordingUrlExpiresAtTime")))
 
 
 def details_from(detail: Json) -> SessionDetails:
@@ -146,7 +115,7 @@ def details_from(detail: Json) -> SessionDetails:
 
 def session_from_summary(summary: Json) -> SessionRecord:
     """One stream entry (or the summary part of a detail); `details` stays None."""
-    started_at = parse_time(summary["happenedAtTime"])
+    started_at = time_or_none(summary["happenedAtTime"])
     if started_at is None:
         raise ValueError("a session without happenedAtTime")
     raw_status = text_or_none(summary.get("sessionStatus")) or "unknown"

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from providers.records import Provider, SessionRecord
-from providers.samsara.mapping import format_time, parse_time, session_from_detail
+from providers.samsara.mapping import format_time, session_from_detail
 from providers.simulation.base import Simulator
 from providers.simulation.fake_data import (
     Conversation,
@@ -38,6 +38,7 @@ from providers.simulation.fake_data import (
     spread_start_times,
 )
 from providers.simulation.faults import Faults
+from providers.values import parse_time
 
 __all__ = ["DETAILS_PATH", "STREAM_PATH", "SamsaraFaults", "SamsaraSimulator"]
 
@@ -470,9 +471,7 @@ def _optional_time(params: Mapping[str, str], name: str) -> datetime | None:
         return None
     if not _RFC3339.match(value):
         raise BadRequest(f"{name} must be an RFC 3339 time, got {value!r}")
-    parsed = parse_time(value)
-    assert parsed is not None  # the pattern above rules out an empty value
-    return parsed
+    return parse_time(value)
 
 
 def _required_time(params: Mapping[str, str], name: str) -> datetime:

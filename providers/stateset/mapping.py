@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from providers.records import (
@@ -24,11 +24,11 @@ from providers.records import (
     ToolCallStatus,
     TranscriptTurn,
 )
+from providers.values import text_or_none, time_or_none
 
 __all__ = [
     "SESSION_STATUSES",
     "VoiceSessionPage",
-    "parse_time",
     "session_record",
     "vendor_statuses",
     "voice_session_page",
@@ -71,29 +71,31 @@ def voice_session_page(body: Any) -> VoiceSessionPage:
 
 
 def session_record(doc: Mapping[str, Any]) -> SessionRecord:
-    started_at = parse_time(doc["started_at"])
+    started_at = time_or_none(doc["started_at"])
     if started_at is None:
         raise ValueError("a voice session without started_at")
-    raw_status = _text(doc.get("status")) or ""
-    direction = _text(doc.get("direction"))
-    caller, callee = _parties(direction, _text(doc.get("from_number")), _text(doc.get("to_number")))
+    raw_status = text_or_none(doc.get("status")) or ""
+    direction = text_or_none(doc.get("direction"))
+    caller, callee = _parties(
+        direction, text_or_none(doc.get("from_number")), text_or_none(doc.get("to_number"))
+    )
     return SessionRecord(
         provider=Provider.STATESET,
         id=_required_text(doc["id"]),
         status=SESSION_STATUSES.get(raw_status, SessionStatus.UNKNOWN),
         raw_status=raw_status,
         started_at=started_at,
-        agent_id=_text(doc.get("agent_key")),
-        ended_at=parse_time(doc.get("ended_at")),
+        agent_id=text_or_none(doc.get("agent_key")),
+        ended_at=time_or_none(doc.get("ended_at")),
         duration_ms=_duration_ms(doc.get("duration_seconds")),
         channel=Channel.VOICE,
         direction=direction,
         caller=caller,
         callee=callee,
-        summary=_text(doc.get("summary")),
-        tags=tuple(Tag(name) for name in doc.get("tags") or () if _text(name)),
+        summary=text_or_none(doc.get("summary")),
+        tags=tuple(Tag(name) for name in doc.get("tags") or () if text_or_none(name)),
         metadata=_metadata(doc),
-        lookup_key=_text(doc.get("stream_id")),
+        lookup_key=text_or_none(doc.get("stream_id")),
         details=SessionDetails(
             transcript=tuple(_turn(turn, started_at) for turn in doc.get("transcript") or ()),
             tool_calls=tuple(
@@ -101,17 +103,6 @@ def session_record(doc: Mapping[str, Any]) -> SessionRecord:
             ),
         ),
     )
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (`Z` or an offset) → aware UTC; a naive time is read as UTC."""
-    text = _text(value)
-    if text is None:
-        return None
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _parties(
@@ -125,8 +116,8 @@ def _parties(
 
 
 def _turn(turn: Mapping[str, Any], started_at: datetime) -> TranscriptTurn:
-    raw_speaker = _text(turn.get("role")) or ""
-    at = parse_time(turn.get("timestamp"))
+    raw_speaker = text_or_none(turn.get("role")) or ""
+    at = time_or_none(turn.get("timestamp"))
     return TranscriptTurn(
         speaker=_SPEAKERS.get(raw_speaker, Speaker.UNKNOWN),
         text=turn.get("text") or "",
@@ -138,7 +129,7 @@ def _turn(turn: Mapping[str, Any], started_at: datetime) -> TranscriptTurn:
 
 def _tool_call(call: Mapping[str, Any], started_at: datetime) -> ToolCall:
     error = _error_text(call.get("error"))
-    at = parse_time(call.get("timestamp"))
+    at = time_or_none(call.get("timestamp"))
     return ToolCall(
         name=_required_text(call["name"]),
         arguments=call.get("arguments"),
@@ -146,7 +137,7 @@ def _tool_call(call: Mapping[str, Any], started_at: datetime) -> ToolCall:
         # A function may return nothing: only an error makes a call fail.
         status=ToolCallStatus.SUCCESS if error is None else ToolCallStatus.ERROR,
         error=error,
-        call_id=_text(call.get("id")),
+        call_id=text_or_none(call.get("id")),
         offset_ms=_offset_ms(at, started_at),
         at=at,
         duration_ms=_duration_ms(call.get("duration_ms"), scale=1),
@@ -156,8 +147,8 @@ def _tool_call(call: Mapping[str, Any], started_at: datetime) -> ToolCall:
 def _error_text(value: Any) -> str | None:
     """A function call's `error`: a message, or an error object we keep as its JSON-ish text."""
     if isinstance(value, Mapping):
-        return _text(value.get("message")) or str(dict(value))
-    return _text(value)
+        return text_or_none(value.get("message")) or str(dict(value))
+    return text_or_none(value)
 
 
 def _metadata(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,16 +167,8 @@ def _duration_ms(value: Any, scale: int = 1000) -> int | None:
     return round(float(value) * scale)
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value or None
-
-
 def _required_text(value: Any) -> str:
-    text = _text(value)
+    text = text_or_none(value)
     if text is None:
         raise ValueError("a required field is empty")
     return text

@@ -15,7 +15,7 @@ candidates, in sort order, only until the page is full.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import httpx
 
-from providers.adapter import SAFE_ID, Adapter
+from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import (
     ProviderError,
     UpstreamNotFoundError,
@@ -41,7 +41,8 @@ from providers.query import (
 )
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef, SessionStatus
 from providers.transport import reading
-from providers.vectara.mapping import agent_record, parse_time, session_record, with_events
+from providers.values import parse_time
+from providers.vectara.mapping import agent_record, session_record, with_events
 
 __all__ = ["VectaraAdapter"]
 
@@ -107,7 +108,7 @@ class VectaraAdapter(Adapter):
         if enabled is None or not agent_keys:
             return SessionPage(items=(), exhausted=True)
         budget = _Budget(query.scan_cap)
-        scanned = await _gather_failing_fast(
+        scanned = await gather_bounded(
             agent_keys, lambda agent_key: self._scan_agent(agent_key, enabled, budget), self.fan_out
         )
         candidates = _after(_matching_in_order(_unique(scanned), query), query.order, resume_key)
@@ -155,7 +156,7 @@ class VectaraAdapter(Adapter):
         while len(found) < limit and checked < len(candidates):
             batch = candidates[checked : checked + max(limit - len(found), self.fan_out)]
             checked += len(batch)
-            detailed = await _gather_failing_fast(batch, self._with_events, self.fan_out)
+            detailed = await gather_bounded(batch, self._with_events, self.fan_out)
             found += [r for r in detailed if r is not None and matches(r, query)]
         return found[:limit], checked == len(candidates) and len(found) <= limit
 
@@ -174,13 +175,19 @@ class VectaraAdapter(Adapter):
         for ref in refs:
             self.check_ref(ref)
         wanted = list(dict.fromkeys((ref.agent_id or "", ref.id) for ref in refs))
-        found = await _gather_failing_fast(wanted, self._fetch_session, self.fan_out)
+        found = await gather_bounded(wanted, self._fetch_session, self.fan_out)
         by_key = dict(zip(wanted, found, strict=True))
         return [by_key[(ref.agent_id or "", ref.id)] for ref in refs]
 
+    async def complete_sessions(
+        self, listed: Sequence[SessionRecord]
+    ) -> list[SessionRecord | None]:
+        # The list entry is the session: only its events are missing.
+        return await gather_bounded(list(listed), self._with_events, self.fan_out)
+
     async def get_agents(self, ids: Sequence[str]) -> list[AgentRecord | None]:
         wanted = list(dict.fromkeys(key for key in ids if SAFE_ID.match(key)))
-        bodies = await _gather_failing_fast(
+        bodies = await gather_bounded(
             wanted, lambda key: self._get_or_none(_agent_path(key)), self.fan_out
         )
         with reading(self.provider):
@@ -247,32 +254,6 @@ class VectaraAdapter(Adapter):
             return _object(await self.client.get_json(path))
         except UpstreamNotFoundError:
             return None
-
-
-async def _gather_failing_fast(
-    items: Sequence[T], fetch: Callable[[T], Awaitable[R]], limit: int
-) -> list[R]:
-    """`gather_bounded`, but the first failure cancels the calls still running or waiting: the
-    answer fails anyway, and a vendor that throttles or is down should not get more calls."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(item: T) -> R:
-        async with semaphore:
-            return await fetch(item)
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(item)) for item in items]
-    except ExceptionGroup as failures:
-        failure = _first_leaf(failures)  # raised below, out of here: its own cause stays
-    else:
-        return [task.result() for task in tasks]
-    raise failure
-
-
-def _first_leaf(failures: BaseExceptionGroup[Exception]) -> Exception:
-    first = failures.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 # --- positions and order --------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from providers.records import (
@@ -34,10 +34,10 @@ from providers.records import (
     ToolCallStatus,
     TranscriptTurn,
 )
+from providers.values import parse_time, time_or_none
 
 __all__ = [
     "agent_record",
-    "parse_time",
     "session_channel",
     "session_details",
     "session_record",
@@ -76,20 +76,6 @@ def _text(value: Any) -> str | None:
 def _object(value: Any) -> Json:
     """A JSON object that may be missing or null."""
     return value if isinstance(value, Mapping) else {}
-
-
-def parse_time(value: Any) -> datetime:
-    """ISO 8601 (`…Z` or an offset) → aware UTC; a naive time is read as UTC."""
-    if not isinstance(value, str):
-        raise TypeError("time is not a string")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def _optional_time(value: Any) -> datetime | None:
-    return None if value is None or value == "" else parse_time(value)
 
 
 def _millis(start: datetime, end: datetime) -> int:
@@ -194,7 +180,7 @@ def _turn(event: Json) -> TranscriptTurn | None:
         return None
     if not text:
         return None
-    return TranscriptTurn(speaker, text, kind, at=_optional_time(event.get("created_at")))
+    return TranscriptTurn(speaker, text, kind, at=time_or_none(event.get("created_at")))
 
 
 def _transcript(events: Sequence[Json]) -> tuple[TranscriptTurn, ...]:
@@ -216,8 +202,8 @@ def _tool_outcome(output_event: Json | None) -> tuple[ToolCallStatus, str | None
 def _tool_call(call_id: str | None, started: Json | None, finished: Json | None) -> ToolCall:
     first = _object(started or finished)
     status, error = _tool_outcome(finished)
-    at = _optional_time(started.get("created_at")) if started else None
-    done = _optional_time(finished.get("created_at")) if finished else None
+    at = time_or_none(started.get("created_at")) if started else None
+    done = time_or_none(finished.get("created_at")) if finished else None
     return ToolCall(
         name=_text(first.get("tool_name")) or _text(first.get("tool_configuration_name")) or "",
         arguments=started.get("tool_input") if started else None,
@@ -254,7 +240,7 @@ def session_details(events: Sequence[Json]) -> SessionDetails:
 def with_events(record: SessionRecord, events: Sequence[Json]) -> SessionRecord:
     """`record` with its conversation: details, and the time it took from the first event to
     the last. An open (enabled) chat has no end yet: its duration is the time so far."""
-    times = [t for t in (_optional_time(e.get("created_at")) for e in events) if t is not None]
+    times = [t for t in (time_or_none(e.get("created_at")) for e in events) if t is not None]
     first, last = (min(times), max(times)) if times else (None, None)
     still_open = record.status is SessionStatus.ACTIVE
     return replace(
@@ -278,7 +264,7 @@ def agent_record(raw: Json) -> AgentRecord:
         description=_text(raw.get("description")),
         model=_text(model) or _text(_object(model).get("name")),
         enabled=enabled if isinstance(enabled, bool) else None,
-        created_at=_optional_time(raw.get("created_at")),
-        updated_at=_optional_time(raw.get("updated_at")),
+        created_at=time_or_none(raw.get("created_at")),
+        updated_at=time_or_none(raw.get("updated_at")),
         metadata=dict(_object(raw.get("metadata"))),
     )

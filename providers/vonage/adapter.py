@@ -28,7 +28,7 @@ from providers.errors import (
 from providers.query import PagedSession, Position, SessionPage, SessionQuery, matches
 from providers.records import Provider, SessionRecord, SessionRef
 from providers.transport import reading
-from providers.vonage.mapping import MAPPED_FIELDS, format_time, session_record
+from providers.vonage.mapping import MAPPED_FIELDS, SUMMARY_FIELDS, format_time, session_record
 from providers.vonage.search import (
     MAX_PAGE_SIZE,
     PageGeometry,
@@ -45,7 +45,8 @@ __all__ = ["INVALID_API_KEY", "VonageAdapter"]
 
 INVALID_API_KEY = "Invalid API key"
 SESSIONS_PATH = "/insights/sessions"
-_PROJECTION = json.dumps(list(MAPPED_FIELDS), separators=(",", ":"))
+_FULL = json.dumps(list(MAPPED_FIELDS), separators=(",", ":"))
+_SUMMARY = json.dumps(list(SUMMARY_FIELDS), separators=(",", ":"))
 
 
 def _error_message(response: httpx.Response) -> tuple[str, bool]:
@@ -149,7 +150,7 @@ class VonageAdapter(Adapter):
             for index in range(page.skip, len(hits)):
                 place = Place(window.key, page, index)
                 with reading(self.provider):
-                    record = session_record(hits[index])
+                    record = session_record(hits[index], _needs_details(query))
                 if window.contains(record.started_at) and matches(record, query):
                     found.append(PagedSession(record, place.position()))
                     if len(found) == wanted:
@@ -168,7 +169,7 @@ class VonageAdapter(Adapter):
             "page_size": page.size,
             "sort_by": sort_by(query.order),
             "filter_by": search.filter_by(window),  # httpx encodes the braces, as Vonage needs
-            "project_fields": _PROJECTION,
+            "project_fields": _FULL if _needs_details(query) else _SUMMARY,
         }
         try:
             body = await self.client.get_json(SESSIONS_PATH, params)
@@ -198,3 +199,9 @@ class VonageAdapter(Adapter):
             return None
         with reading(self.provider):
             return session_record(doc)
+
+
+def _needs_details(query: SessionQuery) -> bool:
+    """Lookahead: the transcript and flow path are most of a document; leave them out of the
+    list call unless the client selected details or a text filter must read the transcript."""
+    return query.with_details or query.text is not None

@@ -7,7 +7,6 @@ wrong shape becomes `UpstreamProtocolError`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,19 +27,21 @@ from providers.records import (
     ToolCallStatus,
     TranscriptTurn,
 )
+from providers.values import json_or_text, parse_time
 
 __all__ = [
     "CHANNELS",
+    "DETAIL_FIELDS",
     "ENDED",
     "FAILED_STATUS_CODE",
     "IN_PROGRESS",
     "MAPPED_FIELDS",
+    "SUMMARY_FIELDS",
     "USER_KEY",
     "WEBHOOK",
     "flow_steps",
     "format_time",
     "parameters",
-    "parse_time",
     "recording",
     "session_details",
     "session_record",
@@ -66,7 +67,7 @@ _CHANNEL_OF_RAW = {raw: channel for channel, raws in CHANNELS.items() for raw in
 
 # Every document path the functions below read: the adapter asks for these (`project_fields`)
 # and nothing else, which leaves out the bulky flow contexts, request headers and duplicates.
-MAPPED_FIELDS: tuple[str, ...] = (
+SUMMARY_FIELDS: tuple[str, ...] = (
     "id",
     "session_start_time",
     "status",
@@ -78,11 +79,14 @@ MAPPED_FIELDS: tuple[str, ...] = (
     "agent_information.name",
     "agent_information.version_id",
     "channel_data.duration",
-    "channel_data.audio_url",
     "channel_data.status_code",
-    "transcription",
     "tags_list",
     "params_list",
+)
+# What `session_details` reads: asked for only when the client selects details.
+DETAIL_FIELDS: tuple[str, ...] = (
+    "channel_data.audio_url",
+    "transcription",
     "flow_path.node_id",
     "flow_path.type",
     "flow_path.request_id",
@@ -94,6 +98,7 @@ MAPPED_FIELDS: tuple[str, ...] = (
     "flow_path.context.url",
     "flow_path.context.status",
 )
+MAPPED_FIELDS = SUMMARY_FIELDS + DETAIL_FIELDS
 
 
 # --- scalars ---------------------------------------------------------------------------------
@@ -132,28 +137,9 @@ def _list(value: Any) -> list[Any]:
     return value
 
 
-def parse_time(value: str) -> datetime:
-    """Vonage times are naive ISO with microseconds, in UTC; an offset is honoured if sent."""
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
 def format_time(moment: datetime) -> str:
     """The vendor's own time format: naive UTC, always with microseconds."""
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
-
-
-def _json_or_text(payload: Any) -> Any:
-    """Webhook payloads are JSON sent as strings; keep the text when it is not JSON."""
-    text = _text(payload)
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 # --- the session -----------------------------------------------------------------------------
@@ -175,7 +161,7 @@ def _channel(raw: str | None) -> Channel | None:
     return _CHANNEL_OF_RAW.get(raw.lower(), Channel.OTHER)
 
 
-def session_record(doc: Mapping[str, Any]) -> SessionRecord:
+def session_record(doc: Mapping[str, Any], with_details: bool = True) -> SessionRecord:
     agent = _object(doc.get("agent_information"))
     channel_data = _object(doc.get("channel_data"))
     raw_status = _text(doc.get("status"))
@@ -206,7 +192,7 @@ def session_record(doc: Mapping[str, Any]) -> SessionRecord:
         tags=tags(doc.get("tags_list")),
         parameters=parameters(doc.get("params_list")),
         metadata={key: value for key, value in metadata.items() if value is not None},
-        details=session_details(doc),
+        details=session_details(doc) if with_details else None,
     )
 
 
@@ -313,8 +299,9 @@ def _tool_call(node: Mapping[str, Any]) -> ToolCall:
         error = error or _text(response.get("payload"))
     return ToolCall(
         name=_tool_name(node, url),
-        arguments=_json_or_text(_object(node.get("request")).get("payload")),
-        output=_json_or_text(response.get("payload")),
+        # Webhook payloads are JSON sent as strings; the text is kept when it is not JSON.
+        arguments=json_or_text(_text(_object(node.get("request")).get("payload"))),
+        output=json_or_text(_text(response.get("payload"))),
         status=status,
         error=error,
         duration_ms=_int(node.get("execution_time")),

@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from providers.records import Provider, SessionRecord
 from providers.simulation.base import Simulator
+from providers.values import parse_time
 from providers.vonage.adapter import INVALID_API_KEY
 from providers.vonage.documents import Dataset, build_dataset
 from providers.vonage.elastic import (
@@ -43,7 +44,7 @@ from providers.vonage.elastic import (
     project,
     sort_documents,
 )
-from providers.vonage.mapping import parse_time, session_record
+from providers.vonage.mapping import session_record
 
 __all__ = ["VonageSimulator"]
 

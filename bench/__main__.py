@@ -1,0 +1,399 @@
+"""`python -m bench`: the gateway under load over four simulated vendors, on loopback.
+
+Starts the simulators (`sessiongraph simulate --latency-ms L`), the gateway (`sessiongraph
+serve`, pointed at them) and a bare Strawberry app (`bench.bare_app`), then for every query of
+`bench.queries` and every number of clients runs `wrk` (a warm-up, then the measured run), and
+counts each query's vendor calls in-process against the contract minimum (`bench.minimums`).
+Prints a Markdown report and writes every figure to bench/out/latest.json. Every process it
+starts is stopped at the end, on errors and on Ctrl-C too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.counting import CallCount, count_calls
+from bench.load import LoadResult, ensure_wrk, run_wrk
+from bench.processes import (
+    LOOPBACK,
+    Children,
+    check_loopback,
+    environment,
+    free_port,
+    python_module,
+    raise_on_sigterm,
+    wait_for_file,
+    wait_for_http,
+)
+from bench.profile import Profiler
+from bench.queries import ID_QUERY, QUERIES, BenchQuery, pick_node_ids
+from bench.report import Figures, machine, markdown
+
+OUT = Path(__file__).with_name("out")
+SECRET = "sessiongraph-bench-secret"
+VENDOR_PREFIXES = ("SESSIONGRAPH_", "SAMSARA_", "STATESET_", "VECTARA_", "VONAGE_")
+BASE_URL_KEYS = (
+    "SAMSARA_BASE_URL",
+    "STATESET_VOICE_BASE_URL",
+    "VECTARA_BASE_URL",
+    "VONAGE_AI_STUDIO_BASE_URL",
+)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="added to every vendor call")
+    parser.add_argument("--size", type=int, default=300, help="sessions per simulated vendor")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each")
+    parser.add_argument("--quick", action="store_true", help="3 s runs after 1 s of warm-up")
+    parser.add_argument("--concurrency", default="1,10,50", help="numbers of clients (wrk -c)")
+    parser.add_argument(
+        "--queries", default=",".join(QUERIES), help=f"a subset of {', '.join(QUERIES)}"
+    )
+    parser.add_argument(
+        "--log-level", default="warning", help="uvicorn log level of the gateway and bare app"
+    )
+    parser.add_argument(
+        "--simulators",
+        choices=["cli", "bench"],
+        default="cli",
+        help="cli: `sessiongraph simulate` (default); bench: `python -m bench.simulators`, the "
+        "same with TCP_NODELAY (see its docstring)",
+    )
+    parser.add_argument("--request-timeout", type=int, default=30, help="wrk --timeout, seconds")
+    parser.add_argument(
+        "--profile",
+        metavar="QUERY@CLIENTS",
+        help="record the gateway with py-spy during that run (e.g. merged_details@10)",
+    )
+    parser.add_argument("--out", type=Path, default=OUT / "latest.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup = 3, 1
+    args.concurrency = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
+    names = [n.strip() for n in str(args.queries).split(",") if n.strip()]
+    unknown = [n for n in names if n not in QUERIES]
+    if unknown or not names:
+        parser.error(f"unknown queries {unknown}; choose from {', '.join(QUERIES)}")
+    args.queries = [QUERIES[n] for n in names]
+    if any(c < 1 for c in args.concurrency) or args.duration < 1 or args.warmup < 0:
+        parser.error("clients and durations must be positive")
+    return args
+
+
+def console_script(name: str) -> str:
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise SystemExit(f"bench: `{name}` not found: install the project (pip install -e .)")
+    return found
+
+
+def read_env_file(text: str) -> dict[str, str]:
+    pairs = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    for key in BASE_URL_KEYS:
+        check_loopback(pairs[key])
+    return pairs
+
+
+def post(url: str, body: Mapping[str, Any]) -> httpx.Response:
+    with httpx.Client(timeout=60.0) as client:
+        response = client.post(check_loopback(url), json=dict(body))
+    response.raise_for_status()
+    return response
+
+
+def served_ms(base_url: str, calls: int = 6) -> float:
+    """Median time of a vendor answer on one reused connection: `GET /` without credentials
+    waits the configured latency, then is refused (the first call, which connects, is not
+    counted)."""
+    times: list[float] = []
+    with httpx.Client(timeout=10.0) as client:
+        for _ in range(calls):
+            start = time.perf_counter()
+            client.get(check_loopback(base_url + "/"))
+            times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times[1:]), 1)
+
+
+def clean_answer(name: str, response: httpx.Response) -> dict[str, Any]:
+    answer: dict[str, Any] = response.json()
+    if answer.get("errors") or not answer.get("data"):
+        raise RuntimeError(f"{name}: the gateway answered with errors: {response.text[:800]}")
+    return answer
+
+
+def node_ids_of(answer: Mapping[str, Any], query: BenchQuery) -> list[str]:
+    data = answer.get("data") or {}
+    if query.kind == "nodes":
+        return [node["id"] if node else "null" for node in data.get("nodes") or []]
+    if query.kind == "merged":
+        return [edge["node"]["id"] for edge in data["sessions"]["edges"]]
+    return []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_on_sigterm()
+    run_dir = OUT / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    anchor = datetime.now(UTC).replace(second=0, microsecond=0)
+    wrk = ensure_wrk()
+    started = time.monotonic()
+    notes: list[str] = []
+    with Children(OUT / "logs") as children:
+        # --- the vendors, the gateway ----------------------------------------------------------
+        env_file = run_dir / "vendors.env"
+        env_file.unlink(missing_ok=True)
+        sessiongraph = console_script("sessiongraph")
+        simulator_args = [
+            "--host",
+            LOOPBACK,
+            "--latency-ms",
+            f"{args.latency_ms:g}",
+            "--size",
+            str(args.size),
+            "--seed",
+            str(args.seed),
+            "--anchor",
+            anchor.isoformat(),
+            "--env-file",
+            str(env_file),
+        ]
+        simulators = children.start(
+            "simulators",
+            [sessiongraph, "simulate", *simulator_args]
+            if args.simulators == "cli"
+            else python_module("bench.simulators", *simulator_args),
+        )
+        vendor_env = read_env_file(wait_for_file(env_file, BASE_URL_KEYS, timeout_s=60))
+        for key in BASE_URL_KEYS:
+            wait_for_http(vendor_env[key] + "/", simulators, timeout_s=30)
+        served = {key.split("_")[0].lower(): served_ms(vendor_env[key]) for key in BASE_URL_KEYS}
+        slowest = max(served.values())
+        if slowest > args.latency_ms + 15:
+            notes.append(
+                f"the simulators answer in {slowest:.0f} ms on a reused connection, not "
+                f"{args.latency_ms:g} ms: without TCP_NODELAY (`sessiongraph simulate` binds "
+                "sockets whose proto is 0, so asyncio does not set it) the delayed ACK adds "
+                "~40 ms per vendor call; `--simulators bench` serves them with it"
+            )
+        inherited = {k: v for k, v in environment({}).items() if not k.startswith(VENDOR_PREFIXES)}
+        gateway_port = free_port()
+        gateway = children.start(
+            "gateway",
+            [
+                sessiongraph,
+                "serve",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(gateway_port),
+                "--log-level",
+                args.log_level,
+            ],
+            env={**inherited, **vendor_env, "SESSIONGRAPH_CURSOR_SECRET": SECRET},
+        )
+        gateway_base = f"http://{LOOPBACK}:{gateway_port}"
+        health = wait_for_http(gateway_base + "/healthz", gateway, timeout_s=60, ok_below=300)
+        if health.json().get("mode") != "live":
+            raise RuntimeError(f"the gateway is not pointed at the simulators: {health.text}")
+        gateway_url = gateway_base + "/graphql"
+
+        # --- the answers -----------------------------------------------------------------------
+        listed = clean_answer("ids", post(gateway_url, {"query": ID_QUERY}))
+        node_ids = pick_node_ids(listed["data"]["sessions"]["edges"])
+        bodies: dict[str, Path] = {}
+        answers: dict[str, dict[str, Any]] = {}
+        captured: dict[str, dict[str, Any]] = {}
+        for query in args.queries:
+            body = query.body(node_ids)
+            bodies[query.name] = run_dir / f"{query.name}.json"
+            bodies[query.name].write_text(json.dumps(body))
+            response = post(gateway_url, body)
+            captured[query.name] = clean_answer(query.name, response)
+            if '"errors":' in response.text:
+                notes.append(
+                    f"{query.name}: its clean answer holds '\"errors\":': wrk's count of "
+                    "answers with errors is not reliable for it"
+                )
+            answers[query.name] = {"bytes": len(response.content)}
+            (run_dir / f"{query.name}.answer.json").write_bytes(response.content)
+
+        # --- the bare app, answering the gateway's body -----------------------------------------
+        bare_url = None
+        ceiling = [q for q in args.queries if q.ceiling]
+        if ceiling:
+            query = ceiling[0]
+            bare_port = free_port()
+            bare = children.start(
+                "bare_app",
+                python_module(
+                    "bench.bare_app",
+                    "--host",
+                    LOOPBACK,
+                    "--port",
+                    str(bare_port),
+                    "--log-level",
+                    args.log_level,
+                    "--answer",
+                    str(run_dir / f"{query.name}.answer.json"),
+                ),
+            )
+            bare_url = f"http://{LOOPBACK}:{bare_port}/graphql"
+            wait_for_http(bare_url, bare, timeout_s=60)
+            same = post(bare_url, query.body()).json() == captured[query.name]
+            answers[query.name]["bare_answer_equal"] = same
+            if not same:
+                raise RuntimeError("the bare app's answer differs from the gateway's")
+
+        # --- vendor calls, in-process ------------------------------------------------------------
+        counts: dict[str, CallCount] = {}
+        for query in args.queries:
+            counts[query.name] = asyncio.run(
+                count_calls(
+                    query,
+                    query.body(node_ids),
+                    size=args.size,
+                    seed=args.seed,
+                    anchor=anchor,
+                    secret=SECRET,
+                )
+            )
+            same_page = node_ids_of(counts[query.name].answer, query) == node_ids_of(
+                captured[query.name], query
+            )
+            answers[query.name]["in_process_page_equal"] = same_page
+            if not same_page:
+                notes.append(f"{query.name}: the in-process page differs from the served one")
+
+        # --- load --------------------------------------------------------------------------------
+        profile_query, _, profile_clients = (args.profile or "").partition("@")
+        results: list[LoadResult] = []
+        for query in args.queries:
+            for connections in args.concurrency:
+                targets = [("gateway", gateway_url)]
+                if query.ceiling and bare_url:
+                    targets.append(("bare", bare_url))
+                for target, url in targets:
+                    profiling = (
+                        target == "gateway"
+                        and query.name == profile_query
+                        and str(connections) == (profile_clients or "10")
+                    )
+                    profiler = (
+                        Profiler(children, gateway.pid, OUT / f"profile-{query.name}.txt")
+                        if profiling
+                        else None
+                    )
+                    result = measure(
+                        wrk, url, bodies[query.name], target, query, connections, args, profiler
+                    )
+                    results.append(result)
+                    print(
+                        f"bench: {query.name:15} {target:7} c={connections:<3} "
+                        f"p50 {result.p50_ms:8.1f} ms  p99 {result.p99_ms:8.1f} ms  "
+                        f"{result.rps:8.1f} req/s" + ("" if result.clean else "  (errors)"),
+                        flush=True,
+                    )
+                    if gateway.poll() is not None:
+                        raise RuntimeError("the gateway exited:\n" + children.log_tail("gateway"))
+        problems = [
+            line
+            for line in (OUT / "logs" / "gateway.log").read_text(errors="replace").splitlines()
+            if "ERROR" in line or "Traceback" in line
+        ]
+        if problems:
+            notes.append(
+                f"gateway log: {len(problems)} ERROR/Traceback lines, first: {problems[0]}"
+            )
+
+    config = {
+        "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
+        "latency_ms": args.latency_ms,
+        "simulators": args.simulators,
+        "served_ms": served,
+        "size": args.size,
+        "seed": args.seed,
+        "anchor": anchor.isoformat(),
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "concurrency": args.concurrency,
+        "queries": [q.name for q in args.queries],
+        "log_level": args.log_level,
+        "wrk": wrk,
+        "wrk_threads": "min(2, clients)",
+        "node_ids": node_ids,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    figures = Figures(config, machine(), results, counts, answers, notes)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures.as_json(), indent=2, default=str) + "\n")
+    print()
+    print(markdown(figures))
+    print()
+    print(f"bench: figures written to {args.out}")
+    return 0
+
+
+def measure(
+    wrk: str,
+    url: str,
+    body: Path,
+    target: str,
+    query: BenchQuery,
+    connections: int,
+    args: argparse.Namespace,
+    profiler: Profiler | None = None,
+) -> LoadResult:
+    """A warm-up run, the measured run, and with `profiler` an extra run under py-spy (its
+    figures are not kept: sampling slows the gateway down)."""
+
+    def run(duration_s: int) -> LoadResult:
+        return run_wrk(
+            wrk,
+            url,
+            body,
+            target=target,
+            query=query.name,
+            connections=connections,
+            duration_s=duration_s,
+            request_timeout_s=args.request_timeout,
+        )
+
+    if args.warmup:
+        run(args.warmup)
+    result = run(args.duration)
+    if profiler is not None:
+        profiler.start(args.duration)
+        try:
+            run(args.duration)
+        finally:
+            print(profiler.finish(), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("bench: interrupted; every process it started was stopped", file=sys.stderr)
+        raise SystemExit(130) from None
+    except subprocess.CalledProcessError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

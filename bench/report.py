@@ -1,0 +1,358 @@
+"""The figures of one run: the ratios and the call comparison computed from the measurements,
+a Markdown report for stdout, and the JSON of `bench/out/latest.json`."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.counting import CallCount
+from bench.load import LoadResult
+from providers.records import Provider
+
+__all__ = [
+    "CEILING_TARGET",
+    "FLOOR_TARGET",
+    "Figures",
+    "call_rows",
+    "machine",
+    "markdown",
+]
+
+FLOOR_TARGET = 1.15  # merged_details p50 at 1 client ÷ critical path, at most
+CEILING_TARGET = 0.7  # small_cached gateway req/s ÷ bare Strawberry req/s, at least
+FLOOR_QUERY = "merged_details"
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    query: str
+    provider: Provider
+    minimum: int
+    cold: int
+    warm: int
+    excess: Mapping[str, int]  # calls above the minimum on the cold run, by kind
+    why: str
+
+    @property
+    def above(self) -> int:
+        return self.cold - self.minimum
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    config: Mapping[str, Any]
+    machine: Mapping[str, Any]
+    load: Sequence[LoadResult]
+    calls: Mapping[str, CallCount]
+    answers: Mapping[str, Mapping[str, Any]]  # per query: bytes, checks
+    notes: Sequence[str]
+
+    def result(self, target: str, query: str, connections: int) -> LoadResult | None:
+        for item in self.load:
+            if (item.target, item.query, item.connections) == (target, query, connections):
+                return item
+        return None
+
+    def floor(self) -> dict[str, dict[str, Any]]:
+        """p50 at 1 client ÷ (rounds x configured latency); and ÷ (rounds x the slowest vendor
+        answer as served on a reused connection), which takes out what the simulators add."""
+        latency_ms = float(self.config["latency_ms"])
+        served = max(self.config.get("served_ms", {}).values(), default=latency_ms)
+        floors: dict[str, dict[str, Any]] = {}
+        for name, count in self.calls.items():
+            measured = self.result("gateway", name, 1)
+            path_ms = count.rounds * latency_ms
+            served_path_ms = count.rounds * served
+            floors[name] = {
+                "rounds": count.rounds,
+                "critical_path_ms": path_ms,
+                "p50_ms_at_1": measured.p50_ms if measured else None,
+                "ratio": round(measured.p50_ms / path_ms, 3) if measured and path_ms else None,
+                "served_path_ms": served_path_ms,
+                "ratio_vs_served": round(measured.p50_ms / served_path_ms, 3)
+                if measured and served_path_ms
+                else None,
+            }
+        return floors
+
+    def ceiling(self) -> dict[int, dict[str, Any]]:
+        ceilings: dict[int, dict[str, Any]] = {}
+        for item in self.load:
+            if item.target != "bare":
+                continue
+            gateway = self.result("gateway", item.query, item.connections)
+            if gateway is None:
+                continue
+            ceilings[item.connections] = {
+                "query": item.query,
+                "gateway_rps": gateway.rps,
+                "bare_rps": item.rps,
+                "ratio": round(gateway.rps / item.rps, 3) if item.rps else None,
+            }
+        return ceilings
+
+    def targets(self) -> list[str]:
+        lines: list[str] = []
+        floor = self.floor().get(FLOOR_QUERY, {})
+        ratio = floor.get("ratio")
+        if ratio is not None:
+            verdict = "met" if ratio <= FLOOR_TARGET else "MISSED"
+            line = (
+                f"floor ratio of {FLOOR_QUERY} at 1 client: {ratio:.2f} (target ≤ {FLOOR_TARGET})"
+                f" — {verdict}"
+            )
+            if ratio > FLOOR_TARGET:
+                allowed = FLOOR_TARGET * floor["critical_path_ms"]
+                line += (
+                    f" by {(ratio / FLOOR_TARGET - 1) * 100:.0f}%: p50 "
+                    f"{floor['p50_ms_at_1']:.0f} ms against {allowed:.0f} ms allowed"
+                )
+            served = floor.get("ratio_vs_served")
+            if served is not None and abs(served - ratio) > 0.05:
+                line += f"; against the vendors' latency as served: {served:.2f}"
+            lines.append(line)
+        rows = call_rows(self.calls)
+        above = [r for r in rows if r.above > 0]
+        if above:
+            worst = ", ".join(f"{r.query}/{r.provider.value} +{r.above}" for r in above)
+            lines.append(f"vendor calls = minimum for every query — MISSED: {worst}")
+        elif rows:
+            lines.append("vendor calls = minimum for every query — met")
+        for connections, item in sorted(self.ceiling().items()):
+            value = item["ratio"]
+            if value is None:
+                continue
+            verdict = "met" if value >= CEILING_TARGET else "MISSED"
+            lines.append(
+                f"ceiling ratio of {item['query']} at {connections} clients: {value:.2f} "
+                f"(target ≥ {CEILING_TARGET}) — {verdict}"
+            )
+        unclean = [r for r in self.load if not r.clean]
+        for r in unclean:
+            lines.append(
+                f"errors under load: {r.target} {r.query} at {r.connections} clients: "
+                f"{r.socket_errors} socket errors ({r.timeouts} timeouts), {r.bad_status} non-200, "
+                f"{r.graphql_errors} answers with `errors`"
+            )
+        return lines
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "config": dict(self.config),
+            "machine": dict(self.machine),
+            "load": [item.as_json() for item in self.load],
+            "calls": {
+                name: {
+                    "cold": _plain(count.cold),
+                    "warm": _plain(count.warm),
+                    "failed_calls": dict(count.failed),
+                    "minimum": {
+                        p.value: {
+                            "calls": dict(m.calls),
+                            "total": m.total,
+                            "list_rounds": m.list_rounds,
+                            "detail_rounds": m.detail_rounds,
+                            "why": m.why,
+                        }
+                        for p, m in count.minimum.items()
+                    },
+                    "critical_rounds": count.rounds,
+                }
+                for name, count in self.calls.items()
+            },
+            "calls_vs_minimum": [
+                {
+                    "query": r.query,
+                    "provider": r.provider.value,
+                    "minimum": r.minimum,
+                    "cold": r.cold,
+                    "warm": r.warm,
+                    "above_minimum": r.above,
+                    "excess_by_kind": dict(r.excess),
+                }
+                for r in call_rows(self.calls)
+            ],
+            "floor": self.floor(),
+            "ceiling": {str(c): v for c, v in self.ceiling().items()},
+            "answers": {k: dict(v) for k, v in self.answers.items()},
+            "targets": self.targets(),
+            "notes": list(self.notes),
+        }
+
+
+def _plain(counts: Mapping[Provider, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    return {p.value: dict(kinds) for p, kinds in counts.items()}
+
+
+def call_rows(calls: Mapping[str, CallCount]) -> list[CallRow]:
+    rows: list[CallRow] = []
+    for name, count in calls.items():
+        for provider in Provider:
+            cold = count.cold.get(provider, {})
+            warm = count.warm.get(provider, {})
+            minimum = count.minimum.get(provider)
+            wanted = dict(minimum.calls) if minimum else {}
+            kinds = sorted(set(cold) | set(wanted))
+            excess = {k: cold.get(k, 0) - wanted.get(k, 0) for k in kinds}
+            rows.append(
+                CallRow(
+                    query=name,
+                    provider=provider,
+                    minimum=sum(wanted.values()),
+                    cold=sum(cold.values()),
+                    warm=sum(warm.values()),
+                    excess={k: v for k, v in excess.items() if v},
+                    why=minimum.why if minimum else "no vendor call needed",
+                )
+            )
+    return rows
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def markdown(figures: Figures) -> str:
+    config = figures.config
+    out: list[str] = []
+    out.append(
+        f"### Load — every vendor call +{config['latency_ms']:g} ms, {config['size']} sessions "
+        f"per vendor, {config['duration_s']} s per run after {config['warmup_s']} s of warm-up"
+    )
+    out.append("")
+    out.append(
+        "| query | server | clients | p50 ms | p95 ms | p99 ms | req/s | requests | errors |"
+    )
+    out.append("|---|---|--:|--:|--:|--:|--:|--:|---|")
+    for r in figures.load:
+        errors = (
+            "0"
+            if r.clean
+            else f"{r.socket_errors} socket, {r.bad_status} non-200, {r.graphql_errors} gql"
+        )
+        out.append(
+            f"| {r.query} | {r.target} | {r.connections} | {_ms(r.p50_ms)} | {_ms(r.p95_ms)} | "
+            f"{_ms(r.p99_ms)} | {r.rps:.1f} | {r.requests} | {errors} |"
+        )
+    out.append("")
+    out.append(
+        "### Vendor calls per query — in-process, one request on a fresh app (cold), "
+        "then the same again (warm)"
+    )
+    out.append("")
+    out.append(
+        "| query | vendor | minimum | cold | warm | above minimum (cold, by kind) | minimum is |"
+    )
+    out.append("|---|---|--:|--:|--:|---|---|")
+    for row in call_rows(figures.calls):
+        if not (row.minimum or row.cold or row.warm):
+            continue
+        excess = ", ".join(f"{k} {v:+d}" for k, v in row.excess.items()) or "—"
+        flag = f"**+{row.above}**: {excess}" if row.above > 0 else excess
+        out.append(
+            f"| {row.query} | {row.provider.value} | {row.minimum} | {row.cold} | {row.warm} | "
+            f"{flag} | {row.why} |"
+        )
+    silent = [
+        n
+        for n, c in figures.calls.items()
+        if not any(r.cold or r.minimum for r in call_rows({n: c}))
+    ]
+    if silent:
+        out.append("")
+        out.append(f"No vendor call, none needed: {', '.join(silent)}.")
+    out.append("")
+    out.append(
+        f"### Floor ratio — p50 at 1 client ÷ critical path of dependent vendor calls "
+        f"(rounds x {config['latency_ms']:g} ms)"
+    )
+    out.append("")
+    out.append(
+        "| query | rounds | critical path ms | p50 ms at 1 client | ratio "
+        "| path at served latency ms | ratio vs served |"
+    )
+    out.append("|---|--:|--:|--:|--:|--:|--:|")
+    for name, floor in figures.floor().items():
+        p50 = floor["p50_ms_at_1"]
+        out.append(
+            f"| {name} | {floor['rounds']} | {floor['critical_path_ms']:g} | "
+            f"{'—' if p50 is None else _ms(p50)} | {_ratio(floor['ratio'])} | "
+            f"{floor['served_path_ms']:g} | {_ratio(floor['ratio_vs_served'])} |"
+        )
+    served = figures.config.get("served_ms", {})
+    if served:
+        out.append("")
+        out.append(
+            "Vendor answer time as served (one reused connection, no load): "
+            + ", ".join(f"{vendor} {ms:g} ms" for vendor, ms in served.items())
+            + f" (configured {config['latency_ms']:g} ms; simulators: {config['simulators']})."
+        )
+    ceilings = figures.ceiling()
+    if ceilings:
+        out.append("")
+        out.append("### Ceiling ratio — gateway req/s ÷ bare Strawberry req/s, same query")
+        out.append("")
+        out.append("| query | clients | gateway req/s | bare req/s | ratio |")
+        out.append("|---|--:|--:|--:|--:|")
+        for connections, item in sorted(ceilings.items()):
+            ratio = item["ratio"]
+            out.append(
+                f"| {item['query']} | {connections} | {item['gateway_rps']:.0f} | "
+                f"{item['bare_rps']:.0f} | {'—' if ratio is None else f'{ratio:.2f}'} |"
+            )
+    out.append("")
+    out.append("### Targets")
+    out.append("")
+    out.extend(f"- {line}" for line in figures.targets())
+    if figures.notes:
+        out.append("")
+        out.append("### Notes")
+        out.append("")
+        out.extend(f"- {line}" for line in figures.notes)
+    return "\n".join(out)
+
+
+def machine() -> dict[str, Any]:
+    def cpuinfo_model() -> str:
+        try:
+            text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return platform.processor() or "unknown"
+        found = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+        return found.group(1).strip() if found else "unknown"
+
+    def memory() -> str:
+        try:
+            text = Path("/proc/meminfo").read_text()
+        except OSError:
+            return "unknown"
+        found = re.search(r"^MemTotal:\s*(\d+) kB", text, re.MULTILINE)
+        return f"{int(found.group(1)) / 1024 / 1024:.1f} GiB" if found else "unknown"
+
+    def nproc() -> str:
+        try:
+            done = subprocess.run(["nproc"], capture_output=True, text=True, timeout=5)
+            return done.stdout.strip() or str(os.cpu_count())
+        except (OSError, subprocess.TimeoutExpired):
+            return str(os.cpu_count())
+
+    return {
+        "nproc": nproc(),
+        "cpu": cpuinfo_model(),
+        "memory": memory(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

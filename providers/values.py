@@ -1,0 +1,63 @@
+"""Reading the scalar values of vendor JSON, shared by the vendor mapping modules.
+
+Every vendor sends both `""` and null for "absent", and times in several ISO 8601 / RFC 3339
+shapes: `Z` or an offset, lower-case `t`/`z`, milliseconds, microseconds or nanoseconds, or no
+offset at all (meaning UTC). These small typed functions read such values the same way for every
+vendor; what only one vendor does (its number rules, its own time format) stays in its mapping.
+
+A value of the wrong type raises TypeError and bad text raises ValueError: callers run inside
+`providers.transport.reading`, which turns both into one UpstreamProtocolError.
+`__all__` is deliberate: it is the whole shared vocabulary; add only what two vendors need.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["json_or_text", "parse_time", "text_or_none", "time_or_none"]
+
+# RFC 3339 allows `t` and `z` in lower case, which `datetime.fromisoformat` rejects. Only ASCII
+# letters are upper-cased: `str.upper` would also turn a separator such as "ß" into two letters.
+_ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
+
+
+def text_or_none(value: object) -> str | None:
+    """A string field: `""` and null both mean absent; any other non-string is a TypeError."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def parse_time(value: object) -> datetime:
+    """A required time: ISO 8601 / RFC 3339 → aware UTC. No offset is read as UTC; digits past
+    microseconds are dropped. Not a string (null included): TypeError; `""` or bad text:
+    ValueError."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a time string, got {type(value).__name__}")
+    parsed = datetime.fromisoformat(value.translate(_ASCII_UPPER))
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def time_or_none(value: object) -> datetime | None:
+    """An optional time: `""` and null are None, anything else reads as `parse_time`."""
+    if value is None or value == "":
+        return None
+    return parse_time(value)
+
+
+def json_or_text(text: str | None) -> Any:
+    """A JSON document sent as a string, decoded once; text that is not JSON is kept as it came
+    (a vendor may send either in the same field)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -1,0 +1,63 @@
+"""Cross-request caches (cachetools), for what is immutable or slow to change: the details of
+finished sessions, and agents.
+
+Every key starts with the adapter's `cache_scope` (tenant, endpoint, credential digest), so
+one tenant never reads another's entries. Both caches are bounded in size and age. An entry
+holding a recording URL expires before the URL does; running sessions are never cached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+from datetime import UTC, datetime
+
+from cachetools import TLRUCache, TTLCache
+
+from providers.records import AgentRecord, SessionRecord, SessionRef, SessionStatus
+
+__all__ = ["RecordCache"]
+
+# A recording URL is dropped this long before the vendor says it expires: a client needs a
+# moment to use it.
+URL_MARGIN_S = 60.0
+
+
+class RecordCache:
+    def __init__(
+        self,
+        max_sessions: int = 5000,
+        session_ttl_s: float = 600.0,
+        max_agents: int = 1000,
+        agent_ttl_s: float = 300.0,
+    ) -> None:
+        self._session_ttl_s = session_ttl_s
+        self.sessions: TLRUCache[Hashable, SessionRecord] = TLRUCache(
+            maxsize=max_sessions, ttu=self._time_to_use, timer=time.monotonic
+        )
+        self.agents: TTLCache[Hashable, AgentRecord | None] = TTLCache(
+            maxsize=max_agents, ttl=agent_ttl_s, timer=time.monotonic
+        )
+
+    def _time_to_use(self, _key: Hashable, record: SessionRecord, now: float) -> float:
+        ttl = self._session_ttl_s
+        recording = record.details.recording if record.details else None
+        if recording is not None and recording.expires_at is not None:
+            left = (recording.expires_at - datetime.now(UTC)).total_seconds() - URL_MARGIN_S
+            ttl = min(ttl, left)
+        return now + ttl  # a ttl at or below zero: the entry is already expired, never served
+
+    def session(self, scope: str, ref: SessionRef) -> SessionRecord | None:
+        return self.sessions.get((scope, ref.provider, ref.id, ref.agent_id))
+
+    def keep_session(self, scope: str, ref: SessionRef, record: SessionRecord) -> None:
+        if record.status is SessionStatus.ACTIVE or record.details is None:
+            return  # a running session still changes
+        self.sessions[(scope, ref.provider, ref.id, ref.agent_id)] = record
+
+    def agent(self, scope: str, agent_id: str) -> tuple[bool, AgentRecord | None]:
+        key = (scope, agent_id)
+        return (key in self.agents, self.agents.get(key))
+
+    def keep_agent(self, scope: str, agent_id: str, record: AgentRecord | None) -> None:
+        self.agents[(scope, agent_id)] = record
