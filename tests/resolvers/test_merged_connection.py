@@ -285,3 +285,15 @@ async def test_default_window_walk_with_several_page_sizes(gateway: Gateway, fir
     assert [n["providerSessionId"] for n in nodes] == [
         r.id for r in truth(gateway, query, set(Provider))
     ]
+
+
+async def test_a_capped_scan_says_it_is_truncated() -> None:
+    async with running_gateway(environ={"SESSIONGRAPH_SCAN_CAP": "30"}) as gateway:
+        body = await gateway.query(PAGE, first=10, filter={"providers": ["STATESET", "VONAGE"]})
+    sources = {s["provider"]: s for s in body["data"]["sessions"]["sources"]}
+    # StateSet promises no order: its scan read 30 of 80 sessions and says so.
+    assert sources["STATESET"]["truncated"] is True
+    assert sources["STATESET"]["ok"] is True
+    # Vonage sorts for us: no scan, no cap.
+    assert sources["VONAGE"]["truncated"] is False
+    assert body["data"]["sessions"]["totalCount"] is None
