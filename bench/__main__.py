@@ -273,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     seed=args.seed,
                     anchor=anchor,
                     secret=SECRET,
+                    latency_s=args.latency_ms / 1000,
                 )
             )
             same_page = node_ids_of(counts[query.name].answer, query) == node_ids_of(

@@ -2,11 +2,16 @@
 benchmark's size, seed and anchor (so the same data as the HTTP simulators), one query sent
 twice (cold, then warm), the simulators' request logs read after each. Also reads from those
 simulators the data shape the contract minimums depend on (`bench.minimums`).
+
+The simulators answer with the benchmark's latency here too, and the start of every call is
+timed: the calls fall in waves (a wave starts a latency or more after the one before), and
+the number of waves is the dependent rounds the gateway took, to set against the minimum.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry import relay
 
 from bench.minimums import (
@@ -33,7 +39,7 @@ from providers.simulation.request_log import LoggedRequest
 from resolvers.nodes import parse_session_node_id
 from resolvers.sources import build_simulators, demo_sources
 
-__all__ = ["CallCount", "call_kind", "count_calls"]
+__all__ = ["CallCount", "call_kind", "count_calls", "waves"]
 
 VONAGE_SLICE = timedelta(days=60)
 
@@ -44,6 +50,7 @@ class CallCount:
     cold: Mapping[Provider, Mapping[str, int]]  # calls by kind, first request of a fresh app
     warm: Mapping[Provider, Mapping[str, int]]  # the same request again on the same app
     failed: Mapping[str, int]  # calls answered ≥ 400, per run ("cold", "warm")
+    waves: Mapping[str, int]  # dependent rounds the gateway took, per run
     minimum: Mapping[Provider, VendorMinimum]
     rounds: int  # dependent rounds of the minimum (the critical path, in latencies)
     answer: Mapping[str, Any]  # the cold answer, to compare with the HTTP gateway's
@@ -71,6 +78,24 @@ def _by_kind(simulators: Mapping[Provider, Simulator]) -> dict[Provider, dict[st
     }
 
 
+def _timed(app: ASGIApp, starts: list[float]) -> ASGIApp:
+    async def timed(scope: Scope, receive: Receive, send: Send) -> None:
+        starts.append(time.perf_counter())
+        await app(scope, receive, send)
+
+    return timed
+
+
+def waves(starts: Sequence[float], latency_s: float) -> int:
+    """Groups of calls that went out together: a call opens a new group when it starts at
+    least 0.8 latency after the first call of the current group."""
+    count, opened = 0, float("-inf")
+    for start in sorted(starts):
+        if start - opened >= 0.8 * latency_s:
+            count, opened = count + 1, start
+    return count
+
+
 def _failed(simulators: Mapping[Provider, Simulator]) -> int:
     return sum(1 for sim in simulators.values() for e in sim.log.entries if e.status >= 400)
 
@@ -83,12 +108,18 @@ async def count_calls(
     seed: int,
     anchor: datetime,
     secret: str,
+    latency_s: float,
 ) -> CallCount:
     simulators = build_simulators(size, seed, anchor)
+    starts: list[float] = []
+    for simulator in simulators.values():
+        simulator.faults.latency_s = latency_s
+        simulator.app = _timed(simulator.app, starts)
     settings = load_settings({"SESSIONGRAPH_CURSOR_SECRET": secret})
     app = create_app(settings, sources=demo_sources(simulators=simulators))
     runs: list[dict[Provider, dict[str, int]]] = []
     failed: dict[str, int] = {}
+    rounds: dict[str, int] = {}
     answers: list[dict[str, Any]] = []
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -96,11 +127,13 @@ async def count_calls(
             for run in ("cold", "warm"):
                 for simulator in simulators.values():
                     simulator.log.clear()
+                starts.clear()
                 response = await client.post("/graphql", json=dict(body))
                 response.raise_for_status()
                 answers.append(response.json())
                 runs.append(_by_kind(simulators))
                 failed[run] = _failed(simulators)
+                rounds[run] = waves(starts, latency_s) if latency_s > 0 else 0
     now = datetime.now(UTC)
     window = (now - timedelta(days=settings.default_window_days), now)
     minimum = await _minimum(query, answers[0], simulators, window, settings.scan_cap)
@@ -109,6 +142,7 @@ async def count_calls(
         cold=runs[0],
         warm=runs[1],
         failed=failed,
+        waves=rounds,
         minimum=minimum,
         rounds=critical_rounds(minimum),
         answer=answers[0],

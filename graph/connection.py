@@ -11,11 +11,13 @@ from graph.enums import Provider, SessionOrder
 from graph.inputs import SessionFilter
 from graph.types import Agent, Session
 from providers import records
+from providers.errors import UserInputError
 from providers.query import SortOrder
 from resolvers.agents import discover_agents
 from resolvers.connection import PageArgs, SourceOutcome, fetch_sessions
 from resolvers.context import RequestContext
 from resolvers.filters import SessionFilterSpec
+from resolvers.nodes import agent_node_id
 
 __all__ = [
     "AgentConnection",
@@ -138,21 +140,44 @@ async def resolve_sessions(
     )
 
 
-@strawberry.type(description="Agents of every vendor, by provider then id.")
+@strawberry.type
+class AgentEdge:
+    cursor: str
+    node: Agent
+
+
+@strawberry.type(
+    description="Agents of every vendor, by provider then id: the configured ones "
+    "and those seen on sessions of the default window."
+)
 class AgentConnection:
-    nodes: list[Agent]
+    edges: list[AgentEdge]
+    page_info: PageInfo
     total_count: int
     sources: list[SourceStatus]
 
+    @strawberry.field
+    def nodes(self) -> list[Agent]:
+        return [edge.node for edge in self.edges]
+
 
 async def resolve_agents(
-    info: Info[RequestContext, None], providers: list[Provider] | None
+    info: Info[RequestContext, None],
+    providers: list[Provider] | None,
+    first: int | None,
+    after: str | None,
 ) -> AgentConnection:
     context = info.context
+    count = context.limits.default_page_size if first is None else first
+    if not 0 <= count <= context.limits.max_page_size:
+        raise UserInputError(f"`first` must be 0 to {context.limits.max_page_size}")
     wanted = set(providers) if providers else set(records.Provider)
     adapters = {p: a for p, a in context.sources.adapters.items() if p in wanted}
     agents, errors = await discover_agents(
-        adapters, context.limits.default_window_days, context.limits.scan_cap
+        adapters,
+        context.limits.default_window_days,
+        context.limits.scan_cap,
+        context.sources.cache,
     )
     failed = {error.provider: error for error in errors}
     for error in errors:
@@ -165,5 +190,27 @@ async def resolve_agents(
         )
         for p in sorted(wanted)
     ]
-    nodes = [Agent.make(a.provider, a.id, a.name) for a in agents]
-    return AgentConnection(nodes=nodes, total_count=len(nodes), sources=sources)
+    # Keyset on (provider, id): the cursor is the agent's node id, found again in the list.
+    cursors = [agent_node_id(a.provider, a.id) for a in agents]
+    start = 0
+    if after is not None:
+        if after not in cursors:
+            raise UserInputError("`after` is not a cursor of this agent list")
+        start = cursors.index(after) + 1
+    edges = [
+        AgentEdge(
+            cursor=cursors[i], node=Agent.make(agents[i].provider, agents[i].id, agents[i].name)
+        )
+        for i in range(start, min(start + count, len(agents)))
+    ]
+    return AgentConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=start + count < len(agents),
+            has_previous_page=start > 0,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=len(agents),
+        sources=sources,
+    )

@@ -122,8 +122,14 @@ class Query:
     @strawberry.field(
         description="Agents: the configured ones and those seen on sessions of the default window."
     )
-    async def agents(self, info: Ctx, providers: list[Provider] | None = None) -> AgentConnection:
-        return await resolve_agents(info, providers)
+    async def agents(
+        self,
+        info: Ctx,
+        providers: list[Provider] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> AgentConnection:
+        return await resolve_agents(info, providers, first, after)
 
 
 def build_schema(

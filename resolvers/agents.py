@@ -11,6 +11,7 @@ from providers.adapter import Adapter
 from providers.errors import SessionGraphError
 from providers.query import SessionQuery
 from providers.records import Provider
+from resolvers.cache import RecordCache
 
 __all__ = ["KnownAgent", "discover_agents"]
 
@@ -23,11 +24,20 @@ class KnownAgent:
 
 
 async def discover_agents(
-    adapters: dict[Provider, Adapter], window_days: int, scan_cap: int
+    adapters: dict[Provider, Adapter], window_days: int, scan_cap: int, cache: RecordCache
 ) -> tuple[list[KnownAgent], list[SessionGraphError]]:
+    """Every vendor's agents; what a vendor answered is kept in `cache` for a while (agents
+    change slowly and discovering them scans sessions)."""
+
+    async def agents_of(adapter: Adapter) -> set[KnownAgent]:
+        scope = adapter.settings.cache_scope
+        known = cache.seen_agents.get(scope)
+        if known is None:
+            known = cache.seen_agents[scope] = await _agents_of(adapter, window_days, scan_cap)
+        return known
+
     results = await asyncio.gather(
-        *(_agents_of(adapter, window_days, scan_cap) for adapter in adapters.values()),
-        return_exceptions=True,
+        *(agents_of(adapter) for adapter in adapters.values()), return_exceptions=True
     )
     agents: set[KnownAgent] = set()
     errors: list[SessionGraphError] = []

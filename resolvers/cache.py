@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Hashable
 from datetime import UTC, datetime
+from typing import Any
 
 from cachetools import TLRUCache, TTLCache
 
@@ -37,6 +38,10 @@ class RecordCache:
         )
         self.agents: TTLCache[Hashable, AgentRecord | None] = TTLCache(
             maxsize=max_agents, ttl=agent_ttl_s, timer=time.monotonic
+        )
+        # Agents seen on sessions, per vendor scope (a set each): discovering them scans.
+        self.seen_agents: TTLCache[str, Any] = TTLCache(
+            maxsize=64, ttl=agent_ttl_s, timer=time.monotonic
         )
 
     def _time_to_use(self, _key: Hashable, record: SessionRecord, now: float) -> float:
