@@ -156,10 +156,15 @@ async def test_a_vendor_that_failed_is_resumed_on_the_next_page_nothing_lost(
     gateway.simulators[Provider.SAMSARA].faults.error_status = 500
     first = (await gateway.query(PAGE, first=20))["data"]["sessions"]
     gateway.simulators[Provider.SAMSARA].faults.error_status = None
-    rest, _ = await walk_from(gateway, 20, first["pageInfo"]["endCursor"])
+    rest, late = await walk_from(gateway, 20, first["pageInfo"]["endCursor"])
     seen = [e["node"]["id"] for e in first["edges"]] + [n["id"] for n in rest]
     assert sorted(seen) == sorted(n["id"] for n in everything)
     assert len(seen) == len(set(seen))
+    # Samsara's sessions that belonged on the first page arrive next, flagged late.
+    boundary = first["edges"][-1]["node"]["startedAt"]
+    missed = [n for n in everything if n["provider"] == "SAMSARA" and n["startedAt"] > boundary]
+    assert late == len(missed) > 0
+    assert [n["id"] for n in rest[: len(missed)]] == [n["id"] for n in missed]
 
 
 async def walk_from(gateway: Gateway, first: int, after: str) -> tuple[list[dict[str, Any]], int]:
