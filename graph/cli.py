@@ -104,7 +104,9 @@ async def _simulate(args: argparse.Namespace) -> int:
     servers, urls = [], {}
     for offset, (provider, simulator) in enumerate(simulators.items()):
         simulator.faults.latency_s = args.latency_ms / 1000
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP: asyncio then sets TCP_NODELAY on accepted connections; without it the
+        # delayed ACK adds ~40 ms to every answer (bench/RESULTS.md).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((args.host, args.port + offset if args.port else 0))
         host, port = sock.getsockname()[:2]

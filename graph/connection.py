@@ -5,10 +5,10 @@ from __future__ import annotations
 import strawberry
 from strawberry.relay import PageInfo
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField, Selection
 
 from graph.enums import Provider, SessionOrder
 from graph.inputs import SessionFilter
+from graph.lookahead import DETAIL_FIELDS, selects_any
 from graph.types import Agent, Session
 from providers import records
 from providers.errors import UserInputError
@@ -79,22 +79,6 @@ class SessionConnection:
     @strawberry.field(description="The edges' nodes, for clients that need no cursors.")
     def nodes(self) -> list[Session]:
         return [edge.node for edge in self.edges]
-
-
-# Session fields that need a vendor's detail data.
-DETAIL_FIELDS = frozenset({"transcript", "toolCalls", "flowSteps", "recording"})
-
-
-def selects_any(info: Info[RequestContext, None], names: frozenset[str]) -> bool:
-    """Whether the selection under this field names any of `names`, at any depth, fragments
-    included: the lookahead that keeps detail data out of list calls that do not need it."""
-    pending: list[Selection] = list(info.selected_fields)
-    while pending:
-        selection = pending.pop()
-        if isinstance(selection, SelectedField) and selection.name in names:
-            return True
-        pending.extend(selection.selections)
-    return False
 
 
 async def resolve_sessions(

@@ -25,6 +25,7 @@ from graph.connection import (
 from graph.enums import Provider, ProviderMode, SessionOrder
 from graph.errors import PartialErrors
 from graph.inputs import SessionFilter
+from graph.lookahead import DETAIL_FIELDS, selects_any
 from graph.types import Agent, Session
 from providers import records
 from providers.errors import UserInputError
@@ -46,13 +47,15 @@ class ProviderInfo:
     )
 
 
-async def _node(info: Ctx, global_id: str) -> Session | Agent | None:
+async def _node(info: Ctx, global_id: str, details: bool = True) -> Session | Agent | None:
     try:
         parsed = relay.GlobalID.from_id(global_id)
     except Exception:
         raise UserInputError(f"{global_id[:60]!r} is not an id of this API") from None
     if parsed.type_name == "Session":
-        record = await info.context.loaders.session(parse_session_node_id(parsed.node_id))
+        ref = parse_session_node_id(parsed.node_id)
+        loaders = info.context.loaders
+        record = await (loaders.session(ref) if details else loaders.summary(ref))
         return Session.make(record) if record is not None else None
     if parsed.type_name == "Agent":
         provider, agent_id = parse_agent_node_id(parsed.node_id)
@@ -65,25 +68,26 @@ async def _node(info: Ctx, global_id: str) -> Session | Agent | None:
 class Query:
     @strawberry.field(description="Any object by its `id`; null when it does not exist.")
     async def node(self, info: Ctx, id: strawberry.ID) -> relay.Node | None:
-        return await _node(info, id)
+        return await _node(info, id, selects_any(info, DETAIL_FIELDS))
 
     @strawberry.field(description="Objects by `id`, in order; null for those that do not exist.")
     async def nodes(self, info: Ctx, ids: list[strawberry.ID]) -> list[relay.Node | None]:
         if len(ids) > 100:
             raise UserInputError("`ids`: at most 100 at once")
+        details = selects_any(info, DETAIL_FIELDS)
         # Gathered, so every load is queued before the loaders dispatch: one batch per vendor.
-        return list(await asyncio.gather(*(_node(info, global_id) for global_id in ids)))
+        return list(await asyncio.gather(*(_node(info, global_id, details) for global_id in ids)))
 
     @strawberry.field(description="One session by its `id`; null when it does not exist.")
     async def session(self, info: Ctx, id: strawberry.ID) -> Session | None:
-        node = await _node(info, id)
+        node = await _node(info, id, selects_any(info, DETAIL_FIELDS))
         if node is not None and not isinstance(node, Session):
             raise UserInputError("that id is not a Session id")
         return node
 
     @strawberry.field(description="One agent by its `id`; null when it does not exist.")
     async def agent(self, info: Ctx, id: strawberry.ID) -> Agent | None:
-        node = await _node(info, id)
+        node = await _node(info, id, selects_any(info, DETAIL_FIELDS))
         if node is not None and not isinstance(node, Agent):
             raise UserInputError("that id is not an Agent id")
         return node

@@ -61,7 +61,9 @@ class Adapter(ABC):
     provider: ClassVar[Provider]
     registry: ClassVar[dict[Provider, type[Adapter]]] = {}
     max_page_size: ClassVar[int] = 100  # the vendor's largest page
-    fan_out: ClassVar[int] = 8  # concurrent calls when the vendor has no batch endpoint
+    # Concurrent calls when the vendor has no batch endpoint: a page of 50 Vectara sessions is
+    # then one round of events calls, not several.
+    fan_out: ClassVar[int] = 16
     answers_fleet_filters: ClassVar[bool] = False  # vehicle / driver ids
     reports_total: ClassVar[bool] = False  # can say how many sessions match a query
 
@@ -129,6 +131,11 @@ class Adapter(ABC):
     @abstractmethod
     async def get_sessions(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
         """Sessions with `details` filled, in the order of `refs`, None for unknown ones."""
+
+    async def get_summaries(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
+        """Sessions by reference when no detail field is selected: details may be left out
+        (None) where the vendor can fetch a session without them. By default, `get_sessions`."""
+        return await self.get_sessions(refs)
 
     async def complete_sessions(
         self, listed: Sequence[SessionRecord]

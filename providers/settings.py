@@ -30,7 +30,7 @@ class ProviderSettings:
     credential: Secret
     agent_ids: tuple[str, ...] = ()  # Samsara agent ids / Vectara agent keys to query
     timeout_s: float = 10.0
-    max_connections: int = 20
+    max_connections: int = 32
     demo: bool = False
     tenant: str = "default"
 

@@ -23,10 +23,11 @@ __all__ = ["Loaders", "RequestContext"]
 class _SessionLoader(DataLoader[SessionRef, SessionRecord | None]):
     """Details of sessions, one vendor: the cross-request cache first, then one batch call."""
 
-    def __init__(self, adapter: Adapter, cache: RecordCache) -> None:
+    def __init__(self, adapter: Adapter, cache: RecordCache, summaries: bool = False) -> None:
         super().__init__(max_batch_size=100)
         self.adapter = adapter
         self.records = cache
+        self.summaries = summaries  # details may be left out: no detail field is selected
         self.listed: dict[SessionRef, SessionRecord] = {}  # what a list call already gave
 
     async def batch_load_fn(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
@@ -37,13 +38,15 @@ class _SessionLoader(DataLoader[SessionRef, SessionRecord | None]):
         for i, record in zip(missing, fetched, strict=True):
             found[i] = record
             if record is not None:
-                self.records.keep_session(scope, refs[i], record)
+                self.records.keep_session(scope, refs[i], record)  # kept only with details
         return found
 
     async def _fetch(self, refs: list[SessionRef]) -> list[SessionRecord | None]:
         """Listed sessions are completed (cheaper on some vendors), the others fetched."""
         if not refs:
             return []
+        if self.summaries:
+            return await self.adapter.get_summaries(refs)
         listed = [self.listed[ref] for ref in refs if ref in self.listed]
         bare = [ref for ref in refs if ref not in self.listed]
         done = await self.adapter.complete_sessions(listed) if listed else []
@@ -76,6 +79,7 @@ class _AgentLoader(DataLoader[str, AgentRecord | None]):
 class Loaders:
     sources: Sources
     _sessions: dict[Provider, _SessionLoader] = field(default_factory=dict)
+    _summaries: dict[Provider, _SessionLoader] = field(default_factory=dict)
     _agents: dict[Provider, _AgentLoader] = field(default_factory=dict)
 
     def _adapter(self, provider: Provider) -> Adapter:
@@ -85,6 +89,19 @@ class Loaders:
                 f"{provider.name} is not configured on this server", provider=provider
             )
         return adapter
+
+    async def summary(self, ref: SessionRef) -> SessionRecord | None:
+        """The session, possibly without details (when none is selected): some vendors then
+        answer with fewer calls. A cached full record is a summary too."""
+        adapter = self._adapter(ref.provider)
+        adapter.check_ref(ref)
+        loader = self._summaries.get(ref.provider)
+        if loader is None:
+            loader = self._summaries[ref.provider] = _SessionLoader(
+                adapter, self.sources.cache, summaries=True
+            )
+        record: SessionRecord | None = await loader.load(ref)
+        return record
 
     async def session(
         self, ref: SessionRef, listed: SessionRecord | None = None

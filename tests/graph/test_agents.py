@@ -56,8 +56,11 @@ async def test_an_agents_sessions_are_that_agents_only(gateway: Gateway) -> None
         id=agent["id"],
     )
     nodes = sessions["data"]["agent"]["sessions"]["nodes"]
-    truth = [r for r in gateway.simulators[Provider.VONAGE].ground_truth()
-             if r.agent_id == agent["providerAgentId"]]
+    truth = [
+        r
+        for r in gateway.simulators[Provider.VONAGE].ground_truth()
+        if r.agent_id == agent["providerAgentId"]
+    ]
     assert len(nodes) == len(truth) > 0
     assert {n["agent"]["providerAgentId"] for n in nodes} == {agent["providerAgentId"]}
 

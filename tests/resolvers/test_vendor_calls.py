@@ -133,3 +133,19 @@ async def test_vonage_is_asked_only_for_the_fields_the_selection_needs(gateway: 
     await gateway.query(WITH_DETAILS)
     detailed = [e.param("project_fields") or "" for e in vonage.log.entries]
     assert detailed and all("transcription" in p and "flow_path" in p for p in detailed)
+
+
+async def test_nodes_without_detail_fields_skip_the_detail_calls_they_can(
+    gateway: Gateway,
+) -> None:
+    listed = await gateway.query("{ sessions(first: 50) { edges { node { id provider } } } }")
+    ids = [e["node"]["id"] for e in listed["data"]["sessions"]["edges"]]
+    page = on_page(listed)
+    gateway.clear_logs()
+    body = await gateway.query(
+        "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Session { status startedAt } } }",
+        ids=ids,
+    )
+    assert [n["id"] for n in body["data"]["nodes"]] == ids
+    # Vectara: the session alone, no events call.
+    assert calls(gateway)[Provider.VECTARA] == Counter({"detail": page["VECTARA"]})

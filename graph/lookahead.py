@@ -1,0 +1,23 @@
+"""Lookahead: what the client's selection needs, read before any vendor is called."""
+
+from __future__ import annotations
+
+from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
+
+__all__ = ["DETAIL_FIELDS", "selects_any"]
+
+# Session fields that need a vendor's detail data.
+DETAIL_FIELDS = frozenset({"transcript", "toolCalls", "flowSteps", "recording"})
+
+
+def selects_any(info: Info, names: frozenset[str]) -> bool:
+    """Whether the selection under this field names any of `names`, at any depth, fragments
+    included: the lookahead that keeps detail data out of list calls that do not need it."""
+    pending: list[Selection] = list(info.selected_fields)
+    while pending:
+        selection = pending.pop()
+        if isinstance(selection, SelectedField) and selection.name in names:
+            return True
+        pending.extend(selection.selections)
+    return False
