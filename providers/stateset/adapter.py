@@ -19,9 +19,9 @@ stream SID, which every record carries); only a reference without one costs a sc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -29,7 +29,12 @@ from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import ProviderError, UserInputError
 from providers.query import PagedSession, Position, SessionPage, SessionQuery, SortOrder, matches
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
-from providers.stateset.mapping import VoiceSessionPage, vendor_statuses, voice_session_page
+from providers.stateset.mapping import (
+    VoiceSessionPage,
+    add_details,
+    vendor_statuses,
+    voice_session_page,
+)
 from providers.transport import reading
 
 __all__ = ["StateSetAdapter"]
@@ -43,6 +48,7 @@ SortKey = tuple[datetime, str, str, str]
 class _Scan:
     records: list[SessionRecord]
     complete: bool  # every record the vendor holds for the pushed-down filters was read
+    docs: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # by session id
 
 
 class StateSetAdapter(Adapter):
@@ -77,7 +83,11 @@ class StateSetAdapter(Adapter):
         scoped = self._scoped(query)
         if scoped.agent_ids == () or scoped.statuses == frozenset():
             return SessionPage(items=(), exhausted=True, total=0)
-        scan = await self._scan(_push_downs(scoped), cap=query.scan_cap)
+        # Only a text filter reads transcripts of every scanned session; otherwise details are
+        # mapped for the sessions returned (most of the mapping work of a scan).
+        scan = await self._scan(
+            _push_downs(scoped), cap=query.scan_cap, details=query.needs_details
+        )
         newest_first = query.order is SortOrder.NEWEST_FIRST
         found = sorted(
             (record for record in scan.records if matches(record, scoped)),
@@ -88,7 +98,10 @@ class StateSetAdapter(Adapter):
             r for r in found if after_key is None or _beyond(r.sort_key, after_key, newest_first)
         ]
         return SessionPage(
-            items=tuple(PagedSession(record, _position(record)) for record in rest[:limit]),
+            items=tuple(
+                PagedSession(add_details(record, scan.docs[record.id]), _position(record))
+                for record in rest[:limit]
+            ),
             exhausted=scan.complete and len(rest) <= limit,
             truncated=not scan.complete,
             total=len(found) if scan.complete else None,
@@ -102,42 +115,50 @@ class StateSetAdapter(Adapter):
         return replace(query, agent_ids=self.default_agent_ids() or None)
 
     async def _scan(
-        self, filters: Mapping[str, str], cap: int, wanted: frozenset[str] = frozenset()
+        self,
+        filters: Mapping[str, str],
+        cap: int,
+        wanted: frozenset[str] = frozenset(),
+        details: bool = True,
     ) -> _Scan:
         """Every session the vendor holds for `filters`, reading at most `cap` of them (or
         until every id in `wanted` was seen). The first page says the total; the pages after it
         go out `fan_out` at a time. The end is `offset ≥ total` or a short page. A session seen
         twice (the list shifted under us) is kept once."""
         seen: dict[str, SessionRecord] = {}
+        docs: dict[str, Mapping[str, Any]] = {}
         offset, total = 0, None
         end = cap  # where reading stops: `cap`, or the vendor's total once it is known
         while offset < end:
             # Without a total, one page at a time: there is no knowing how far the list goes.
             offsets = range(offset, end, self.max_page_size)[: 1 if total is None else self.fan_out]
             pages = await gather_bounded(
-                offsets, lambda at: self._page_at(filters, at, cap), self.fan_out
+                offsets, lambda at: self._page_at(filters, at, cap, details), self.fan_out
             )
             for page in pages:
                 seen.update((record.id, record) for record in page.sessions)
+                docs.update(zip((record.id for record in page.sessions), page.docs, strict=True))
             last_size = _page_size(offsets[-1], cap, self.max_page_size)
             if len(pages[-1].sessions) < last_size:  # a short page: the end of the list
-                return _Scan(list(seen.values()), complete=True)
+                return _Scan(list(seen.values()), complete=True, docs=docs)
             offset = offsets[-1] + last_size
             if pages[-1].total is not None:
                 total = pages[-1].total
                 end = min(cap, total)
             if wanted and wanted <= seen.keys():
                 break
-        return _Scan(list(seen.values()), complete=total is not None and offset >= total)
+        return _Scan(list(seen.values()), total is not None and offset >= total, docs)
 
-    async def _page_at(self, filters: Mapping[str, str], offset: int, cap: int) -> VoiceSessionPage:
+    async def _page_at(
+        self, filters: Mapping[str, str], offset: int, cap: int, details: bool
+    ) -> VoiceSessionPage:
         size = _page_size(offset, cap, self.max_page_size)
-        return await self._page({**filters, "limit": str(size), "offset": str(offset)})
+        return await self._page({**filters, "limit": str(size), "offset": str(offset)}, details)
 
-    async def _page(self, params: Mapping[str, str]) -> VoiceSessionPage:
+    async def _page(self, params: Mapping[str, str], details: bool = True) -> VoiceSessionPage:
         body = await self.client.get_json(SESSIONS_PATH, params)
         with reading(self.provider):
-            return voice_session_page(body)
+            return voice_session_page(body, details)
 
     # --- getting ------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ and `started_at` may be missing, `""` and null both mean absent, unknown fields 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,7 @@ _CONTEXT_FIELDS = ("call_sid", "model", "voice", "qa")
 class VoiceSessionPage:
     sessions: tuple[SessionRecord, ...]
     total: int | None  # the vendor's count for the pushed-down filters, when it sends one
+    docs: tuple[Mapping[str, Any], ...] = ()  # the documents, for details mapped later
 
 
 def vendor_statuses(status: SessionStatus) -> frozenset[str]:
@@ -63,14 +64,29 @@ def vendor_statuses(status: SessionStatus) -> frozenset[str]:
     return frozenset(raw for raw, mapped in SESSION_STATUSES.items() if mapped is status)
 
 
-def voice_session_page(body: Any) -> VoiceSessionPage:
-    """`{"data": [VoiceSession], "limit", "offset", "total"}` → records with details."""
-    sessions = tuple(session_record(doc) for doc in body["data"])
+def voice_session_page(body: Any, with_details: bool = True) -> VoiceSessionPage:
+    """`{"data": [VoiceSession], "limit", "offset", "total"}` → records, with details unless
+    told otherwise (a scan maps the details of the sessions it returns only: `add_details`)."""
+    docs = tuple(body["data"])
+    sessions = tuple(session_record(doc, with_details) for doc in docs)
     total = body.get("total")
-    return VoiceSessionPage(sessions, total if isinstance(total, int) else None)
+    return VoiceSessionPage(sessions, total if isinstance(total, int) else None, docs)
 
 
-def session_record(doc: Mapping[str, Any]) -> SessionRecord:
+def add_details(record: SessionRecord, doc: Mapping[str, Any]) -> SessionRecord:
+    if record.details is not None:
+        return record
+    return replace(record, details=session_details(doc, record.started_at))
+
+
+def session_details(doc: Mapping[str, Any], started_at: datetime) -> SessionDetails:
+    return SessionDetails(
+        transcript=tuple(_turn(turn, started_at) for turn in doc.get("transcript") or ()),
+        tool_calls=tuple(_tool_call(call, started_at) for call in doc.get("function_calls") or ()),
+    )
+
+
+def session_record(doc: Mapping[str, Any], with_details: bool = True) -> SessionRecord:
     started_at = time_or_none(doc["started_at"])
     if started_at is None:
         raise ValueError("a voice session without started_at")
@@ -96,12 +112,7 @@ def session_record(doc: Mapping[str, Any]) -> SessionRecord:
         tags=tuple(Tag(name) for name in doc.get("tags") or () if text_or_none(name)),
         metadata=_metadata(doc),
         lookup_key=text_or_none(doc.get("stream_id")),
-        details=SessionDetails(
-            transcript=tuple(_turn(turn, started_at) for turn in doc.get("transcript") or ()),
-            tool_calls=tuple(
-                _tool_call(call, started_at) for call in doc.get("function_calls") or ()
-            ),
-        ),
+        details=session_details(doc, started_at) if with_details else None,
     )
 
 
