@@ -21,6 +21,9 @@ simulate: $(VENV)/.installed
 schema: $(VENV)/.installed
 	$(BIN)/sessiongraph export-schema --output schema.graphql
 
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench $(ARGS)
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -19,8 +19,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 import httpx
@@ -40,7 +42,7 @@ from bench.processes import (
 )
 from bench.profile import Profiler
 from bench.queries import ID_QUERY, QUERIES, BenchQuery, pick_node_ids
-from bench.report import Figures, machine, markdown
+from bench.report import CpuMeter, Figures, machine, markdown
 
 OUT = Path(__file__).with_name("out")
 SECRET = "sessiongraph-bench-secret"
@@ -67,13 +69,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--log-level", default="warning", help="uvicorn log level of the gateway and bare app"
-    )
-    parser.add_argument(
-        "--simulators",
-        choices=["cli", "bench"],
-        default="cli",
-        help="cli: `sessiongraph simulate` (default); bench: `python -m bench.simulators`, the "
-        "same with TCP_NODELAY (see its docstring)",
     )
     parser.add_argument("--request-timeout", type=int, default=30, help="wrk --timeout, seconds")
     parser.add_argument(
@@ -147,163 +142,149 @@ def node_ids_of(answer: Mapping[str, Any], query: BenchQuery) -> list[str]:
     return []
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    raise_on_sigterm()
-    run_dir = OUT / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    anchor = datetime.now(UTC).replace(second=0, microsecond=0)
-    wrk = ensure_wrk()
-    started = time.monotonic()
-    notes: list[str] = []
-    with Children(OUT / "logs") as children:
-        # --- the vendors, the gateway ----------------------------------------------------------
-        env_file = run_dir / "vendors.env"
+@dataclass
+class Run:
+    """One benchmark run: its options, the processes it started, what it found on the way."""
+
+    args: argparse.Namespace
+    children: Children
+    anchor: datetime
+    notes: list[str] = field(default_factory=list)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # per query: checks
+    captured: dict[str, dict[str, Any]] = field(default_factory=dict)  # the gateway's answers
+    bodies: dict[str, Path] = field(default_factory=dict)  # the POST bodies wrk sends
+    served: dict[str, float] = field(default_factory=dict)  # vendor answer time, ms
+
+    @property
+    def run_dir(self) -> Path:
+        return OUT / "run"
+
+    def start_vendors(self) -> dict[str, str]:
+        """The four simulators; their environment lines (credentials, loopback URLs)."""
+        env_file = self.run_dir / "vendors.env"
         env_file.unlink(missing_ok=True)
-        sessiongraph = console_script("sessiongraph")
-        simulator_args = [
-            "--host",
-            LOOPBACK,
-            "--latency-ms",
-            f"{args.latency_ms:g}",
-            "--size",
-            str(args.size),
-            "--seed",
-            str(args.seed),
-            "--anchor",
-            anchor.isoformat(),
-            "--env-file",
-            str(env_file),
+        options = [
+            *("--host", LOOPBACK, "--latency-ms", f"{self.args.latency_ms:g}"),
+            *("--size", str(self.args.size), "--seed", str(self.args.seed)),
+            *("--anchor", self.anchor.isoformat(), "--env-file", str(env_file)),
         ]
-        simulators = children.start(
-            "simulators",
-            [sessiongraph, "simulate", *simulator_args]
-            if args.simulators == "cli"
-            else python_module("bench.simulators", *simulator_args),
+        simulators = self.children.start(
+            "simulators", [console_script("sessiongraph"), "simulate", *options]
         )
         vendor_env = read_env_file(wait_for_file(env_file, BASE_URL_KEYS, timeout_s=60))
         for key in BASE_URL_KEYS:
             wait_for_http(vendor_env[key] + "/", simulators, timeout_s=30)
-        served = {key.split("_")[0].lower(): served_ms(vendor_env[key]) for key in BASE_URL_KEYS}
-        slowest = max(served.values())
-        if slowest > args.latency_ms + 15:
-            notes.append(
+        self.served = {k.split("_")[0].lower(): served_ms(vendor_env[k]) for k in BASE_URL_KEYS}
+        slowest = max(self.served.values())
+        if slowest > self.args.latency_ms + 15:
+            self.notes.append(
                 f"the simulators answer in {slowest:.0f} ms on a reused connection, not "
-                f"{args.latency_ms:g} ms: without TCP_NODELAY (`sessiongraph simulate` binds "
-                "sockets whose proto is 0, so asyncio does not set it) the delayed ACK adds "
-                "~40 ms per vendor call; `--simulators bench` serves them with it"
+                f"{self.args.latency_ms:g} ms: check that `sessiongraph simulate` still sets "
+                "TCP_NODELAY (before e8137ad it did not, and the delayed ACK added ~40 ms to "
+                "every vendor call on a kept-alive connection)"
             )
+        return vendor_env
+
+    def start_gateway(self, vendor_env: Mapping[str, str]) -> tuple[Popen[bytes], str]:
+        """`sessiongraph serve` over the simulators; the process and its GraphQL URL."""
         inherited = {k: v for k, v in environment({}).items() if not k.startswith(VENDOR_PREFIXES)}
-        gateway_port = free_port()
-        gateway = children.start(
+        port = free_port()
+        gateway = self.children.start(
             "gateway",
             [
-                sessiongraph,
-                "serve",
-                "--host",
-                LOOPBACK,
-                "--port",
-                str(gateway_port),
-                "--log-level",
-                args.log_level,
+                *(console_script("sessiongraph"), "serve", "--host", LOOPBACK),
+                *("--port", str(port), "--log-level", self.args.log_level),
             ],
             env={**inherited, **vendor_env, "SESSIONGRAPH_CURSOR_SECRET": SECRET},
         )
-        gateway_base = f"http://{LOOPBACK}:{gateway_port}"
-        health = wait_for_http(gateway_base + "/healthz", gateway, timeout_s=60, ok_below=300)
+        base = f"http://{LOOPBACK}:{port}"
+        health = wait_for_http(base + "/healthz", gateway, timeout_s=60, ok_below=300)
         if health.json().get("mode") != "live":
             raise RuntimeError(f"the gateway is not pointed at the simulators: {health.text}")
-        gateway_url = gateway_base + "/graphql"
+        return gateway, base + "/graphql"
 
-        # --- the answers -----------------------------------------------------------------------
+    def capture(self, gateway_url: str) -> list[str]:
+        """Each query's body and the gateway's clean answer to it; the ids of `nodes_50`."""
         listed = clean_answer("ids", post(gateway_url, {"query": ID_QUERY}))
         node_ids = pick_node_ids(listed["data"]["sessions"]["edges"])
-        bodies: dict[str, Path] = {}
-        answers: dict[str, dict[str, Any]] = {}
-        captured: dict[str, dict[str, Any]] = {}
-        for query in args.queries:
+        for query in self.args.queries:
             body = query.body(node_ids)
-            bodies[query.name] = run_dir / f"{query.name}.json"
-            bodies[query.name].write_text(json.dumps(body))
+            self.bodies[query.name] = self.run_dir / f"{query.name}.json"
+            self.bodies[query.name].write_text(json.dumps(body))
             response = post(gateway_url, body)
-            captured[query.name] = clean_answer(query.name, response)
+            self.captured[query.name] = clean_answer(query.name, response)
             if '"errors":' in response.text:
-                notes.append(
+                self.notes.append(
                     f"{query.name}: its clean answer holds '\"errors\":': wrk's count of "
                     "answers with errors is not reliable for it"
                 )
-            answers[query.name] = {"bytes": len(response.content)}
-            (run_dir / f"{query.name}.answer.json").write_bytes(response.content)
+            self.answers[query.name] = {"bytes": len(response.content)}
+            (self.run_dir / f"{query.name}.answer.json").write_bytes(response.content)
+        return node_ids
 
-        # --- the bare app, answering the gateway's body -----------------------------------------
-        bare_url = None
-        ceiling = [q for q in args.queries if q.ceiling]
-        if ceiling:
-            query = ceiling[0]
-            bare_port = free_port()
-            bare = children.start(
-                "bare_app",
-                python_module(
-                    "bench.bare_app",
-                    "--host",
-                    LOOPBACK,
-                    "--port",
-                    str(bare_port),
-                    "--log-level",
-                    args.log_level,
-                    "--answer",
-                    str(run_dir / f"{query.name}.answer.json"),
-                ),
-            )
-            bare_url = f"http://{LOOPBACK}:{bare_port}/graphql"
-            wait_for_http(bare_url, bare, timeout_s=60)
-            same = post(bare_url, query.body()).json() == captured[query.name]
-            answers[query.name]["bare_answer_equal"] = same
-            if not same:
-                raise RuntimeError("the bare app's answer differs from the gateway's")
+    def start_bare(self, query: BenchQuery) -> str:
+        """The bare Strawberry app answering the gateway's body for `query`; its URL."""
+        port = free_port()
+        bare = self.children.start(
+            "bare_app",
+            python_module(
+                "bench.bare_app",
+                *("--host", LOOPBACK, "--port", str(port), "--log-level", self.args.log_level),
+                *("--answer", str(self.run_dir / f"{query.name}.answer.json")),
+            ),
+        )
+        url = f"http://{LOOPBACK}:{port}/graphql"
+        wait_for_http(url, bare, timeout_s=60)
+        same = post(url, query.body()).json() == self.captured[query.name]
+        self.answers[query.name]["bare_answer_equal"] = same
+        if not same:
+            raise RuntimeError("the bare app's answer differs from the gateway's")
+        return url
 
-        # --- vendor calls, in-process ------------------------------------------------------------
+    def count(self, node_ids: Sequence[str]) -> dict[str, CallCount]:
+        """Vendor calls per query, in-process, over the same data as the served simulators."""
         counts: dict[str, CallCount] = {}
-        for query in args.queries:
-            counts[query.name] = asyncio.run(
+        for query in self.args.queries:
+            counts[query.name] = count = asyncio.run(
                 count_calls(
                     query,
                     query.body(node_ids),
-                    size=args.size,
-                    seed=args.seed,
-                    anchor=anchor,
+                    size=self.args.size,
+                    seed=self.args.seed,
+                    anchor=self.anchor,
                     secret=SECRET,
-                    latency_s=args.latency_ms / 1000,
+                    latency_s=self.args.latency_ms / 1000,
                 )
             )
-            same_page = node_ids_of(counts[query.name].answer, query) == node_ids_of(
-                captured[query.name], query
-            )
-            answers[query.name]["in_process_page_equal"] = same_page
-            if not same_page:
-                notes.append(f"{query.name}: the in-process page differs from the served one")
+            same = node_ids_of(count.answer, query) == node_ids_of(self.captured[query.name], query)
+            self.answers[query.name]["in_process_page_equal"] = same
+            if not same:
+                self.notes.append(f"{query.name}: the in-process page differs from the served one")
+        return counts
 
-        # --- load --------------------------------------------------------------------------------
-        profile_query, _, profile_clients = (args.profile or "").partition("@")
+    def load(
+        self, wrk: str, gateway: Popen[bytes], gateway_url: str, bare_url: str | None
+    ) -> list[LoadResult]:
+        """Every query at every number of clients, on the gateway (and the bare app)."""
+        profile_query, _, profile_clients = (self.args.profile or "").partition("@")
         results: list[LoadResult] = []
-        for query in args.queries:
-            for connections in args.concurrency:
+        for query in self.args.queries:
+            for connections in self.args.concurrency:
                 targets = [("gateway", gateway_url)]
                 if query.ceiling and bare_url:
                     targets.append(("bare", bare_url))
                 for target, url in targets:
-                    profiling = (
-                        target == "gateway"
-                        and query.name == profile_query
-                        and str(connections) == (profile_clients or "10")
-                    )
-                    profiler = (
-                        Profiler(children, gateway.pid, OUT / f"profile-{query.name}.txt")
-                        if profiling
-                        else None
-                    )
+                    profiler = None
+                    if (target, query.name, str(connections)) == (
+                        "gateway",
+                        profile_query,
+                        profile_clients or "10",
+                    ):
+                        output = OUT / f"profile-{query.name}.txt"
+                        profiler = Profiler(self.children, gateway.pid, output)
+                    body = self.bodies[query.name]
                     result = measure(
-                        wrk, url, bodies[query.name], target, query, connections, args, profiler
+                        wrk, url, body, target, query, connections, self.args, profiler
                     )
                     results.append(result)
                     print(
@@ -313,25 +294,50 @@ def main(argv: Sequence[str] | None = None) -> int:
                         flush=True,
                     )
                     if gateway.poll() is not None:
-                        raise RuntimeError("the gateway exited:\n" + children.log_tail("gateway"))
-        problems = [
-            line
-            for line in (OUT / "logs" / "gateway.log").read_text(errors="replace").splitlines()
-            if "ERROR" in line or "Traceback" in line
-        ]
+                        tail = self.children.log_tail("gateway")
+                        raise RuntimeError(f"the gateway exited:\n{tail}")
+        return results
+
+    def read_gateway_log(self) -> None:
+        log = (OUT / "logs" / "gateway.log").read_text(errors="replace").splitlines()
+        problems = [line for line in log if "ERROR" in line or "Traceback" in line]
         if problems:
-            notes.append(
+            self.notes.append(
                 f"gateway log: {len(problems)} ERROR/Traceback lines, first: {problems[0]}"
             )
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_on_sigterm()
+    (OUT / "run").mkdir(parents=True, exist_ok=True)
+    wrk = ensure_wrk()
+    host = machine()  # before the gateway starts: the digest of the code it runs
+    started = time.monotonic()
+    cpu = CpuMeter()
+    with Children(OUT / "logs") as children:
+        run = Run(args, children, anchor=datetime.now(UTC).replace(second=0, microsecond=0))
+        gateway, gateway_url = run.start_gateway(run.start_vendors())
+        node_ids = run.capture(gateway_url)
+        ceiling = [q for q in args.queries if q.ceiling]
+        bare_url = run.start_bare(ceiling[0]) if ceiling else None
+        counts = run.count(node_ids)
+        results = run.load(wrk, gateway, gateway_url, bare_url)
+        run.read_gateway_log()
+    cpu_share = cpu.finish()  # after the children were stopped and waited for: theirs counts
+    if cpu_share.get("others_share", 0) > 0.05:
+        run.notes.append(
+            f"other processes used {cpu_share['others_share']:.0%} of the machine's CPU "
+            f"({cpu_share['others_cpu_s']:.0f} CPU-s) during the run: the figures are low, "
+            "run again on a quiet machine"
+        )
     config = {
         "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
         "latency_ms": args.latency_ms,
-        "simulators": args.simulators,
-        "served_ms": served,
+        "served_ms": run.served,
         "size": args.size,
         "seed": args.seed,
-        "anchor": anchor.isoformat(),
+        "anchor": run.anchor.isoformat(),
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "concurrency": args.concurrency,
@@ -341,8 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wrk_threads": "min(2, clients)",
         "node_ids": node_ids,
         "elapsed_s": round(time.monotonic() - started, 1),
+        "cpu": cpu_share,
     }
-    figures = Figures(config, machine(), results, counts, answers, notes)
+    figures = Figures(config, host, results, counts, run.answers, run.notes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures.as_json(), indent=2, default=str) + "\n")
     print()

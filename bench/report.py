@@ -3,10 +3,12 @@ a Markdown report for stdout, and the JSON of `bench/out/latest.json`."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import re
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +22,7 @@ from providers.records import Provider
 __all__ = [
     "CEILING_TARGET",
     "FLOOR_TARGET",
+    "CpuMeter",
     "Figures",
     "call_rows",
     "machine",
@@ -123,13 +126,13 @@ class Figures:
                 continue
             verdict = "met" if value >= CEILING_TARGET else "MISSED"
             lines.append(
-                f"ceiling ratio of {item['query']} at {connections} clients: {value:.2f} "
+                f"ceiling ratio of {item['query']} at {_clients(connections)}: {value:.2f} "
                 f"(target ≥ {CEILING_TARGET}) — {verdict}"
             )
         unclean = [r for r in self.load if not r.clean]
         for r in unclean:
             lines.append(
-                f"errors under load: {r.target} {r.query} at {r.connections} clients: "
+                f"errors under load: {r.target} {r.query} at {_clients(r.connections)}: "
                 f"{r.socket_errors} socket errors ({r.timeouts} timeouts), {r.bad_status} non-200, "
                 f"{r.graphql_errors} answers with `errors`"
             )
@@ -290,7 +293,7 @@ def markdown(figures: Figures) -> str:
         out.append(
             "Vendor answer time as served (one reused connection, no load): "
             + ", ".join(f"{vendor} {ms:g} ms" for vendor, ms in served.items())
-            + f" (configured {config['latency_ms']:g} ms; simulators: {config['simulators']})."
+            + f" (configured {config['latency_ms']:g} ms)."
         )
     ceilings = figures.ceiling()
     if ceilings:
@@ -317,6 +320,47 @@ def markdown(figures: Figures) -> str:
     return "\n".join(out)
 
 
+class CpuMeter:
+    """How much of the machine's CPU the benchmark (with everything it started and waited for)
+    used over a run, and how much other processes did: a busy neighbour makes the figures low.
+    Linux (/proc/stat); elsewhere it says nothing."""
+
+    def __init__(self) -> None:
+        self._start = (time.monotonic(), _ours_s(), _machine_busy_s())
+
+    def finish(self) -> dict[str, float]:
+        wall0, ours0, busy0 = self._start
+        wall, ours, busy = time.monotonic() - wall0, _ours_s() - ours0, None
+        now_busy = _machine_busy_s()
+        if busy0 is not None and now_busy is not None:
+            busy = now_busy - busy0
+        if busy is None or not wall:
+            return {}
+        cpus = os.cpu_count() or 1
+        others = max(0.0, busy - ours)
+        return {
+            "wall_s": round(wall, 1),
+            "ours_cpu_s": round(ours, 1),
+            "others_cpu_s": round(others, 1),
+            "others_share": round(others / (wall * cpus), 3),
+        }
+
+
+def _ours_s() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _machine_busy_s() -> float | None:
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return None
+    ticks = [int(f) for f in fields[:8]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def machine() -> dict[str, Any]:
     def cpuinfo_model() -> str:
         try:
@@ -341,7 +385,35 @@ def machine() -> dict[str, Any]:
         except (OSError, subprocess.TimeoutExpired):
             return str(os.cpu_count())
 
+    def revision() -> str:
+        root = Path(__file__).resolve().parent.parent
+        try:
+            head = subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(root), "diff", "--quiet", "HEAD"], capture_output=True, timeout=10
+            ).returncode
+        except (OSError, subprocess.TimeoutExpired):
+            return "unknown"
+        return f"{head or 'unknown'}{' + uncommitted changes' if dirty else ''}"
+
+    def source_digest() -> str:
+        """Of the gateway's code as it ran: tells apart runs over uncommitted changes."""
+        root = Path(__file__).resolve().parent.parent
+        digest = hashlib.sha256()
+        for package in ("graph", "resolvers", "providers"):
+            for path in sorted((root / package).rglob("*.py")):
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+        return digest.hexdigest()[:12]
+
     return {
+        "revision": revision(),
+        "source_digest": source_digest(),
         "nproc": nproc(),
         "cpu": cpuinfo_model(),
         "memory": memory(),
@@ -349,3 +421,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _clients(count: int) -> str:
+    return f"{count} client" if count == 1 else f"{count} clients"

@@ -1,12 +1,10 @@
-"""The vendor simulators as HTTP servers, like `sessiongraph simulate`, with TCP_NODELAY on
-every connection.
+"""Some of the vendor simulators as HTTP servers on loopback, like `sessiongraph simulate`
+(`--only vectara` serves one): `bench.transport` measures the HTTP client against one of them.
 
-Why this exists: `sessiongraph simulate` binds `socket.socket(AF_INET, SOCK_STREAM)`, whose
-`proto` is 0, and asyncio sets TCP_NODELAY only on sockets whose `proto` is IPPROTO_TCP. Without
-it, uvicorn's two writes per answer (head, then body) meet the client's delayed ACK on every
-reused keep-alive connection: about +40 ms per vendor call on Linux, on top of `--latency-ms`.
-`python -m bench --simulators bench` serves the vendors through this module instead, to measure
-the gateway without that artifact; `bench.transport` uses it for its one simulator.
+Every connection gets TCP_NODELAY: the listening socket is made with `proto=IPPROTO_TCP`, which
+is what makes asyncio set it on accepted connections. Without it, uvicorn's two writes per
+answer (head, then body) meet the client's delayed ACK on every kept-alive connection: about
++40 ms per call on Linux (`sessiongraph simulate` had that until e8137ad).
 
     python -m bench.simulators --latency-ms 50 --env-file vendors.env [--only vectara]
 """

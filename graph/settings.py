@@ -103,10 +103,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return value if value not in (None, "") else str(gateway.get(name, default))
 
     timeout_s = _number(setting("timeout_s", "10"), "SESSIONGRAPH_TIMEOUT_S", float)
+    http_transport = setting("http_transport", "aiohttp")
+    if http_transport not in ("aiohttp", "httpx"):
+        raise ConfigError(
+            f"SESSIONGRAPH_HTTP_TRANSPORT must be aiohttp or httpx, not {http_transport!r}"
+        )
     live = {
         provider: vendor
         for provider in Provider
-        if (vendor := _vendor_settings(provider, env, toml.get(provider.value, {}), timeout_s))
+        if (
+            vendor := _vendor_settings(
+                provider, env, toml.get(provider.value, {}), timeout_s, http_transport
+            )
+        )
     }
     secret_text = setting("cursor_secret", "")
     generated = not secret_text
@@ -146,7 +155,11 @@ def _moment(text: str, name: str) -> datetime | None:
 
 
 def _vendor_settings(
-    provider: Provider, env: Mapping[str, str], table: Mapping[str, Any], timeout_s: float
+    provider: Provider,
+    env: Mapping[str, str],
+    table: Mapping[str, Any],
+    timeout_s: float,
+    http_transport: str,
 ) -> ProviderSettings | None:
     names = VENDOR_ENV[provider]
     credential_key, base_url_key, agents_key = _TOML_KEYS[provider]
@@ -170,6 +183,7 @@ def _vendor_settings(
         credential=Secret(str(credential)),
         agent_ids=agent_ids,
         timeout_s=timeout_s,
+        http_transport=http_transport,
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, TypeVar
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from providers.errors import UserInputError
 from providers.query import Position, SessionPage, SessionQuery
@@ -92,6 +93,12 @@ class Adapter(ABC):
         cls, settings: ProviderSettings, transport: httpx.AsyncBaseTransport | None = None
     ) -> Adapter:
         """An adapter with its own client; `transport` is the in-process simulator in demo mode."""
+        limits = httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+        )
+        if transport is None and settings.http_transport == "aiohttp":
+            transport = AiohttpTransport(limits=limits)
         http = httpx.AsyncClient(
             base_url=settings.base_url,
             headers={
@@ -99,10 +106,7 @@ class Adapter(ABC):
                 "Accept": "application/json",
             },
             timeout=httpx.Timeout(settings.timeout_s),
-            limits=httpx.Limits(
-                max_connections=settings.max_connections,
-                max_keepalive_connections=settings.max_connections,
-            ),
+            limits=limits,
             transport=transport,
         )
         client = VendorClient(cls.provider, http, cls.read_error, deadline_s=settings.timeout_s)

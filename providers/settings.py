@@ -33,6 +33,10 @@ class ProviderSettings:
     max_connections: int = 32
     demo: bool = False
     tenant: str = "default"
+    # "aiohttp": httpx's API on aiohttp's connection pool, which stays fast at 50+ concurrent
+    # calls where httpx's own pool turns CPU-bound (httpx #3215; bench/RESULTS.md). "httpx":
+    # httpx's own transport.
+    http_transport: str = "aiohttp"
 
     @property
     def cache_scope(self) -> str:

@@ -156,6 +156,14 @@ class VendorClient:
                 async with asyncio.timeout(self._deadline_s):
                     response = await self.http.request(method, path, params=params)
             except (httpx.TimeoutException, TimeoutError) as exc:
+                if _refused(exc) and attempt < self._retry.attempts:
+                    await self._sleep(attempt, None)
+                    attempt += 1
+                    continue
+                if _refused(exc):
+                    raise UpstreamUnavailableError(
+                        f"{self.provider.name} could not be reached", provider=self.provider
+                    ) from exc
                 raise UpstreamTimeoutError(
                     f"{self.provider.name} did not answer in time", provider=self.provider
                 ) from exc
@@ -207,3 +215,14 @@ class VendorClient:
             retry_after=retry_after if error_class is UpstreamRateLimitedError else None,
             status=response.status_code,
         )
+
+
+def _refused(exc: Exception) -> bool:
+    """aiohttp's transport reports a refused connection as httpx.ConnectTimeout: tell it from
+    a real timeout by its cause (an OSError that is not a TimeoutError)."""
+    cause = exc.__cause__
+    return (
+        isinstance(exc, httpx.ConnectTimeout)
+        and isinstance(cause, OSError)
+        and not isinstance(cause, TimeoutError)
+    )

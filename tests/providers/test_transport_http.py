@@ -1,0 +1,90 @@
+"""The HTTP boundary over real sockets, with both transports: a vendor that is down, slow or
+answering is read the same way whichever client pool carries the call."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+import uvicorn
+
+from providers.errors import UpstreamTimeoutError, UpstreamUnavailableError
+from providers.query import SessionQuery
+from providers.records import Provider
+from providers.settings import ProviderSettings, Secret
+from providers.simulation.base import Simulator
+from providers.vendors import adapter_class, simulator_class
+from tests.conftest import ANCHOR
+
+QUERY = SessionQuery(started_after=ANCHOR - timedelta(days=120), started_before=ANCHOR)
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[Simulator, str]]:
+    simulator = simulator_class(Provider.VONAGE)(size=30, seed=2, anchor=ANCHOR)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(simulator.app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(500):  # bounded: five seconds at most
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    yield simulator, f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    await task
+
+
+def settings(url: str, api_key: str, transport: str, timeout_s: float = 5.0) -> ProviderSettings:
+    return ProviderSettings(
+        provider=Provider.VONAGE,
+        base_url=url,
+        credential=Secret(api_key),
+        timeout_s=timeout_s,
+        http_transport=transport,
+    )
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_real_vendor_answers_through_either_transport(
+    served: tuple[Simulator, str], transport: str
+) -> None:
+    simulator, url = served
+    adapter = adapter_class(Provider.VONAGE).connect(settings(url, simulator.api_key, transport))
+    try:
+        page = await adapter.list_sessions(QUERY, None, 100)
+    finally:
+        await adapter.aclose()
+    assert sorted(i.record.id for i in page.items) == sorted(r.id for r in simulator.ground_truth())
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_slow_vendor_is_a_timeout(served: tuple[Simulator, str], transport: str) -> None:
+    simulator, url = served
+    simulator.faults.hang_rate, simulator.faults.hang_s = 1.0, 1.0
+    adapter = adapter_class(Provider.VONAGE).connect(
+        settings(url, simulator.api_key, transport, timeout_s=0.2)
+    )
+    try:
+        with pytest.raises(UpstreamTimeoutError):
+            await adapter.list_sessions(QUERY, None, 10)
+    finally:
+        await adapter.aclose()
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_vendor_that_refuses_connections_is_unavailable(transport: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    adapter = adapter_class(Provider.VONAGE).connect(
+        settings(f"http://127.0.0.1:{port}", "key", transport)
+    )
+    try:
+        with pytest.raises(UpstreamUnavailableError):
+            await adapter.list_sessions(QUERY, None, 10)
+    finally:
+        await adapter.aclose()
