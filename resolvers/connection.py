@@ -111,7 +111,9 @@ async def fetch_sessions(
 ) -> MergedPage:
     default_window_days = limits.default_window_days
     backward = _check_args(args, limits.max_page_size)
-    wanted = spec.providers or frozenset(Provider)
+    # Every configured vendor by default; a vendor asked for by name but not configured is
+    # reported (PROVIDER_NOT_CONFIGURED), one merely not configured is not.
+    wanted = spec.providers or frozenset(adapters)
     fhash = filter_hash({"filter": spec.canonical(), "order": order.value})
     outcomes = {
         p: SourceOutcome(
@@ -125,9 +127,7 @@ async def fetch_sessions(
         for p in sorted(wanted - adapters.keys())
     }
     if backward:
-        assert args.last is not None
         plan = _backward_plan(spec, order, args, codec, fhash, default_window_days)
-        count = args.last
     else:
         count = limits.default_page_size if args.first is None else args.first
         plan = _forward_plan(spec, order, args, codec, fhash, default_window_days, count)
@@ -141,7 +141,7 @@ async def fetch_sessions(
         if provider not in queries:
             outcomes[provider] = SourceOutcome(provider, queried=False, exhausted=True)
     streams = await _fetch_all(adapters, queries, plan, outcomes)
-    page = _merge(streams, plan, codec, outcomes, count)
+    page = _merge(streams, plan, codec, outcomes)
     page.sources = [outcomes[p] for p in sorted(outcomes)]
     if backward:
         page.edges.reverse()
@@ -290,7 +290,6 @@ def _merge(
     plan: _Plan,
     codec: CursorCodec,
     outcomes: dict[Provider, SourceOutcome],
-    count: int,
 ) -> MergedPage:
     reverse = plan.order is SortOrder.NEWEST_FIRST
     merged: Iterator[tuple[Provider, int, PagedSession]] = heapq.merge(
@@ -305,7 +304,7 @@ def _merge(
     taken: list[Edge] = []
     remaining = {p: len(items) for p, items in streams.items()}
     for provider, _, item in merged:
-        if len(taken) == count:
+        if len(taken) == plan.count:
             break
         remaining[provider] -= 1
         done = remaining[provider] == 0 and outcomes[provider].exhausted

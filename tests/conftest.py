@@ -57,6 +57,7 @@ class Gateway:
 
     client: httpx.AsyncClient
     simulators: dict[Provider, Simulator]
+    sources: Sources
 
     async def query(self, query: str, **variables: Any) -> dict[str, Any]:
         response = await self.client.post("/graphql", json={"query": query, "variables": variables})
@@ -86,7 +87,7 @@ async def running_gateway(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield Gateway(client, simulators)
+            yield Gateway(client, simulators, sources)
 
 
 @pytest.fixture

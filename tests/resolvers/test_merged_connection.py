@@ -302,3 +302,25 @@ async def test_a_capped_scan_says_it_is_truncated() -> None:
     # Vonage sorts for us: no scan, no cap.
     assert sources["VONAGE"]["truncated"] is False
     assert body["data"]["sessions"]["totalCount"] is None
+
+
+async def test_vendors_not_configured_are_silent_unless_asked_for(gateway: Gateway) -> None:
+    samsara = gateway.simulators[Provider.SAMSARA]
+    adapters = gateway.sources.adapters
+    removed = adapters.pop(Provider.SAMSARA)
+    try:
+        body = await gateway.query(PAGE, first=10)
+        assert "errors" not in body
+        assert {s["provider"] for s in body["data"]["sessions"]["sources"]} == {
+            "STATESET",
+            "VECTARA",
+            "VONAGE",
+        }
+        asked = await gateway.query(PAGE, first=10, filter={"providers": ["SAMSARA", "VONAGE"]})
+        assert [e["extensions"] for e in asked["errors"]] == [
+            {"code": "PROVIDER_NOT_CONFIGURED", "provider": "SAMSARA", "retryable": False}
+        ]
+        assert {e["node"]["provider"] for e in asked["data"]["sessions"]["edges"]} == {"VONAGE"}
+    finally:
+        adapters[Provider.SAMSARA] = removed
+    assert len(samsara.log) == 0
