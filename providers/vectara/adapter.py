@@ -42,7 +42,7 @@ from providers.query import (
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef, SessionStatus
 from providers.transport import reading
 from providers.values import parse_time
-from providers.vectara.mapping import agent_record, session_record, with_events
+from providers.vectara.mapping import add_parameters, agent_record, session_record, with_events
 
 __all__ = ["VectaraAdapter"]
 
@@ -114,7 +114,7 @@ class VectaraAdapter(Adapter):
         candidates = _after(_matching_in_order(_unique(scanned), query), query.order, resume_key)
         page, exhausted = await self._take(candidates, query, limit)
         return SessionPage(
-            items=tuple(PagedSession(record, _position(record)) for record in page),
+            items=tuple(PagedSession(add_parameters(r), _position(r)) for r in page),
             exhausted=exhausted,
             truncated=budget.truncated,
         )
@@ -134,7 +134,10 @@ class VectaraAdapter(Adapter):
             async with aclosing(pages):
                 async for body in pages:
                     with reading(self.provider):
-                        found = [session_record(raw, agent_key) for raw in body["sessions"]]
+                        found = [
+                            session_record(raw, agent_key, with_parameters=False)
+                            for raw in body["sessions"]
+                        ]
                     records += found
                     budget.spend(len(found))
                     if budget.left <= 0 and _next_page_key(body):

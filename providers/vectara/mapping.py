@@ -37,6 +37,7 @@ from providers.records import (
 from providers.values import parse_time, time_or_none
 
 __all__ = [
+    "add_parameters",
     "agent_record",
     "session_channel",
     "session_details",
@@ -139,9 +140,10 @@ def _parameters(metadata: Json) -> tuple[Parameter, ...]:
     return tuple(_parameter(name, value) for name, value in metadata.items() if name != "tags")
 
 
-def session_record(raw: Json, agent_key: str) -> SessionRecord:
+def session_record(raw: Json, agent_key: str, with_parameters: bool = True) -> SessionRecord:
     """A list entry (or the single-session answer) → a record without details. `agent_key` is
-    the agent the session was asked under: session keys are unique per agent only."""
+    the agent the session was asked under: session keys are unique per agent only. A scan maps
+    parameters only for the sessions it returns (`add_parameters`): they are most of its work."""
     metadata = _object(raw.get("metadata"))
     status, raw_status = session_status(raw.get("enabled"))
     channel, raw_channel = session_channel(metadata)
@@ -158,9 +160,13 @@ def session_record(raw: Json, agent_key: str) -> SessionRecord:
         title=_text(raw.get("name")),
         summary=_text(raw.get("description")),
         tags=_tags(metadata),
-        parameters=_parameters(metadata),
+        parameters=_parameters(metadata) if with_parameters else (),
         metadata=dict(metadata),
     )
+
+
+def add_parameters(record: SessionRecord) -> SessionRecord:
+    return replace(record, parameters=_parameters(record.metadata))
 
 
 # --- events ----------------------------------------------------------------------------------
