@@ -13,9 +13,10 @@ from pathlib import Path
 
 import uvicorn
 
-from graph.settings import VENDOR_ENV, ConfigError, load_settings
+from graph.settings import ConfigError, load_settings
 from providers.records import Provider
 from providers.simulation.base import Simulator
+from providers.vendors import adapter_class
 from resolvers.sources import build_simulators
 
 __all__ = ["main"]
@@ -88,11 +89,11 @@ def env_lines(simulators: dict[Provider, Simulator], urls: dict[Provider, str]) 
     """The environment that points `sessiongraph serve` at running simulators."""
     lines = []
     for provider, simulator in simulators.items():
-        names = VENDOR_ENV[provider]
-        lines.append(f"{names.credential}={simulator.api_key}")
-        lines.append(f"{names.base_url}={urls[provider]}")
-        if names.agent_ids:
-            lines.append(f"{names.agent_ids}={','.join(simulator.agent_ids())}")
+        config = adapter_class(provider).config
+        lines.append(f"{config.credential_env}={simulator.api_key}")
+        lines.append(f"{config.base_url_env}={urls[provider]}")
+        if config.agent_ids_env:
+            lines.append(f"{config.agent_ids_env}={','.join(simulator.agent_ids())}")
     return lines
 
 

@@ -25,50 +25,12 @@ from typing import Any, TypeVar
 
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
+from providers.vendors import adapter_class
 
-__all__ = ["Settings", "VendorEnv", "load_settings"]
+__all__ = ["ConfigError", "Settings", "load_settings"]
 
 log = logging.getLogger("sessiongraph")
 N = TypeVar("N", int, float)
-
-
-@dataclass(frozen=True, slots=True)
-class VendorEnv:
-    """The environment variable names of one vendor (fixed: clients and docs rely on them)."""
-
-    credential: str
-    base_url: str
-    default_base_url: str
-    agent_ids: str | None = None
-
-
-VENDOR_ENV: Mapping[Provider, VendorEnv] = {
-    Provider.SAMSARA: VendorEnv(
-        "SAMSARA_API_TOKEN", "SAMSARA_BASE_URL", "https://api.samsara.com", "SAMSARA_AGENT_IDS"
-    ),
-    Provider.STATESET: VendorEnv(
-        "STATESET_VOICE_API_KEY", "STATESET_VOICE_BASE_URL", "https://voice.stateset.app"
-    ),
-    Provider.VECTARA: VendorEnv(
-        "VECTARA_API_KEY", "VECTARA_BASE_URL", "https://api.vectara.io", "VECTARA_AGENT_KEYS"
-    ),
-    Provider.VONAGE: VendorEnv(
-        "VONAGE_AI_STUDIO_API_KEY",
-        "VONAGE_AI_STUDIO_BASE_URL",
-        "https://studio-api-eu.ai.vonage.com",
-    ),
-}
-VONAGE_REGIONS = {
-    "eu": "https://studio-api-eu.ai.vonage.com",
-    "us": "https://studio-api-us.ai.vonage.com",
-}
-# TOML keys per vendor table: credential, base_url, agent ids.
-_TOML_KEYS = {
-    Provider.SAMSARA: ("api_token", "base_url", "agent_ids"),
-    Provider.STATESET: ("api_key", "base_url", None),
-    Provider.VECTARA: ("api_key", "base_url", "agent_keys"),
-    Provider.VONAGE: ("api_key", "base_url", None),
-}
 
 
 class ConfigError(ValueError):
@@ -161,25 +123,27 @@ def _vendor_settings(
     timeout_s: float,
     http_transport: str,
 ) -> ProviderSettings | None:
-    names = VENDOR_ENV[provider]
-    credential_key, base_url_key, agents_key = _TOML_KEYS[provider]
-    credential = env.get(names.credential) or table.get(credential_key)
+    config = adapter_class(provider).config
+    credential = env.get(config.credential_env) or table.get(config.toml_credential)
     if not credential:
         return None
-    base_url = env.get(names.base_url) or table.get(base_url_key) or ""
-    if provider is Provider.VONAGE and not base_url:
-        region = (env.get("VONAGE_AI_STUDIO_REGION") or table.get("region") or "eu").lower()
-        if region not in VONAGE_REGIONS:
-            raise ConfigError(f"VONAGE_AI_STUDIO_REGION must be eu or us, not {region!r}")
-        base_url = VONAGE_REGIONS[region]
+    base_url = env.get(config.base_url_env) or table.get("base_url") or ""
+    if not base_url and config.region_env:
+        region = (env.get(config.region_env) or table.get("region") or "").lower()
+        if region and region not in config.regions:
+            names = " or ".join(config.regions)
+            raise ConfigError(f"{config.region_env} must be {names}, not {region!r}")
+        base_url = config.regions.get(region, "")
     agent_ids: tuple[str, ...] = ()
-    if names.agent_ids:
-        raw = env.get(names.agent_ids)
-        listed = raw.split(",") if raw is not None else list(table.get(agents_key or "", []))
+    if config.agent_ids_env:
+        raw = env.get(config.agent_ids_env)
+        listed = (
+            raw.split(",") if raw is not None else list(table.get(config.toml_agent_ids or "", []))
+        )
         agent_ids = tuple(a.strip() for a in listed if a.strip())
     return ProviderSettings(
         provider=provider,
-        base_url=(base_url or names.default_base_url).rstrip("/"),
+        base_url=(base_url or config.default_base_url).rstrip("/"),
         credential=Secret(str(credential)),
         agent_ids=agent_ids,
         timeout_s=timeout_s,

@@ -19,7 +19,7 @@ from httpx_aiohttp import AiohttpTransport
 from providers.errors import UserInputError
 from providers.query import Position, SessionPage, SessionQuery
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
-from providers.settings import ProviderSettings
+from providers.settings import ProviderSettings, VendorConfig
 from providers.transport import VendorClient
 
 __all__ = ["SAFE_ID", "Adapter", "gather_bounded"]
@@ -60,6 +60,7 @@ def _first_leaf(failures: BaseExceptionGroup[Exception]) -> Exception:
 
 class Adapter(ABC):
     provider: ClassVar[Provider]
+    config: ClassVar[VendorConfig]
     registry: ClassVar[dict[Provider, type[Adapter]]] = {}
     max_page_size: ClassVar[int] = 100  # the vendor's largest page
     # Concurrent calls when the vendor has no batch endpoint: a page of 50 Vectara sessions is

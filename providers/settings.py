@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from providers.records import Provider
 
-__all__ = ["ProviderSettings", "Secret"]
+__all__ = ["ProviderSettings", "Secret", "VendorConfig"]
 
 
 class Secret(str):
@@ -21,6 +22,22 @@ class Secret(str):
 
     def reveal(self) -> str:
         return str.__str__(self)
+
+
+@dataclass(frozen=True, slots=True)
+class VendorConfig:
+    """How one vendor is configured, declared by its adapter (`Adapter.config`): environment
+    variable names (fixed: clients and docs rely on them), TOML keys of its table (named by the
+    provider's value), and its default endpoint."""
+
+    credential_env: str
+    base_url_env: str
+    default_base_url: str
+    toml_credential: str = "api_key"
+    agent_ids_env: str | None = None  # the agent ids to query, where the API needs them
+    toml_agent_ids: str | None = None
+    region_env: str | None = None  # a region name that picks the base URL
+    regions: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

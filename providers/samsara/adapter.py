@@ -36,6 +36,7 @@ from providers.samsara.mapping import (
     session_from_summary,
 )
 from providers.samsara.stream import MAX_PAGE_SIZE, PageFetch, StreamPage, StreamReader
+from providers.settings import VendorConfig
 from providers.transport import reading
 
 __all__ = ["SamsaraAdapter", "error_message"]
@@ -62,6 +63,14 @@ def error_message(response: httpx.Response) -> str:
 
 class SamsaraAdapter(Adapter):
     provider = Provider.SAMSARA
+    config = VendorConfig(
+        credential_env="SAMSARA_API_TOKEN",
+        base_url_env="SAMSARA_BASE_URL",
+        default_base_url="https://api.samsara.com",
+        toml_credential="api_token",
+        agent_ids_env="SAMSARA_AGENT_IDS",
+        toml_agent_ids="agent_ids",
+    )
     max_page_size = MAX_PAGE_SIZE
     answers_fleet_filters = True
 

@@ -29,6 +29,7 @@ from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import ProviderError, UserInputError
 from providers.query import PagedSession, Position, SessionPage, SessionQuery, SortOrder, matches
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
+from providers.settings import VendorConfig
 from providers.stateset.mapping import (
     VoiceSessionPage,
     add_details,
@@ -53,6 +54,11 @@ class _Scan:
 
 class StateSetAdapter(Adapter):
     provider = Provider.STATESET
+    config = VendorConfig(
+        credential_env="STATESET_VOICE_API_KEY",
+        base_url_env="STATESET_VOICE_BASE_URL",
+        default_base_url="https://voice.stateset.app",
+    )
     max_page_size = 100
     reports_total = True  # after a complete scan the count of matches is exact
     # Most records a get-by-id scan reads for references without a stream id.

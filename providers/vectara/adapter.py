@@ -40,6 +40,7 @@ from providers.query import (
     matches,
 )
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef, SessionStatus
+from providers.settings import VendorConfig
 from providers.transport import reading
 from providers.values import parse_time
 from providers.vectara.mapping import add_parameters, agent_record, session_record, with_events
@@ -69,6 +70,13 @@ class _Budget:
 
 class VectaraAdapter(Adapter):
     provider = Provider.VECTARA
+    config = VendorConfig(
+        credential_env="VECTARA_API_KEY",
+        base_url_env="VECTARA_BASE_URL",
+        default_base_url="https://api.vectara.io",
+        agent_ids_env="VECTARA_AGENT_KEYS",
+        toml_agent_ids="agent_keys",
+    )
     max_page_size: ClassVar[int] = 100
 
     # --- building ------------------------------------------------------------------------------

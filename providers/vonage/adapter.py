@@ -27,6 +27,7 @@ from providers.errors import (
 )
 from providers.query import PagedSession, Position, SessionPage, SessionQuery, matches
 from providers.records import Provider, SessionRecord, SessionRef
+from providers.settings import VendorConfig
 from providers.transport import reading
 from providers.vonage.mapping import MAPPED_FIELDS, SUMMARY_FIELDS, format_time, session_record
 from providers.vonage.search import (
@@ -90,6 +91,16 @@ def _resume_point(slices: Sequence[Slice], after: Position | None) -> tuple[int,
 
 class VonageAdapter(Adapter):
     provider = Provider.VONAGE
+    config = VendorConfig(
+        credential_env="VONAGE_AI_STUDIO_API_KEY",
+        base_url_env="VONAGE_AI_STUDIO_BASE_URL",
+        default_base_url="https://studio-api-eu.ai.vonage.com",
+        region_env="VONAGE_AI_STUDIO_REGION",
+        regions={
+            "eu": "https://studio-api-eu.ai.vonage.com",
+            "us": "https://studio-api-us.ai.vonage.com",
+        },
+    )
     max_page_size = MAX_PAGE_SIZE
     reports_total = True
 
