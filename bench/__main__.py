@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from bench.processes import (
     LOOPBACK,
     Children,
     check_loopback,
+    console_script,
     environment,
     free_port,
     python_module,
@@ -89,14 +89,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if any(c < 1 for c in args.concurrency) or args.duration < 1 or args.warmup < 0:
         parser.error("clients and durations must be positive")
     return args
-
-
-def console_script(name: str) -> str:
-    beside = Path(sys.executable).with_name(name)
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if not found:
-        raise SystemExit(f"bench: `{name}` not found: install the project (pip install -e .)")
-    return found
 
 
 def read_env_file(text: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ import httpx
 __all__ = [
     "Children",
     "check_loopback",
+    "console_script",
     "environment",
     "free_port",
     "python_module",
@@ -169,3 +171,11 @@ def python_module(module: str, *args: str) -> list[str]:
 
 def environment(extra: Mapping[str, str]) -> dict[str, str]:
     return {**os.environ, **extra}
+
+
+def console_script(name: str) -> str:
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise SystemExit(f"bench: `{name}` not found: install the project (pip install -e .)")
+    return found

@@ -2,9 +2,9 @@
 `httpx-aiohttp`'s, on one `httpx.AsyncClient` with a bounded pool (max_connections=100).
 
 One simulator (Vectara, `GET /v2/agents/{key}`: a small answer) runs in its own process,
-served by uvicorn on 127.0.0.1 with TCP_NODELAY (`bench.simulators`) and a fixed latency (50
-ms). For N in 1, 10, 50, 100, a new client sends N GETs at once and waits for all of them, a
-few times over, after one warm-up burst that opens N connections in its pool. The wall
+served on 127.0.0.1 with TCP_NODELAY by `sessiongraph simulate --only vectara`, with a fixed
+latency (50 ms). For N in 1, 10, 50, 100, a new client sends N GETs at once and waits for all
+of them, a few times over, after one warm-up burst that opens N connections in its pool. The wall
 time of a burst is the figure: at N concurrent calls to a 50 ms upstream, anything above
 ~50 ms is the client's (and the one-process server's) CPU. design.md cites httpx #3215: ~1.4 s
 against ~60 ms at 100 calls.
@@ -31,7 +31,7 @@ import httpx
 from bench.processes import (
     LOOPBACK,
     Children,
-    python_module,
+    console_script,
     raise_on_sigterm,
     wait_for_file,
     wait_for_http,
@@ -120,8 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Children(OUT / "logs") as children:
         server = children.start(
             "transport-simulator",
-            python_module(
-                "bench.simulators",
+            [
+                console_script("sessiongraph"),
+                "simulate",
                 "--host",
                 LOOPBACK,
                 "--latency-ms",
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "vectara",
                 "--env-file",
                 str(env_file),
-            ),
+            ],
         )
         env = dict(
             line.split("=", 1)

@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--latency-ms", type=float, default=0.0, help="latency added to every vendor answer"
     )
     simulate.add_argument("--env-file", type=Path, help="also write the environment lines here")
+    simulate.add_argument(
+        "--only", help="comma-separated vendors to serve (default: all four), e.g. vectara"
+    )
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", type=Path, help="write to this file instead")
@@ -102,6 +105,12 @@ async def _simulate(args: argparse.Namespace) -> int:
     if anchor is not None and anchor.tzinfo is None:
         anchor = anchor.replace(tzinfo=UTC)
     simulators = build_simulators(args.size, args.seed, anchor)
+    if args.only:
+        try:
+            wanted = {Provider(name.strip().lower()) for name in args.only.split(",")}
+        except ValueError:
+            raise ConfigError(f"--only takes {', '.join(p.value for p in Provider)}") from None
+        simulators = {p: s for p, s in simulators.items() if p in wanted}
     servers, urls = [], {}
     for offset, (provider, simulator) in enumerate(simulators.items()):
         simulator.faults.latency_s = args.latency_ms / 1000
