@@ -23,7 +23,7 @@ from strawberry.types import ExecutionResult
 
 from providers.errors import SessionGraphError
 
-__all__ = ["PartialErrors", "translate", "translate_result"]
+__all__ = ["PartialErrors", "is_expected", "translate", "translate_result"]
 
 log = logging.getLogger("sessiongraph")
 
@@ -46,8 +46,16 @@ def translate(error: GraphQLError) -> GraphQLError:
     if error.path is None:
         # Raised while coercing arguments (a scalar's parser): the client's value is wrong.
         return _with(error, error.message, {"code": "BAD_USER_INPUT"})
-    log.error("unexpected error at %s", error.path, exc_info=original)
     return _with(error, "Internal server error.", {"code": "INTERNAL_SERVER_ERROR"})
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """A client's mistake or a vendor's failure: answered with a code, not worth a traceback
+    in the log (a vendor failure is logged once, at warning level, without one)."""
+    original = error.original_error
+    while isinstance(original, GraphQLError):
+        original = original.original_error
+    return original is None or isinstance(original, SessionGraphError)
 
 
 def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:

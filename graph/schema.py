@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import strawberry
+from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import (
     AddValidationRules,
@@ -14,7 +16,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 
 from graph.connection import (
     AgentConnection,
@@ -23,18 +25,19 @@ from graph.connection import (
     resolve_sessions,
 )
 from graph.enums import Provider, ProviderMode, SessionOrder
-from graph.errors import PartialErrors
+from graph.errors import PartialErrors, is_expected
 from graph.inputs import SessionFilter
 from graph.lookahead import DETAIL_FIELDS, selects_any
 from graph.types import Agent, Session
 from providers import records
-from providers.errors import UserInputError
+from providers.errors import ProviderError, UserInputError
 from resolvers.context import RequestContext
 from resolvers.nodes import parse_agent_node_id, parse_session_node_id
 
 __all__ = ["Query", "build_schema", "schema"]
 
 Ctx = Info[RequestContext, None]
+log = logging.getLogger("sessiongraph")
 
 
 @strawberry.type(description="A vendor this server can query.")
@@ -136,6 +139,20 @@ class Query:
         return await resolve_agents(info, providers, first, after)
 
 
+class SessionGraphSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log bugs with their traceback; client mistakes not at all; vendor failures as one
+        warning line each (Strawberry's default logs a traceback for every error)."""
+        for error in errors:
+            if is_expected(error):
+                if isinstance(error.original_error, ProviderError):
+                    log.warning("vendor failure: %s", error.message)
+                continue
+            log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+
+
 def build_schema(
     max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000
 ) -> strawberry.Schema:
@@ -145,7 +162,7 @@ def build_schema(
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
-    return strawberry.Schema(
+    return SessionGraphSchema(
         query=Query,
         types=[Session, Agent],
         extensions=[

@@ -3,6 +3,7 @@ vendor (built inside the request: aiodataloader binds the running loop at constr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ from resolvers.cursor import CursorCodec
 from resolvers.sources import Sources
 
 __all__ = ["Loaders", "RequestContext"]
+
+log = logging.getLogger("sessiongraph")
 
 
 class _SessionLoader(DataLoader[SessionRef, SessionRecord | None]):
@@ -139,4 +142,5 @@ class RequestContext:
     partial_errors: list[tuple[list[str | int], Exception]] = field(default_factory=list)
 
     def report(self, info: Any, error: Exception) -> None:
+        log.warning("partial result: %s", error)
         self.partial_errors.append((list(info.path.as_list()), error))

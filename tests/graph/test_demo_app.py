@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from providers.records import Provider
 from tests.conftest import SIZE, Gateway
 
@@ -107,3 +109,31 @@ async def test_bad_input_is_typed_never_a_traceback(gateway: Gateway) -> None:
         assert [e["extensions"]["code"] for e in body["errors"]] == [code], (query, body)
         assert "Traceback" not in str(body)
     assert all(e.status != 0 for s in gateway.simulators.values() for e in s.log.entries)
+
+
+async def test_a_bug_is_masked_as_internal_server_error(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    listed = await gateway.query(
+        "{ sessions(first: 1, filter: {providers: [VONAGE]}) { edges { node { id } } } }"
+    )
+    node_id = listed["data"]["sessions"]["edges"][0]["node"]["id"]
+    adapter = gateway.sources.adapters[Provider.VONAGE]
+
+    async def broken(*_: Any) -> None:
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(adapter, "get_sessions", broken)
+    body = await gateway.query(
+        "query($id: ID!) { node(id: $id) { ... on Session { transcript { text } } } }", id=node_id
+    )
+    assert body["errors"] == [
+        {
+            "message": "Internal server error.",
+            "locations": [{"line": 1, "column": 19}],
+            "path": ["node"],
+            "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+        }
+    ]
+    assert "secret detail" not in str(body)
+    assert "secret detail of a bug" in caplog.text  # logged for us, with its traceback
