@@ -117,7 +117,8 @@ async def test_two_concurrent_identical_queries_share_their_vendor_calls(
     async with running_gateway() as alone:  # the same query once, on a cold gateway of its own
         single = await alone.query(WITH_DETAILS)
         once = calls(alone)
-    gateway.simulators[Provider.SAMSARA].faults.latency_s = 0.02  # keep them in flight together
+    for simulator in gateway.simulators.values():
+        simulator.faults.latency_s = 0.02  # keeps both requests' calls in flight together
     one, two = await asyncio.gather(gateway.query(WITH_DETAILS), gateway.query(WITH_DETAILS))
     assert one == two == single
     assert calls(gateway) == once
