@@ -34,8 +34,8 @@ from bench.queries import PAGE_SIZE, BenchQuery
 from graph.app import create_app
 from graph.settings import load_settings
 from providers.records import Provider, SessionRef
-from providers.simulation.base import Simulator
-from providers.simulation.request_log import LoggedRequest
+from providers.simulators import Simulator
+from providers.simulators.request_log import LoggedRequest
 from resolvers.nodes import parse_session_node_id
 from resolvers.sources import build_simulators, demo_sources
 
@@ -213,7 +213,7 @@ def _data_shape(
     simulators: Mapping[Provider, Simulator], window: tuple[datetime, datetime], scan_cap: int
 ) -> DataShape:
     start, end = window
-    truth = {p: sim.ground_truth() for p, sim in simulators.items()}
+    truth = {p: sim.session_keys() for p, sim in simulators.items()}
 
     def in_window(provider: Provider) -> list[datetime]:
         return [r.started_at for r in truth[provider] if start <= r.started_at < end]

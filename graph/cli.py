@@ -10,14 +10,17 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from graph.settings import ConfigError, load_settings
 from providers.records import Provider
-from providers.simulation.base import Simulator
 from providers.vendors import adapter_class
 from resolvers.sources import build_simulators
+
+if TYPE_CHECKING:
+    from providers.simulators import Simulator
 
 __all__ = ["main"]
 

@@ -1,5 +1,6 @@
-"""Finds the vendor packages: every folder under `providers/` with an `adapter` and a
-`simulator` module. Adding a vendor is a new folder (and its `Provider` member)."""
+"""Finds the vendor adapters: every folder under `providers/` with an `adapter` module (the
+`simulators` package, the fakes, is not a vendor). Adding a vendor is a new folder, its
+`Provider` member and its simulator under `providers/simulators/`."""
 
 from __future__ import annotations
 
@@ -10,24 +11,17 @@ from functools import cache
 import providers
 from providers.adapter import Adapter
 from providers.records import Provider
-from providers.simulation.base import Simulator
 
-__all__ = ["adapter_class", "load_vendors", "simulator_class"]
+__all__ = ["adapter_class", "load_vendors"]
 
 
 @cache
 def load_vendors() -> None:
     for module in pkgutil.iter_modules(providers.__path__):
-        if module.ispkg and module.name != "simulation":
+        if module.ispkg and module.name != "simulators":
             importlib.import_module(f"providers.{module.name}.adapter")
-            importlib.import_module(f"providers.{module.name}.simulator")
 
 
 def adapter_class(provider: Provider) -> type[Adapter]:
     load_vendors()
     return Adapter.registry[provider]
-
-
-def simulator_class(provider: Provider) -> type[Simulator]:
-    load_vendors()
-    return Simulator.registry[provider]

@@ -1,6 +1,7 @@
 """The vendors this process talks to: one adapter (one HTTP client) per vendor and credential,
 opened in the app's lifespan and closed on shutdown. In demo mode each adapter talks to its
-simulator in-process through httpx's ASGI transport: no network, no credentials."""
+simulator in-process through httpx's ASGI transport: no network, no credentials. Only demo
+mode imports the simulators."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from providers.adapter import Adapter
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
-from providers.simulation.base import Simulator
-from providers.vendors import adapter_class, simulator_class
+from providers.vendors import adapter_class
 from resolvers.cache import RecordCache
+
+if TYPE_CHECKING:
+    from providers.simulators import Simulator
 
 __all__ = ["Sources", "build_simulators", "demo_sources", "live_sources"]
 
@@ -44,7 +48,9 @@ def live_sources(configured: Mapping[Provider, ProviderSettings]) -> Sources:
 def build_simulators(
     size: int = 300, seed: int = 1, anchor: datetime | None = None
 ) -> dict[Provider, Simulator]:
-    return {p: simulator_class(p)(size=size, seed=seed, anchor=anchor) for p in Provider}
+    from providers.simulators import build  # demo and tests only: live mode never loads fakes
+
+    return {p: build(p.value, size=size, seed=seed, anchor=anchor) for p in Provider}
 
 
 def demo_sources(

@@ -16,8 +16,8 @@ from graph.settings import load_settings
 from providers.adapter import Adapter
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
-from providers.simulation.base import Simulator
-from providers.vendors import adapter_class, simulator_class
+from providers.simulators import Simulator, build
+from providers.vendors import adapter_class
 from resolvers.sources import Sources, build_simulators, demo_sources
 
 # Today at midnight: the default 90-day window of the gateway always holds the 89 days of data.
@@ -26,15 +26,16 @@ SIZE = 80
 
 
 def connect(simulator: Simulator, **overrides: Any) -> Adapter:
+    provider = Provider(simulator.vendor)
     settings = ProviderSettings(
-        provider=simulator.provider,
+        provider=provider,
         base_url=simulator.base_url,
         credential=Secret(overrides.pop("credential", simulator.api_key)),
         agent_ids=simulator.agent_ids(),
         timeout_s=overrides.pop("timeout_s", 5.0),
         demo=True,
     )
-    return adapter_class(simulator.provider).connect(settings, simulator.transport())
+    return adapter_class(provider).connect(settings, simulator.transport())
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Vendor:
 
 @pytest.fixture(params=list(Provider), ids=lambda p: p.value)
 async def vendor(request: pytest.FixtureRequest) -> AsyncIterator[Vendor]:
-    simulator = simulator_class(request.param)(size=SIZE, seed=3, anchor=ANCHOR)
+    simulator = build(request.param.value, size=SIZE, seed=3, anchor=ANCHOR)
     adapter = connect(simulator)
     yield Vendor(simulator, adapter)
     await adapter.aclose()

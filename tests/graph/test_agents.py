@@ -6,6 +6,7 @@ from typing import Any
 
 from providers.records import Provider
 from tests.conftest import Gateway
+from tests.oracles import expected_records
 
 AGENTS = """query($first: Int, $after: String, $providers: [Provider!]) {
   agents(first: $first, after: $after, providers: $providers) {
@@ -19,7 +20,9 @@ def expected_agents(gateway: Gateway) -> list[tuple[str, str]]:
     agents = set()
     for provider, simulator in gateway.simulators.items():
         agents.update((provider.name, a) for a in simulator.agent_ids())
-        agents.update((provider.name, r.agent_id) for r in simulator.ground_truth() if r.agent_id)
+        agents.update(
+            (provider.name, r.agent_id) for r in expected_records(simulator) if r.agent_id
+        )
     return sorted(agents, key=lambda a: (Provider[a[0]].value, a[1]))
 
 
@@ -58,7 +61,7 @@ async def test_an_agents_sessions_are_that_agents_only(gateway: Gateway) -> None
     nodes = sessions["data"]["agent"]["sessions"]["nodes"]
     truth = [
         r
-        for r in gateway.simulators[Provider.VONAGE].ground_truth()
+        for r in expected_records(gateway.simulators[Provider.VONAGE])
         if r.agent_id == agent["providerAgentId"]
     ]
     assert len(nodes) == len(truth) > 0

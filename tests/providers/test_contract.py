@@ -20,6 +20,7 @@ from providers.errors import (
 from providers.query import SessionQuery, SortOrder
 from providers.records import SessionRecord
 from tests.conftest import ANCHOR, Vendor, connect
+from tests.oracles import expected_records
 
 WINDOW = SessionQuery(started_after=ANCHOR - timedelta(days=120), started_before=ANCHOR)
 
@@ -42,7 +43,7 @@ async def walk(vendor: Vendor, query: SessionQuery, page_size: int) -> list[Sess
 async def test_walking_every_page_returns_each_session_once_in_order(
     vendor: Vendor, order: SortOrder
 ) -> None:
-    truth = vendor.simulator.ground_truth()
+    truth = expected_records(vendor.simulator)
     assert len(truth) == vendor.simulator.size
     records = await walk(vendor, replace(WINDOW, order=order), page_size=10)
     keys = [r.sort_key for r in records]
@@ -52,7 +53,7 @@ async def test_walking_every_page_returns_each_session_once_in_order(
 
 
 async def test_list_records_agree_with_the_ground_truth(vendor: Vendor) -> None:
-    truth = {r.sort_key: r for r in vendor.simulator.ground_truth()}
+    truth = {r.sort_key: r for r in expected_records(vendor.simulator)}
     for record in await walk(vendor, WINDOW, page_size=100):
         expected = truth[record.sort_key]
         assert record.status == expected.status
@@ -64,7 +65,7 @@ async def test_list_records_agree_with_the_ground_truth(vendor: Vendor) -> None:
 
 
 async def test_batch_getter_keeps_order_and_returns_none_for_unknown_ids(vendor: Vendor) -> None:
-    truth = vendor.simulator.ground_truth()
+    truth = expected_records(vendor.simulator)
     picked = [truth[5], truth[0], truth[len(truth) // 2]]
     unknown = replace(picked[0].ref, id="unknown-session-0")
     refs = [picked[0].ref, unknown, picked[1].ref, picked[2].ref]
@@ -74,7 +75,7 @@ async def test_batch_getter_keeps_order_and_returns_none_for_unknown_ids(vendor:
 
 
 async def test_getter_refuses_an_id_no_vendor_could_have_made(vendor: Vendor) -> None:
-    truth = vendor.simulator.ground_truth()[0]
+    truth = expected_records(vendor.simulator)[0]
     before = len(vendor.simulator.log)
     with pytest.raises(UserInputError):
         await vendor.adapter.get_sessions([replace(truth.ref, id="../admin?x=1")])
@@ -90,7 +91,7 @@ async def test_wrong_credential_is_an_authentication_error(vendor: Vendor) -> No
         await adapter.aclose()
     assert caught.value.extensions == {
         "code": "UPSTREAM_UNAUTHENTICATED",
-        "provider": vendor.simulator.provider.name,
+        "provider": vendor.adapter.provider.name,
         "retryable": False,
     }
     assert vendor.simulator.log.entries[-1].status == 401
@@ -112,7 +113,7 @@ async def test_vendor_error_statuses_map_to_codes(
     with pytest.raises(error) as caught:
         await vendor.adapter.list_sessions(WINDOW, None, 5)
     assert caught.value.code == code
-    assert caught.value.provider is vendor.simulator.provider
+    assert caught.value.provider is vendor.adapter.provider
     # Vendors that fan out (Vectara: one call per agent) fail several calls at once: count
     # the tries of each distinct request.
     tries = Counter((e.path, e.raw_query) for e in vendor.simulator.log.entries)

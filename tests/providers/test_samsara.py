@@ -37,9 +37,10 @@ from providers.records import (
 )
 from providers.samsara.adapter import SamsaraAdapter
 from providers.samsara.mapping import session_from_detail, session_from_summary
-from providers.samsara.simulator import SamsaraSimulator
 from providers.settings import ProviderSettings, Secret
-from providers.simulation.request_log import LoggedRequest
+from providers.simulators.request_log import LoggedRequest
+from providers.simulators.samsara import SamsaraSimulator
+from tests.oracles import expected_records
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 21, 10, 30, 42, tzinfo=UTC)  # the simulator's pinned clock
@@ -91,7 +92,7 @@ def query(**fields: Any) -> SessionQuery:
 
 
 def expected(sim: SamsaraSimulator, q: SessionQuery) -> list[SessionRecord]:
-    wanted = [record for record in sim.ground_truth() if matches(record, q)]
+    wanted = [record for record in expected_records(sim) if matches(record, q)]
     newest_first = q.order is SortOrder.NEWEST_FIRST
     return sorted(wanted, key=lambda record: record.sort_key, reverse=newest_first)
 
@@ -646,7 +647,7 @@ async def test_more_than_100_agents_are_several_streams_merged_in_order(
 async def test_the_half_open_window_drops_the_session_at_the_inclusive_end_time(
     sim: SamsaraSimulator, adapter: Adapter
 ) -> None:
-    newest = sim.ground_truth()[0]
+    newest = expected_records(sim)[0]
     q = SessionQuery(started_after=ANCHOR - timedelta(days=3), started_before=newest.started_at)
     page = await adapter.list_sessions(q, None, 100)
     assert newest.id not in ids(item.record for item in page.items)
@@ -656,7 +657,7 @@ async def test_the_half_open_window_drops_the_session_at_the_inclusive_end_time(
 async def test_phone_number_is_filtered_locally_with_full_vendor_pages(
     sim: SamsaraSimulator, adapter: Adapter
 ) -> None:
-    caller = next(r for r in sim.ground_truth() if (r.caller or "").startswith("+"))
+    caller = next(r for r in expected_records(sim) if (r.caller or "").startswith("+"))
     number = caller.caller or ""
     q = query(phone_number=f"+1 ({number[2:5]}) {number[5:8]}-{number[8:]}")
     page = await adapter.list_sessions(q, None, 5)
@@ -718,7 +719,7 @@ async def test_ids_that_could_break_a_comma_list_are_refused_before_any_call(
 async def test_get_sessions_keeps_order_answers_none_and_batches_by_100(
     sim: SamsaraSimulator, adapter: Adapter
 ) -> None:
-    truth = {record.id: record for record in sim.ground_truth()}
+    truth = {record.id: record for record in expected_records(sim)}
     known = list(truth)
     refs = [SessionRef(Provider.SAMSARA, i) for i in [known[5], "unknown-id", known[0], known[5]]]
     assert await adapter.get_sessions(refs) == [

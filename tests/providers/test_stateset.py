@@ -38,10 +38,11 @@ from providers.records import (
     TranscriptTurn,
 )
 from providers.settings import ProviderSettings, Secret
+from providers.simulators.stateset import StateSetSimulator
 from providers.stateset.adapter import StateSetAdapter
 from providers.stateset.mapping import session_record, voice_session_page
-from providers.stateset.simulator import StateSetSimulator
 from providers.transport import reading
+from tests.oracles import expected_records
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 SIZE = 120
@@ -86,7 +87,7 @@ async def vendor_get(
 
 
 def expected(sim: StateSetSimulator, query: SessionQuery) -> list[SessionRecord]:
-    found = [record for record in sim.ground_truth() if matches(record, query)]
+    found = [record for record in expected_records(sim) if matches(record, query)]
     newest_first = query.order is SortOrder.NEWEST_FIRST
     return sorted(found, key=lambda record: record.sort_key, reverse=newest_first)
 
@@ -170,7 +171,7 @@ async def test_pages_hold_every_session_once_in_a_stable_order_not_by_start_time
 
     first, second = await served_ids(), await served_ids()
     assert first == second
-    assert sorted(first) == sorted(record.id for record in sim.ground_truth())
+    assert sorted(first) == sorted(record.id for record in expected_records(sim))
     starts = [doc["started_at"] for doc in sim.sessions]
     assert starts not in (sorted(starts), sorted(starts, reverse=True))
 
@@ -447,7 +448,7 @@ async def test_a_fresh_adapter_resumes_after_a_position(
 async def test_two_calls_in_the_same_second_are_ordered_by_id(
     sim: StateSetSimulator, adapter: Adapter
 ) -> None:
-    starts = [record.started_at for record in sim.ground_truth()]
+    starts = [record.started_at for record in expected_records(sim)]
     tied = next(start for start in starts if starts.count(start) == 2)
     query = replace(
         EVERYTHING,
@@ -595,7 +596,7 @@ async def test_a_foreign_position_is_bad_user_input(adapter: Adapter) -> None:
 async def test_get_sessions_by_stream_id_in_order_with_none_for_unknown(
     sim: StateSetSimulator, adapter: Adapter
 ) -> None:
-    truth = sim.ground_truth()
+    truth = expected_records(sim)
     unknown = SessionRef(
         Provider.STATESET, "0e0e0e0e-0000-4000-8000-000000000000", None, None, "MZ" + "0" * 32
     )
@@ -611,7 +612,7 @@ async def test_get_sessions_by_stream_id_in_order_with_none_for_unknown(
 async def test_a_ref_without_stream_id_is_found_by_a_scan_that_stops_early(
     sim: StateSetSimulator, adapter: Adapter
 ) -> None:
-    truth = {record.id: record for record in sim.ground_truth()}
+    truth = {record.id: record for record in expected_records(sim)}
     early = sim.sessions[10]["id"]
     found = await adapter.get_sessions([SessionRef(Provider.STATESET, early)])
     assert found == [truth[early]]
@@ -692,7 +693,7 @@ async def test_a_wrong_key_is_an_auth_error(sim: StateSetSimulator) -> None:
     wrong = connect(sim, key="stolen")
     try:
         with pytest.raises(UpstreamAuthError, match="STATESET answered 401: unauthorized"):
-            await wrong.get_sessions([sim.ground_truth()[0].ref])
+            await wrong.get_sessions([expected_records(sim)[0].ref])
     finally:
         await wrong.aclose()
 

@@ -15,16 +15,17 @@ from providers.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from providers.query import SessionQuery
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
-from providers.simulation.base import Simulator
-from providers.vendors import adapter_class, simulator_class
+from providers.simulators import Simulator, build
+from providers.vendors import adapter_class
 from tests.conftest import ANCHOR
+from tests.oracles import expected_records
 
 QUERY = SessionQuery(started_after=ANCHOR - timedelta(days=120), started_before=ANCHOR)
 
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[Simulator, str]]:
-    simulator = simulator_class(Provider.VONAGE)(size=30, seed=2, anchor=ANCHOR)
+    simulator = build("vonage", size=30, seed=2, anchor=ANCHOR)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(simulator.app, log_level="warning", lifespan="off"))
@@ -58,7 +59,9 @@ async def test_a_real_vendor_answers_through_either_transport(
         page = await adapter.list_sessions(QUERY, None, 100)
     finally:
         await adapter.aclose()
-    assert sorted(i.record.id for i in page.items) == sorted(r.id for r in simulator.ground_truth())
+    assert sorted(i.record.id for i in page.items) == sorted(
+        r.id for r in expected_records(simulator)
+    )
 
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])

@@ -38,9 +38,10 @@ from providers.records import (
     TranscriptTurn,
 )
 from providers.settings import ProviderSettings, Secret
+from providers.simulators.vectara import VectaraSimulator
 from providers.vectara.adapter import VectaraAdapter
 from providers.vectara.mapping import agent_record, session_record, with_events
-from providers.vectara.simulator import VectaraSimulator
+from tests.oracles import expected_records
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 SIZE = 80
@@ -88,7 +89,7 @@ async def http(sim: VectaraSimulator) -> AsyncIterator[httpx.AsyncClient]:
 
 def truth(sim: VectaraSimulator, query: SessionQuery = EVERYTHING) -> list[SessionRecord]:
     """What the query should return, in its order."""
-    wanted = [record for record in sim.ground_truth() if matches(record, query)]
+    wanted = [record for record in expected_records(sim) if matches(record, query)]
     newest_first = query.order is SortOrder.NEWEST_FIRST
     return sorted(wanted, key=lambda record: record.sort_key, reverse=newest_first)
 
@@ -125,7 +126,7 @@ def listing_requests(sim: VectaraSimulator) -> list[dict[str, list[str]]]:
 def shared_session_key(sim: VectaraSimulator) -> tuple[str, list[str]]:
     """A session key used by more than one agent, and those agents."""
     agents_by_key: dict[str, list[str]] = {}
-    for record in sim.ground_truth():
+    for record in expected_records(sim):
         agents_by_key.setdefault(record.id, []).append(record.agent_id or "")
     return next((key, agents) for key, agents in agents_by_key.items() if len(agents) > 1)
 
@@ -150,7 +151,7 @@ async def test_requests_without_the_api_key_get_vectaras_401(
 async def test_limit_outside_1_to_100_is_a_400_with_field_errors(
     sim: VectaraSimulator, http: httpx.AsyncClient, path: str, limit: str
 ) -> None:
-    key = next(r.id for r in sim.ground_truth() if r.agent_id == "agt_billing")
+    key = next(r.id for r in expected_records(sim) if r.agent_id == "agt_billing")
     response = await http.get(
         "/v2/agents/agt_billing" + path.format(key=key), params={"limit": limit}
     )
@@ -243,7 +244,7 @@ async def test_pages_follow_page_key_until_it_is_gone(
 ) -> None:
     sessions = await list_all(http, "agt_support", limit=7)
     keys = [session["key"] for session in sessions]
-    expected = sorted(r.id for r in sim.ground_truth() if r.agent_id == "agt_support")
+    expected = sorted(r.id for r in expected_records(sim) if r.agent_id == "agt_support")
     assert sorted(keys) == expected
     assert all(session["id"] == session["key"] for session in sessions)
     assert all(session["agent_key"] == "agt_support" for session in sessions)
@@ -296,7 +297,7 @@ async def test_session_keys_are_unique_per_agent_only(
 async def test_events_are_chronological_and_paged(
     sim: VectaraSimulator, http: httpx.AsyncClient
 ) -> None:
-    record = next(r for r in sim.ground_truth() if len(r.details.tool_calls) >= 2)  # type: ignore[union-attr]
+    record = next(r for r in expected_records(sim) if len(r.details.tool_calls) >= 2)  # type: ignore[union-attr]
     path = f"/v2/agents/{record.agent_id}/sessions/{record.id}/events"
     events: list[dict[str, Any]] = []
     page_key = None
@@ -333,11 +334,11 @@ async def test_delete_removes_the_session_and_page_keys_survive_it(
         s["key"] for s in rest[5:] if s["key"] != doomed
     ]
     assert after.json()["metadata"]["total_count"] == len(rest) - 1
-    assert doomed not in {r.id for r in sim.ground_truth() if r.agent_id == "agt_support"}
+    assert doomed not in {r.id for r in expected_records(sim) if r.agent_id == "agt_support"}
 
 
 def test_the_dataset_has_what_users_meet(sim: VectaraSimulator) -> None:
-    records = sim.ground_truth()
+    records = expected_records(sim)
     assert len(records) == SIZE
     assert Counter(r.status for r in records).keys() == {
         SessionStatus.ACTIVE,
@@ -759,7 +760,7 @@ async def test_a_page_key_that_comes_back_is_a_protocol_error() -> None:
 async def test_get_sessions_returns_the_ground_truth(
     sim: VectaraSimulator, adapter: VectaraAdapter
 ) -> None:
-    records = sim.ground_truth()
+    records = expected_records(sim)
     assert await adapter.get_sessions([record.ref for record in records]) == records
 
 

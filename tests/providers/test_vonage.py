@@ -40,9 +40,10 @@ from providers.records import (
     TranscriptTurn,
 )
 from providers.settings import ProviderSettings, Secret
+from providers.simulators.vonage.server import VonageSimulator
 from providers.vonage.adapter import VonageAdapter
 from providers.vonage.mapping import MAPPED_FIELDS, session_record
-from providers.vonage.simulator import VonageSimulator
+from tests.oracles import expected_records
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 SIZE = 100
@@ -99,7 +100,7 @@ def window(days: float, order: SortOrder = SortOrder.NEWEST_FIRST, **filters: An
 
 
 def expected(sim: VonageSimulator, query: SessionQuery) -> list[SessionRecord]:
-    kept = [record for record in sim.ground_truth() if matches(record, query)]
+    kept = [record for record in expected_records(sim) if matches(record, query)]
     return sorted(kept, key=lambda r: r.sort_key, reverse=query.order is SortOrder.NEWEST_FIRST)
 
 
@@ -356,12 +357,12 @@ async def test_search_finds_any_day_and_delete_removes(
     deleted = await raw.delete(f"{SEARCH}/{doc['id']}", params=day)
     assert deleted.status_code == 204
     assert (await raw.get(f"{SEARCH}/search/{doc['id']}")).status_code == 404
-    assert len(sim.ground_truth()) == SIZE - 1
+    assert len(expected_records(sim)) == SIZE - 1
     assert (await raw.delete(f"{SEARCH}/{doc['id']}", params=day)).status_code == 404
 
 
 async def test_dataset_looks_like_insights(sim: VonageSimulator) -> None:
-    truth = sim.ground_truth()
+    truth = expected_records(sim)
     assert Counter(r.status for r in truth) == {
         SessionStatus.COMPLETED: 91,
         SessionStatus.FAILED: 8,
@@ -743,7 +744,7 @@ async def test_a_foreign_position_is_refused(
 async def test_push_downs_reach_the_vendor_encoded(sim: VonageSimulator, adapter: Adapter) -> None:
     target = next(
         r
-        for r in sorted(sim.ground_truth(), key=lambda r: r.started_at, reverse=True)
+        for r in sorted(expected_records(sim), key=lambda r: r.started_at, reverse=True)
         if r.raw_channel == "telephony" and any(t.name == "delay" for t in r.tags)
     )
     assert target.caller is not None and target.agent_id is not None
@@ -831,7 +832,7 @@ async def test_local_filters_finish_what_the_vendor_cannot_answer(
     assert all("channel" not in s["filter_by"] for s in searches(sim))
 
     sim.documents[0]["channel"] = "sms"
-    sms = sim.ground_truth()[0]
+    sms = expected_records(sim)[0]
     other = await adapter.list_sessions(window(95, channels=frozenset({Channel.OTHER})), None, 5)
     assert [i.record for i in other.items] == [sms]
 
@@ -889,8 +890,8 @@ async def test_a_window_with_nothing_in_it_is_empty_not_an_error(
 
 
 async def test_get_sessions_by_day_or_by_search(sim: VonageSimulator, adapter: Adapter) -> None:
-    truth = {r.id: r for r in sim.ground_truth()}
-    known, other = sim.ground_truth()[:2]
+    truth = {r.id: r for r in expected_records(sim)}
+    known, other = expected_records(sim)[:2]
     refs = [
         known.ref,
         SessionRef(Provider.VONAGE, "no-such-session", started_at=known.started_at),
@@ -964,6 +965,6 @@ async def test_a_long_retry_after_surfaces_at_once(sim: VonageSimulator, adapter
     sim.faults.error_status = 429
     sim.faults.retry_after = "5"
     with pytest.raises(UpstreamRateLimitedError) as raised:
-        await adapter.get_sessions([sim.ground_truth()[0].ref])
+        await adapter.get_sessions([expected_records(sim)[0].ref])
     assert raised.value.retry_after == 5.0
     assert len(sim.log) == 1

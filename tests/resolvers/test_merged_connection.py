@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from providers.query import SessionQuery, SortOrder, matches
 from providers.records import Channel, Provider, SessionRecord, SessionStatus
 from tests.conftest import ANCHOR, Gateway, running_gateway
+from tests.oracles import expected_records
 
 PAGE = """
 query Page($first: Int, $after: String, $last: Int, $before: String,
@@ -32,7 +33,7 @@ TAGS = ["order", "billing", "appointment", "refund", "delay", "faq"]
 
 
 def truth(gateway: Gateway, query: SessionQuery, providers: set[Provider]) -> list[SessionRecord]:
-    records = [r for p in providers for r in gateway.simulators[p].ground_truth()]
+    records = [r for p in providers for r in expected_records(gateway.simulators[p])]
     kept = [r for r in records if matches(r, query)]
     return sorted(kept, key=lambda r: r.sort_key, reverse=query.order is SortOrder.NEWEST_FIRST)
 

@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from providers.records import Provider, SessionRecord
-from providers.simulation.base import Simulator
-from providers.simulation.fake_data import (
+from providers.records import SessionRecord
+from providers.simulators.base import SessionKey, Simulator
+from providers.simulators.fake_data import (
     Conversation,
     ToolUse,
     conversation,
@@ -80,7 +80,7 @@ _QA_NOTES = (
 
 
 class StateSetSimulator(Simulator):
-    provider = Provider.STATESET
+    vendor = "stateset"
 
     sessions: list[dict[str, Any]]  # raw VoiceSession documents, in the (unsorted) served order
 
@@ -180,6 +180,9 @@ class StateSetSimulator(Simulator):
 
     def ground_truth(self) -> list[SessionRecord]:
         return [session_record(doc) for doc in self.sessions]
+
+    def session_keys(self) -> list[SessionKey]:  # PLACEHOLDER: until the model is independent
+        return [SessionKey(r.id, r.agent_id, r.started_at) for r in self.ground_truth()]
 
     def agent_ids(self) -> tuple[str, ...]:
         return tuple(agent.key for agent in _AGENTS)

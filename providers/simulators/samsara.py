@@ -18,7 +18,7 @@ import json
 import random
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,17 +27,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from providers.records import Provider, SessionRecord
+from providers.records import SessionRecord
 from providers.samsara.mapping import format_time, session_from_detail
-from providers.simulation.base import Simulator
-from providers.simulation.fake_data import (
+from providers.simulators.base import SessionKey, Simulator
+from providers.simulators.fake_data import (
     Conversation,
     conversation,
     person_name,
     phone_number,
     spread_start_times,
 )
-from providers.simulation.faults import Faults
+from providers.simulators.faults import Faults
 from providers.values import parse_time
 
 __all__ = ["DETAILS_PATH", "STREAM_PATH", "SamsaraFaults", "SamsaraSimulator"]
@@ -159,21 +159,11 @@ class _StreamRequest:
 
 
 class SamsaraSimulator(Simulator):
-    provider = Provider.SAMSARA
+    vendor = "samsara"
 
-    def __init__(
-        self,
-        *,
-        size: int = 300,
-        seed: int = 1,
-        anchor: datetime | None = None,
-        api_key: str | None = None,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        # "Now" for defaults, cursor expiry and recording URLs; tests pin it.
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+    def __init__(self, **options: Any) -> None:
         self._request_ids = itertools.count(1)
-        super().__init__(size=size, seed=seed, anchor=anchor, api_key=api_key)
+        super().__init__(**options)
         self.faults = SamsaraFaults()
 
     # --- data -------------------------------------------------------------------------------------
@@ -258,6 +248,9 @@ class SamsaraSimulator(Simulator):
     def ground_truth(self) -> list[SessionRecord]:
         signed_at = self._signing_time()
         return [session_from_detail(self._detail(s, signed_at)) for s in self.sessions]
+
+    def session_keys(self) -> list[SessionKey]:  # PLACEHOLDER: until the model is independent
+        return [SessionKey(r.id, r.agent_id, r.started_at) for r in self.ground_truth()]
 
     def agent_ids(self) -> tuple[str, ...]:
         return tuple(agent.id for agent in self.agents)

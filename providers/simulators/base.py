@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -21,22 +22,31 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from providers.records import Provider, SessionRecord
-from providers.simulation.faults import Faults
-from providers.simulation.request_log import RequestLog
+from providers.simulators.faults import Faults
+from providers.simulators.request_log import RequestLog
 
-__all__ = ["Simulator"]
+__all__ = ["SessionKey", "Simulator"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKey:
+    """Where one session sits in the vendor's data, in the simulator's own terms: what the
+    benchmark's call minimums and the tests' oracles start from."""
+
+    id: str
+    agent_id: str | None  # the agent (Samsara id, Vectara key, …) the session belongs to
+    started_at: datetime  # aware UTC
 
 
 class Simulator(ABC):
-    provider: ClassVar[Provider]
-    registry: ClassVar[dict[Provider, type[Simulator]]] = {}
+    vendor: ClassVar[str]  # the vendor's name, as the gateway's `Provider` values spell it
+    registry: ClassVar[dict[str, type[Simulator]]] = {}
     auth_header: ClassVar[str] = "authorization"
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        if "provider" in cls.__dict__:
-            Simulator.registry[cls.provider] = cls
+        if "vendor" in cls.__dict__:
+            Simulator.registry[cls.vendor] = cls
 
     def __init__(
         self,
@@ -45,12 +55,15 @@ class Simulator(ABC):
         seed: int = 1,
         anchor: datetime | None = None,
         api_key: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        # "Now" for the vendor's defaults, cursor and URL expiry and rate windows; tests pin it.
+        self.clock: Callable[[], datetime] = clock or _utc_now
         self.size = size
         self.seed = seed
-        self.anchor = anchor or datetime.now(UTC).replace(second=0, microsecond=0)
-        self.api_key = api_key or f"demo-{self.provider.value}-key"
-        self.rng = random.Random(f"{self.provider.value}:{seed}")
+        self.anchor = anchor or self.clock().replace(second=0, microsecond=0)
+        self.api_key = api_key or f"demo-{self.vendor}-key"
+        self.rng = random.Random(f"{self.vendor}:{seed}")
         self.log = RequestLog()
         self.faults = Faults()
         self.generate()
@@ -74,8 +87,8 @@ class Simulator(ABC):
         """Whether the value of `auth_header` carries this simulator's key."""
 
     @abstractmethod
-    def ground_truth(self) -> list[SessionRecord]:
-        """Every session as the adapter should map it, details filled: the tests' oracle."""
+    def session_keys(self) -> list[SessionKey]:
+        """Every session the simulator holds, whatever its status."""
 
     @abstractmethod
     def agent_ids(self) -> tuple[str, ...]:
@@ -88,7 +101,11 @@ class Simulator(ABC):
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.provider.value}.simulator"
+        return f"http://{self.vendor}.simulator"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class _Guard:

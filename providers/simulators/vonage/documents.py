@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from providers.simulation.fake_data import (
+from providers.simulators.fake_data import (
     Conversation,
     ToolUse,
     Turn,

@@ -32,9 +32,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from providers.records import Provider, SessionRecord
-from providers.simulation.base import Simulator
-from providers.simulation.fake_data import (
+from providers.records import SessionRecord
+from providers.simulators.base import SessionKey, Simulator
+from providers.simulators.fake_data import (
     Conversation,
     ToolUse,
     conversation,
@@ -150,7 +150,7 @@ class _Rejected(Exception):
 
 
 class VectaraSimulator(Simulator):
-    provider = Provider.VECTARA
+    vendor = "vectara"
     auth_header = "x-api-key"
 
     # --- data ------------------------------------------------------------------------------------
@@ -327,6 +327,9 @@ class VectaraSimulator(Simulator):
             for agent_key, sessions in self._sessions.items()
             for session in sessions
         ]
+
+    def session_keys(self) -> list[SessionKey]:  # PLACEHOLDER: until the model is independent
+        return [SessionKey(r.id, r.agent_id, r.started_at) for r in self.ground_truth()]
 
     def agent_ids(self) -> tuple[str, ...]:
         return tuple(self._agents)

@@ -28,12 +28,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from providers.records import Provider, SessionRecord
-from providers.simulation.base import Simulator
-from providers.values import parse_time
-from providers.vonage.adapter import INVALID_API_KEY
-from providers.vonage.documents import Dataset, build_dataset
-from providers.vonage.elastic import (
+from providers.records import SessionRecord
+from providers.simulators.base import SessionKey, Simulator
+from providers.simulators.vonage.documents import Dataset, build_dataset
+from providers.simulators.vonage.elastic import (
     InvalidParameter,
     Predicate,
     SortKey,
@@ -44,6 +42,8 @@ from providers.vonage.elastic import (
     project,
     sort_documents,
 )
+from providers.values import parse_time
+from providers.vonage.adapter import INVALID_API_KEY
 from providers.vonage.mapping import session_record
 
 __all__ = ["VonageSimulator"]
@@ -121,7 +121,7 @@ def _search_answer(hits: list[Document], total: int, page_size: str, page_number
 
 
 class VonageSimulator(Simulator):
-    provider = Provider.VONAGE
+    vendor = "vonage"
     auth_header = "x-vgai-key"
     search_latency_s: float = 0.0  # /search/{id} is "much slower" on Vonage; 0 keeps tests quick
 
@@ -163,6 +163,9 @@ class VonageSimulator(Simulator):
 
     def ground_truth(self) -> list[SessionRecord]:
         return [session_record(doc) for doc in self.documents]
+
+    def session_keys(self) -> list[SessionKey]:  # PLACEHOLDER: until the model is independent
+        return [SessionKey(r.id, r.agent_id, r.started_at) for r in self.ground_truth()]
 
     def agent_ids(self) -> tuple[str, ...]:
         return tuple(agent.id for agent in self.dataset.agents)
