@@ -15,27 +15,13 @@ from graph.app import create_app
 from graph.settings import load_settings
 from providers.adapter import Adapter
 from providers.records import Provider
-from providers.settings import ProviderSettings, Secret
 from providers.simulators import Simulator, build
-from providers.vendors import adapter_class
 from resolvers.sources import Sources, build_simulators, demo_sources
+from tests.support import connect
 
 # Today at midnight: the default 90-day window of the gateway always holds the 89 days of data.
 ANCHOR = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 SIZE = 80
-
-
-def connect(simulator: Simulator, **overrides: Any) -> Adapter:
-    provider = Provider(simulator.vendor)
-    settings = ProviderSettings(
-        provider=provider,
-        base_url=simulator.base_url,
-        credential=Secret(overrides.pop("credential", simulator.api_key)),
-        agent_ids=simulator.agent_ids(),
-        timeout_s=overrides.pop("timeout_s", 5.0),
-        demo=True,
-    )
-    return adapter_class(provider).connect(settings, simulator.transport())
 
 
 @dataclass

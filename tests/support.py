@@ -1,0 +1,80 @@
+"""Helpers every adapter test shares: connect an adapter to a simulator, walk a query page by
+page, and what the walk should return (from the tests' oracles, never from the adapter)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from providers.adapter import Adapter
+from providers.query import Position, SessionPage, SessionQuery
+from providers.records import Provider, SessionRecord
+from providers.settings import ProviderSettings, Secret
+from providers.simulators import Simulator
+from providers.vendors import adapter_class
+from tests.oracles import expected_records
+from tests.oracles.select import select
+
+__all__ = ["connect", "expected", "ids", "walk", "walk_pages"]
+
+WALK_BOUND = 2000  # pages: more means the walk does not end
+
+
+def connect(
+    simulator: Simulator,
+    *,
+    credential: str | None = None,
+    agent_ids: tuple[str, ...] | None = None,
+    timeout_s: float = 5.0,
+    **settings: Any,
+) -> Adapter:
+    """An adapter over `simulator` in-process, with its key and agents unless told otherwise."""
+    provider = Provider(simulator.vendor)
+    config = ProviderSettings(
+        provider=provider,
+        base_url=simulator.base_url,
+        credential=Secret(simulator.api_key if credential is None else credential),
+        agent_ids=simulator.agent_ids() if agent_ids is None else agent_ids,
+        timeout_s=timeout_s,
+        **settings,
+    )
+    return adapter_class(provider).connect(config, simulator.transport())
+
+
+def expected(simulator: Simulator, query: SessionQuery) -> list[SessionRecord]:
+    """The records `query` should return from `simulator`, in order."""
+    return select(expected_records(simulator), query)
+
+
+async def walk_pages(
+    adapters: Adapter | Iterable[Adapter], query: SessionQuery, page_size: int
+) -> tuple[list[SessionRecord], list[SessionPage]]:
+    """Every page of `query` (each from the next adapter when several are given: a fresh process
+    resuming), each resumed from a JSON round trip of the previous page's last position."""
+    chain = [adapters] * WALK_BOUND if isinstance(adapters, Adapter) else list(adapters)
+    records: list[SessionRecord] = []
+    pages: list[SessionPage] = []
+    after: Position | None = None
+    for adapter in chain:
+        page = await adapter.list_sessions(query, after, page_size)
+        pages.append(page)
+        assert len(page.items) <= page_size
+        records += [item.record for item in page.items]
+        assert not page.truncated, "a walk over the simulator's data must not be truncated"
+        if page.exhausted:
+            return records, pages
+        assert len(page.items) == page_size, "a short page must say it is exhausted"
+        after = json.loads(json.dumps(page.items[-1].resume))
+    raise AssertionError("the walk did not end")
+
+
+async def walk(
+    adapters: Adapter | Iterable[Adapter], query: SessionQuery, page_size: int
+) -> list[SessionRecord]:
+    records, _ = await walk_pages(adapters, query, page_size)
+    return records
+
+
+def ids(records: Iterable[SessionRecord]) -> list[str]:
+    return [record.id for record in records]
