@@ -103,6 +103,7 @@ async def resolve_sessions(
         PageArgs(first, after, last, before),
         context.codec,
         context.limits,
+        now=context.sources.clock.now(),
         with_details=selects_any(info, DETAIL_FIELDS),
     )
     for outcome in page.sources:
@@ -162,6 +163,7 @@ async def resolve_agents(
         context.limits.default_window_days,
         context.limits.scan_cap,
         context.sources.cache,
+        now=context.sources.clock.now(),
     )
     failed = {error.provider: error for error in errors}
     for error in errors:

@@ -16,6 +16,7 @@ from typing import ClassVar, TypeVar
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from providers.clock import SYSTEM_CLOCK, Clock
 from providers.errors import UserInputError
 from providers.query import Position, SessionPage, SessionQuery
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
@@ -91,7 +92,10 @@ class Adapter(ABC):
 
     @classmethod
     def connect(
-        cls, settings: ProviderSettings, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        settings: ProviderSettings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> Adapter:
         """An adapter with its own client; `transport` is the in-process simulator in demo mode."""
         limits = httpx.Limits(
@@ -110,7 +114,9 @@ class Adapter(ABC):
             limits=limits,
             transport=transport,
         )
-        client = VendorClient(cls.provider, http, cls.read_error, deadline_s=settings.timeout_s)
+        client = VendorClient(
+            cls.provider, http, cls.read_error, deadline_s=settings.timeout_s, clock=clock
+        )
         return cls(settings, client)
 
     async def aclose(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
+from providers.clock import SYSTEM_CLOCK, Clock
 from providers.errors import (
     ProviderError,
     UpstreamAuthError,
@@ -106,8 +107,10 @@ class VendorClient:
         read_error: ErrorReader,
         retry: RetryPolicy | None = None,
         deadline_s: float = 10.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.provider = provider
+        self.clock = clock
         self.http = http
         self._read_error = read_error
         self._retry = retry or RetryPolicy()
@@ -195,9 +198,9 @@ class VendorClient:
 
     async def _sleep(self, attempt: int, retry_after: float | None) -> None:
         if retry_after is not None:
-            await asyncio.sleep(retry_after)
+            await self.clock.sleep(retry_after)
         else:
-            await asyncio.sleep(
+            await self.clock.sleep(
                 self._retry.backoff_s * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
             )
 

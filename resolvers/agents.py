@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from providers.adapter import Adapter
 from providers.errors import SessionGraphError
@@ -24,7 +24,11 @@ class KnownAgent:
 
 
 async def discover_agents(
-    adapters: dict[Provider, Adapter], window_days: int, scan_cap: int, cache: RecordCache
+    adapters: dict[Provider, Adapter],
+    window_days: int,
+    scan_cap: int,
+    cache: RecordCache,
+    now: datetime,
 ) -> tuple[list[KnownAgent], list[SessionGraphError]]:
     """Every vendor's agents; what a vendor answered is kept in `cache` for a while (agents
     change slowly and discovering them scans sessions)."""
@@ -33,7 +37,7 @@ async def discover_agents(
         scope = adapter.settings.cache_scope
         known = cache.seen_agents.get(scope)
         if known is None:
-            known = cache.seen_agents[scope] = await _agents_of(adapter, window_days, scan_cap)
+            known = cache.seen_agents[scope] = await _agents_of(adapter, window_days, scan_cap, now)
         return known
 
     results = await asyncio.gather(
@@ -51,9 +55,10 @@ async def discover_agents(
     return sorted(agents), errors
 
 
-async def _agents_of(adapter: Adapter, window_days: int, scan_cap: int) -> set[KnownAgent]:
+async def _agents_of(
+    adapter: Adapter, window_days: int, scan_cap: int, now: datetime
+) -> set[KnownAgent]:
     names: dict[str, str | None] = {agent_id: None for agent_id in adapter.default_agent_ids()}
-    now = datetime.now(UTC)
     query = SessionQuery(
         started_after=now - timedelta(days=window_days), started_before=now, scan_cap=scan_cap
     )

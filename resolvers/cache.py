@@ -8,13 +8,12 @@ holding a recording URL expires before the URL does; running sessions are never 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Hashable
-from datetime import UTC, datetime
 from typing import Any
 
 from cachetools import TLRUCache, TTLCache
 
+from providers.clock import SYSTEM_CLOCK, Clock
 from providers.records import AgentRecord, SessionRecord, SessionRef, SessionStatus
 
 __all__ = ["RecordCache"]
@@ -31,24 +30,26 @@ class RecordCache:
         session_ttl_s: float = 600.0,
         max_agents: int = 1000,
         agent_ttl_s: float = 300.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._clock = clock
         self._session_ttl_s = session_ttl_s
         self.sessions: TLRUCache[Hashable, SessionRecord] = TLRUCache(
-            maxsize=max_sessions, ttu=self._time_to_use, timer=time.monotonic
+            maxsize=max_sessions, ttu=self._time_to_use, timer=clock.monotonic
         )
         self.agents: TTLCache[Hashable, AgentRecord | None] = TTLCache(
-            maxsize=max_agents, ttl=agent_ttl_s, timer=time.monotonic
+            maxsize=max_agents, ttl=agent_ttl_s, timer=clock.monotonic
         )
         # Agents seen on sessions, per vendor scope (a set each): discovering them scans.
         self.seen_agents: TTLCache[str, Any] = TTLCache(
-            maxsize=64, ttl=agent_ttl_s, timer=time.monotonic
+            maxsize=64, ttl=agent_ttl_s, timer=clock.monotonic
         )
 
     def _time_to_use(self, _key: Hashable, record: SessionRecord, now: float) -> float:
         ttl = self._session_ttl_s
         recording = record.details.recording if record.details else None
         if recording is not None and recording.expires_at is not None:
-            left = (recording.expires_at - datetime.now(UTC)).total_seconds() - URL_MARGIN_S
+            left = (recording.expires_at - self._clock.now()).total_seconds() - URL_MARGIN_S
             ttl = min(ttl, left)
         return now + ttl  # a ttl at or below zero: the entry is already expired, never served
 

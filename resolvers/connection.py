@@ -107,8 +107,10 @@ async def fetch_sessions(
     args: PageArgs,
     codec: CursorCodec,
     limits: PagingLimits,
+    now: datetime,
     with_details: bool = True,
 ) -> MergedPage:
+    """One page of the merged connection; `now` ends the default window."""
     default_window_days = limits.default_window_days
     backward = _check_args(args, limits.max_page_size)
     # Every configured vendor by default; a vendor asked for by name but not configured is
@@ -127,10 +129,10 @@ async def fetch_sessions(
         for p in sorted(wanted - adapters.keys())
     }
     if backward:
-        plan = _backward_plan(spec, order, args, codec, fhash, default_window_days)
+        plan = _backward_plan(spec, order, args, codec, fhash, default_window_days, now)
     else:
         count = limits.default_page_size if args.first is None else args.first
-        plan = _forward_plan(spec, order, args, codec, fhash, default_window_days, count)
+        plan = _forward_plan(spec, order, args, codec, fhash, default_window_days, now, count)
     queries = {
         p: q
         for p in sorted(wanted & adapters.keys())
@@ -175,10 +177,11 @@ def _forward_plan(
     codec: CursorCodec,
     fhash: str,
     default_days: int,
+    now: datetime,
     count: int,
 ) -> _Plan:
     if args.after is None:
-        window = resolve_window(spec, default_days)
+        window = resolve_window(spec, default_days, now)
         return _Plan(spec, order, count, window, fhash, {}, None, None)
     cursor = codec.decode(args.after, expected_filter=fhash, argument="after")
     if cursor.order is order:
@@ -195,11 +198,12 @@ def _backward_plan(
     codec: CursorCodec,
     fhash: str,
     default_days: int,
+    now: datetime,
 ) -> _Plan:
     assert args.last is not None
     reverse = SortOrder.OLDEST_FIRST if order is SortOrder.NEWEST_FIRST else SortOrder.NEWEST_FIRST
     if args.before is None:
-        window = resolve_window(spec, default_days)
+        window = resolve_window(spec, default_days, now)
         return _Plan(spec, reverse, args.last, window, fhash, {}, None, None)
     cursor = codec.decode(args.before, expected_filter=fhash, argument="before")
     return _keyset_plan(spec, reverse, args.last, cursor, fhash)

@@ -127,14 +127,14 @@ class SessionFilterSpec:
 
 
 def resolve_window(
-    spec: SessionFilterSpec, default_days: int, now: datetime | None = None
+    spec: SessionFilterSpec, default_days: int, now: datetime
 ) -> tuple[datetime, datetime]:
     """[after, before) in UTC: the filter's bounds, else the last `default_days` days."""
     if spec.started_before is None:
         # "Now", rounded up to the next whole second: identical queries sent together then ask
         # the vendors identical questions, which the transport answers with one request.
-        now = (now or datetime.now(UTC)).replace(microsecond=0) + timedelta(seconds=1)
-    before = (spec.started_before or now or datetime.now(UTC)).astimezone(UTC)
+        now = now.replace(microsecond=0) + timedelta(seconds=1)
+    before = (spec.started_before or now).astimezone(UTC)
     after = (spec.started_after or before - timedelta(days=default_days)).astimezone(UTC)
     if after >= before:
         raise UserInputError("`startedAfter` must be before `startedBefore` (or now)")

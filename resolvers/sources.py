@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from providers.adapter import Adapter
+from providers.clock import SYSTEM_CLOCK, Clock
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
 from providers.vendors import adapter_class
@@ -30,7 +31,11 @@ class Sources:
     adapters: dict[Provider, Adapter]
     demo: bool
     simulators: dict[Provider, Simulator] = field(default_factory=dict)
-    cache: RecordCache = field(default_factory=RecordCache)
+    clock: Clock = SYSTEM_CLOCK
+    cache: RecordCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = RecordCache(clock=self.clock)
 
     def adapter(self, provider: Provider) -> Adapter | None:
         return self.adapters.get(provider)
@@ -40,17 +45,25 @@ class Sources:
             await adapter.aclose()
 
 
-def live_sources(configured: Mapping[Provider, ProviderSettings]) -> Sources:
-    adapters = {p: adapter_class(p).connect(settings) for p, settings in configured.items()}
-    return Sources(adapters=adapters, demo=False)
+def live_sources(
+    configured: Mapping[Provider, ProviderSettings], clock: Clock = SYSTEM_CLOCK
+) -> Sources:
+    adapters = {
+        p: adapter_class(p).connect(settings, clock=clock) for p, settings in configured.items()
+    }
+    return Sources(adapters=adapters, demo=False, clock=clock)
 
 
 def build_simulators(
-    size: int = 300, seed: int = 1, anchor: datetime | None = None
+    size: int = 300, seed: int = 1, anchor: datetime | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> dict[Provider, Simulator]:
-    from providers.simulators import build  # demo and tests only: live mode never loads fakes
+    # Imported here: demo mode and tests only, live mode never loads the fakes.
+    from providers.simulators import simulator_class
 
-    return {p: build(p.value, size=size, seed=seed, anchor=anchor) for p in Provider}
+    return {
+        p: simulator_class(p.value)(size=size, seed=seed, anchor=anchor, clock=clock.now)
+        for p in Provider
+    }
 
 
 def demo_sources(
@@ -59,9 +72,10 @@ def demo_sources(
     timeout_s: float = 10.0,
     anchor: datetime | None = None,
     simulators: dict[Provider, Simulator] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Sources:
     """Adapters over in-process simulators (built here unless handed in, e.g. by tests)."""
-    simulators = simulators or build_simulators(size, seed, anchor)
+    simulators = simulators or build_simulators(size, seed, anchor, clock)
     adapters: dict[Provider, Adapter] = {}
     for provider, simulator in simulators.items():
         settings = ProviderSettings(
@@ -72,5 +86,5 @@ def demo_sources(
             timeout_s=timeout_s,
             demo=True,
         )
-        adapters[provider] = adapter_class(provider).connect(settings, simulator.transport())
-    return Sources(adapters=adapters, demo=True, simulators=simulators)
+        adapters[provider] = adapter_class(provider).connect(settings, simulator.transport(), clock)
+    return Sources(adapters=adapters, demo=True, simulators=simulators, clock=clock)

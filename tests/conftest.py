@@ -17,10 +17,11 @@ from providers.adapter import Adapter
 from providers.records import Provider
 from providers.simulators import Simulator, build
 from resolvers.sources import Sources, build_simulators, demo_sources
-from tests.support import connect
+from tests.support import FakeClock, connect
 
-# Today at midnight: the default 90-day window of the gateway always holds the 89 days of data.
-ANCHOR = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+# The simulators' data ends here, and every test clock starts here: the gateway's default
+# 90-day window then holds the simulators' 89 days of data, whatever the date the tests run.
+ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 SIZE = 80
 
 
@@ -32,8 +33,9 @@ class Vendor:
 
 @pytest.fixture(params=list(Provider), ids=lambda p: p.value)
 async def vendor(request: pytest.FixtureRequest) -> AsyncIterator[Vendor]:
-    simulator = build(request.param.value, size=SIZE, seed=3, anchor=ANCHOR)
-    adapter = connect(simulator)
+    clock = FakeClock(ANCHOR)
+    simulator = build(request.param.value, size=SIZE, seed=3, anchor=ANCHOR, clock=clock.now)
+    adapter = connect(simulator, clock=clock)
     yield Vendor(simulator, adapter)
     await adapter.aclose()
 
@@ -45,6 +47,7 @@ class Gateway:
     client: httpx.AsyncClient
     simulators: dict[Provider, Simulator]
     sources: Sources
+    clock: FakeClock
 
     async def query(self, query: str, **variables: Any) -> dict[str, Any]:
         response = await self.client.post("/graphql", json={"query": query, "variables": variables})
@@ -67,14 +70,15 @@ async def running_gateway(
     seed: int = 3,
     anchor: datetime = ANCHOR,
 ) -> AsyncIterator[Gateway]:
-    simulators = build_simulators(size=size, seed=seed, anchor=anchor)
-    sources: Sources = demo_sources(simulators=simulators)
+    clock = FakeClock(anchor)
+    simulators = build_simulators(size=size, seed=seed, anchor=anchor, clock=clock)
+    sources: Sources = demo_sources(simulators=simulators, clock=clock)
     env = {"SESSIONGRAPH_CURSOR_SECRET": "test-secret", **(environ or {})}
     app = create_app(load_settings(env), sources=sources)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield Gateway(client, simulators, sources)
+            yield Gateway(client, simulators, sources, clock)
 
 
 @pytest.fixture

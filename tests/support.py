@@ -3,11 +3,14 @@ page, and what the walk should return (from the tests' oracles, never from the a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from providers.adapter import Adapter
+from providers.clock import Clock
 from providers.query import Position, SessionPage, SessionQuery
 from providers.records import Provider, SessionRecord
 from providers.settings import ProviderSettings, Secret
@@ -16,9 +19,33 @@ from providers.vendors import adapter_class
 from tests.oracles import expected_records
 from tests.oracles.select import select
 
-__all__ = ["connect", "expected", "ids", "walk", "walk_pages"]
+__all__ = ["FakeClock", "connect", "expected", "ids", "walk", "walk_pages"]
 
 WALK_BOUND = 2000  # pages: more means the walk does not end
+
+
+class FakeClock(Clock):
+    """Time that moves only when told, or when something sleeps: a back-off of 2 s returns at
+    once with the clock 2 s later. Gives the gateway and the simulators one "now"."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.elapsed = 0.0
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+        await asyncio.sleep(0)  # still a point where other tasks run
+
+    def advance(self, seconds: float) -> None:
+        self.elapsed += max(0.0, seconds)
 
 
 def connect(
@@ -27,6 +54,7 @@ def connect(
     credential: str | None = None,
     agent_ids: tuple[str, ...] | None = None,
     timeout_s: float = 5.0,
+    clock: Clock | None = None,
     **settings: Any,
 ) -> Adapter:
     """An adapter over `simulator` in-process, with its key and agents unless told otherwise."""
@@ -39,7 +67,8 @@ def connect(
         timeout_s=timeout_s,
         **settings,
     )
-    return adapter_class(provider).connect(config, simulator.transport())
+    clock = clock or FakeClock(simulator.clock())
+    return adapter_class(provider).connect(config, simulator.transport(), clock)
 
 
 def expected(simulator: Simulator, query: SessionQuery) -> list[SessionRecord]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from datetime import datetime
 from functools import cache
+from typing import Any
 
 from providers.simulators.base import Simulator
 
-__all__ = ["Simulator", "simulator_class"]
+__all__ = ["Simulator", "build", "simulator_class"]
 
 _TOOLKIT = frozenset({"base", "faults", "request_log", "fake_data"})
 
@@ -35,7 +35,6 @@ def simulator_class(vendor: str) -> type[Simulator]:
     return Simulator.registry[vendor]
 
 
-def build(
-    vendor: str, *, size: int = 300, seed: int = 1, anchor: datetime | None = None
-) -> Simulator:
-    return simulator_class(vendor)(size=size, seed=seed, anchor=anchor)
+def build(vendor: str, **options: Any) -> Simulator:
+    """The simulator of `vendor` (`size`, `seed`, `anchor`, `api_key`, `clock`: see `Simulator`)."""
+    return simulator_class(vendor)(**options)
