@@ -18,11 +18,12 @@ import os
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from providers.query import DEFAULT_SCAN_CAP
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
 from providers.vendors import adapter_class
@@ -44,7 +45,7 @@ class Settings:
     cursor_secret: Secret
     cursor_secret_generated: bool = False
     default_window_days: int = 90
-    scan_cap: int = 2000
+    scan_cap: int = DEFAULT_SCAN_CAP
     max_page_size: int = 100
     default_page_size: int = 20
     max_query_depth: int = 12
@@ -52,7 +53,11 @@ class Settings:
     demo_seed: int = 1
     timeout_s: float = 10.0
     demo_anchor: datetime | None = None  # the simulators' "now" (default: start-up time)
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    http_transport: str = "aiohttp"
+
+
+# Each setting's default is stated once, on `Settings`.
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings)}
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -60,12 +65,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     toml = _read_toml(env.get("SESSIONGRAPH_CONFIG"))
     gateway = toml.get("sessiongraph", {})
 
-    def setting(name: str, default: str) -> str:
+    def setting(name: str, default: str | None = None) -> str:
         value = env.get(f"SESSIONGRAPH_{name.upper()}")
-        return value if value not in (None, "") else str(gateway.get(name, default))
+        if value not in (None, ""):
+            return value
+        fallback = _DEFAULTS[name] if default is None else default
+        return str(gateway.get(name, "" if fallback is None else fallback))
 
-    timeout_s = _number(setting("timeout_s", "10"), "SESSIONGRAPH_TIMEOUT_S", float)
-    http_transport = setting("http_transport", "aiohttp")
+    def number(name: str, kind: type[N]) -> N:
+        return _number(setting(name), f"SESSIONGRAPH_{name.upper()}", kind)
+
+    timeout_s = number("timeout_s", float)
+    http_transport = setting("http_transport")
     if http_transport not in ("aiohttp", "httpx"):
         raise ConfigError(
             f"SESSIONGRAPH_HTTP_TRANSPORT must be aiohttp or httpx, not {http_transport!r}"
@@ -89,20 +100,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         demo=not live,
         cursor_secret=Secret(secret_text),
         cursor_secret_generated=generated,
-        default_window_days=_number(
-            setting("default_window_days", "90"), "SESSIONGRAPH_DEFAULT_WINDOW_DAYS", int
-        ),
-        scan_cap=_number(setting("scan_cap", "2000"), "SESSIONGRAPH_SCAN_CAP", int),
-        default_page_size=_number(
-            setting("default_page_size", "20"), "SESSIONGRAPH_DEFAULT_PAGE_SIZE", int
-        ),
-        max_query_depth=_number(
-            setting("max_query_depth", "12"), "SESSIONGRAPH_MAX_QUERY_DEPTH", int
-        ),
-        demo_size=_number(setting("demo_size", "300"), "SESSIONGRAPH_DEMO_SIZE", int),
-        demo_seed=_number(setting("demo_seed", "1"), "SESSIONGRAPH_DEMO_SEED", int),
+        default_window_days=number("default_window_days", int),
+        scan_cap=number("scan_cap", int),
+        default_page_size=number("default_page_size", int),
+        max_query_depth=number("max_query_depth", int),
+        demo_size=number("demo_size", int),
+        demo_seed=number("demo_seed", int),
         timeout_s=timeout_s,
-        demo_anchor=_moment(setting("demo_anchor", ""), "SESSIONGRAPH_DEMO_ANCHOR"),
+        demo_anchor=_moment(setting("demo_anchor"), "SESSIONGRAPH_DEMO_ANCHOR"),
+        http_transport=http_transport,
     )
 
 

@@ -4,7 +4,6 @@ resolvers (an `async def` costs 15-25 µs a call). Only fields that may need a v
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -222,10 +221,6 @@ class Session(relay.Node):
     @classmethod
     def make(cls, record: records.SessionRecord) -> Session:
         return cls(node_id=session_node_id(record), record=record)
-
-    @classmethod
-    def many(cls, items: Iterable[records.SessionRecord]) -> list[Session]:
-        return [cls.make(record) for record in items]
 
     async def _full(self, info: Info[RequestContext, None]) -> records.SessionRecord:
         """The record with details: fetched through the request's loader when the list

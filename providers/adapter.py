@@ -69,6 +69,8 @@ class Adapter(ABC):
     fan_out: ClassVar[int] = 16
     answers_fleet_filters: ClassVar[bool] = False  # vehicle / driver ids
     reports_total: ClassVar[bool] = False  # can say how many sessions match a query
+    # The vendor's get-by-id needs the session's start day (Vonage): node ids then carry it.
+    fetches_by_day: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -18,6 +18,7 @@ from typing import Any
 from providers.records import Channel, SessionRecord, SessionStatus
 
 __all__ = [
+    "DEFAULT_SCAN_CAP",
     "PagedSession",
     "Position",
     "SessionPage",
@@ -27,6 +28,9 @@ __all__ = [
     "matches",
     "words",
 ]
+
+# Most sessions one unordered scan may read before it is truncated (SESSIONGRAPH_SCAN_CAP).
+DEFAULT_SCAN_CAP = 2000
 
 # An adapter's place in its vendor's list, stored in the client's cursor. JSON values only.
 Position = Mapping[str, Any]
@@ -54,7 +58,7 @@ class SessionQuery:
     channels: frozenset[Channel] | None = None
     vehicle_ids: tuple[str, ...] | None = None
     driver_ids: tuple[str, ...] | None = None
-    scan_cap: int = 1000  # most sessions one unordered scan may read before it is truncated
+    scan_cap: int = DEFAULT_SCAN_CAP
     # The caller will read details (transcript, tool calls, flow steps, recording). False lets
     # a vendor whose list can carry them ask for less (Vonage `project_fields`).
     with_details: bool = True

@@ -24,12 +24,17 @@ __all__ = [
     "SessionRecord",
     "SessionRef",
     "SessionStatus",
+    "SortKey",
     "Speaker",
     "Tag",
     "ToolCall",
     "ToolCallStatus",
     "TranscriptTurn",
 ]
+
+
+# The one order of the merged connection: start time, then provider, agent and id.
+SortKey = tuple[datetime, str, str, str]
 
 
 class Provider(StrEnum):
@@ -170,7 +175,7 @@ class SessionRecord:
         return SessionRef(self.provider, self.id, self.agent_id, self.started_at, self.lookup_key)
 
     @property
-    def sort_key(self) -> tuple[datetime, str, str, str]:
+    def sort_key(self) -> SortKey:
         """The one order of the merged connection: start time, then provider, agent and id
         (Vectara keys are unique per agent only), so ties are broken the same way everywhere."""
         return (self.started_at, self.provider.value, self.agent_id or "", self.id)

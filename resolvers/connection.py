@@ -28,9 +28,17 @@ from providers.errors import (
     UpstreamProtocolError,
     UserInputError,
 )
-from providers.query import PagedSession, Position, SessionPage, SessionQuery, SortOrder
-from providers.records import Provider, SessionRecord
-from resolvers.cursor import DONE, Cursor, CursorCodec, SortKey, filter_hash
+from providers.keyset import beyond
+from providers.query import (
+    DEFAULT_SCAN_CAP,
+    PagedSession,
+    Position,
+    SessionPage,
+    SessionQuery,
+    SortOrder,
+)
+from providers.records import Provider, SessionRecord, SortKey
+from resolvers.cursor import DONE, Cursor, CursorCodec, filter_hash
 from resolvers.filters import SessionFilterSpec, resolve_window
 
 __all__ = ["Edge", "MergedPage", "PageArgs", "PagingLimits", "SourceOutcome", "fetch_sessions"]
@@ -40,10 +48,12 @@ log = logging.getLogger("sessiongraph")
 
 @dataclass(frozen=True, slots=True)
 class PagingLimits:
-    default_window_days: int = 90
-    default_page_size: int = 20
-    max_page_size: int = 100
-    scan_cap: int = 2000
+    """The paging settings (defaults: `graph.settings.Settings`)."""
+
+    default_window_days: int
+    default_page_size: int
+    max_page_size: int
+    scan_cap: int = DEFAULT_SCAN_CAP
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,10 +233,6 @@ def _keyset_plan(
     return _Plan(spec, order, count, cursor.window, fhash, {}, cursor.key, None, (after, before))
 
 
-def _is_after(key: SortKey, bound: SortKey, order: SortOrder) -> bool:
-    return key > bound if order is SortOrder.OLDEST_FIRST else key < bound
-
-
 async def _fetch_all(
     adapters: dict[Provider, Adapter],
     queries: dict[Provider, SessionQuery],
@@ -281,7 +287,7 @@ async def _take(
         fresh = [
             item
             for item in page.items
-            if plan.after_key is None or _is_after(item.record.sort_key, plan.after_key, plan.order)
+            if plan.after_key is None or beyond(item.record.sort_key, plan.after_key, plan.order)
         ]
         items.extend(fresh)
         if len(items) >= wanted or page.exhausted or page.truncated or not page.items:
@@ -316,7 +322,7 @@ def _merge(
         cursor = Cursor(
             plan.order, plan.filter_hash, plan.window, item.record.sort_key, dict(positions)
         )
-        late = plan.resumed_key is not None and not _is_after(
+        late = plan.resumed_key is not None and not beyond(
             item.record.sort_key, plan.resumed_key, plan.order
         )
         taken.append(Edge(item.record, codec.encode(cursor), late))

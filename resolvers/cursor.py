@@ -22,12 +22,12 @@ from typing import Any
 
 from providers.errors import UserInputError
 from providers.query import Position, SortOrder
+from providers.records import SortKey
 
-__all__ = ["DONE", "Cursor", "CursorCodec", "SortKey", "filter_hash"]
+__all__ = ["DONE", "Cursor", "CursorCodec", "filter_hash"]
 
-VERSION = 1
+VERSION = 2  # 2: keyset positions are {"key": [...]} for every adapter
 DONE = "done"  # the vendor's list is exhausted up to and including this edge
-SortKey = tuple[datetime, str, str, str]
 
 ProviderPositions = dict[str, Position | str | None]
 

@@ -1,8 +1,9 @@
 """Node ids: what a refetch of a session or an agent needs, packed into the opaque Relay id.
 
-Session: `provider|id|agent|day|lookup` (Vectara needs the agent key, Vonage the start day,
-StateSet its stream id); Agent: `provider|id`. Parts are vendor ids, which never hold `|`
-(`SAFE_ID`); a decoded id is checked again before it reaches a vendor.
+Session: `provider|id|agent|day|lookup` (Vectara needs the agent key, a vendor that
+`fetches_by_day` the start day, StateSet its stream id); Agent: `provider|id`. Parts are
+vendor ids, which never hold `|` (`SAFE_ID`); a decoded id is checked again before it reaches
+a vendor.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from datetime import UTC, datetime
 from providers.adapter import SAFE_ID
 from providers.errors import UserInputError
 from providers.records import Provider, SessionRecord, SessionRef
+from providers.vendors import adapter_class
 
 __all__ = ["agent_node_id", "parse_agent_node_id", "parse_session_node_id", "session_node_id"]
 
 
 def session_node_id(record: SessionRecord) -> str:
-    day = record.started_at.date().isoformat() if record.provider is Provider.VONAGE else ""
+    by_day = adapter_class(record.provider).fetches_by_day
+    day = record.started_at.date().isoformat() if by_day else ""
     parts = [record.provider.value, record.id, record.agent_id or "", day, record.lookup_key or ""]
     return "|".join(parts)
 

@@ -20,13 +20,14 @@ import asyncio
 import itertools
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import TypeVar
 
 import httpx
 
 from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import ProviderError, UserInputError
+from providers.keyset import after_key, keyset_position, read_keyset
 from providers.query import PagedSession, Position, SessionPage, SessionQuery, SortOrder, matches
 from providers.records import Channel, Provider, SessionRecord, SessionRef, SessionStatus
 from providers.samsara.mapping import (
@@ -45,7 +46,6 @@ STREAM_PATH = "/agent-studio/voice-sessions/stream"
 DETAILS_PATH = "/agent-studio/voice-sessions"
 MAX_IDS = 100  # agentIds, vehicleIds, driverIds and details ids per call
 
-SortKey = tuple[datetime, str, str, str]
 T = TypeVar("T")
 
 
@@ -125,17 +125,14 @@ class SamsaraAdapter(Adapter):
     async def _oldest_first(
         self, query: SessionQuery, after: Position | None, limit: int
     ) -> SessionPage:
-        key = _keyset(after)
+        key = read_keyset(self.provider, after)
         start = query.started_after if key is None else max(query.started_after, key[0])
         scanned, truncated = await self._scan(self._stream_params(query, start), query.scan_cap)
         without_text = replace(query, text=None)
         unique = {r.id: r for r in scanned if matches(r, without_text)}
-        candidates = sorted(
-            (r for r in unique.values() if key is None or r.sort_key > key),
-            key=lambda record: record.sort_key,
-        )
+        candidates = after_key(unique.values(), SortOrder.OLDEST_FIRST, key)
         picked, more = await self._first_matches(candidates, query, limit)
-        items = tuple(PagedSession(record, _keyset_position(record)) for record in picked)
+        items = tuple(PagedSession(record, keyset_position(record)) for record in picked)
         return SessionPage(items, exhausted=not more, truncated=truncated)
 
     async def _scan(
@@ -312,21 +309,3 @@ def _pop_newest(readers: list[StreamReader]) -> SessionRecord | None:
         if reader is source or head.id == newest.id:
             reader.pop()
     return newest
-
-
-def _keyset_position(record: SessionRecord) -> dict[str, Any]:
-    return {"key": [record.started_at.isoformat(), record.agent_id or "", record.id]}
-
-
-def _keyset(after: Position | None) -> SortKey | None:
-    if after is None:
-        return None
-    match after.get("key"):
-        case [str() as started_at, str() as agent_id, str() as session_id]:
-            try:
-                moment = datetime.fromisoformat(started_at)
-            except ValueError:
-                moment = None
-            if moment is not None and moment.tzinfo is not None:
-                return (moment.astimezone(UTC), Provider.SAMSARA.value, agent_id, session_id)
-    raise UserInputError("the cursor does not belong to this SAMSARA query")

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
 
 from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import ProviderError, UserInputError
-from providers.query import PagedSession, Position, SessionPage, SessionQuery, SortOrder, matches
+from providers.keyset import after_key, keyset_position, read_keyset
+from providers.query import PagedSession, Position, SessionPage, SessionQuery, matches
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
 from providers.settings import VendorConfig
 from providers.stateset.mapping import (
@@ -41,8 +41,6 @@ from providers.transport import reading
 __all__ = ["StateSetAdapter"]
 
 SESSIONS_PATH = "/api/v1/voice-sessions"
-
-SortKey = tuple[datetime, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +83,7 @@ class StateSetAdapter(Adapter):
     async def _list_sessions(
         self, query: SessionQuery, after: Position | None, limit: int
     ) -> SessionPage:
-        after_key = _position_key(after) if after is not None else None
+        resume_key = read_keyset(self.provider, after)
         scoped = self._scoped(query)
         if scoped.agent_ids == () or scoped.statuses == frozenset():
             return SessionPage(items=(), exhausted=True, total=0)
@@ -94,18 +92,11 @@ class StateSetAdapter(Adapter):
         scan = await self._scan(
             _push_downs(scoped), cap=query.scan_cap, details=query.needs_details
         )
-        newest_first = query.order is SortOrder.NEWEST_FIRST
-        found = sorted(
-            (record for record in scan.records if matches(record, scoped)),
-            key=lambda record: record.sort_key,
-            reverse=newest_first,
-        )
-        rest = [
-            r for r in found if after_key is None or _beyond(r.sort_key, after_key, newest_first)
-        ]
+        found = [record for record in scan.records if matches(record, scoped)]
+        rest = after_key(found, query.order, resume_key)
         return SessionPage(
             items=tuple(
-                PagedSession(add_details(record, scan.docs[record.id]), _position(record))
+                PagedSession(add_details(record, scan.docs[record.id]), keyset_position(record))
                 for record in rest[:limit]
             ),
             exhausted=scan.complete and len(rest) <= limit,
@@ -224,30 +215,3 @@ def _page_size(offset: int, cap: int, max_page_size: int) -> int:
 
 def _pick(records: Sequence[SessionRecord], session_id: str) -> SessionRecord | None:
     return next((record for record in records if record.id == session_id), None)
-
-
-def _position(record: SessionRecord) -> Position:
-    return {
-        "started_at": record.started_at.isoformat(),
-        "agent_id": record.agent_id or "",
-        "id": record.id,
-    }
-
-
-def _position_key(position: Position) -> SortKey:
-    try:
-        started_at = datetime.fromisoformat(position["started_at"])
-        agent_id, session_id = position["agent_id"], position["id"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserInputError("not a STATESET list position") from exc
-    if (
-        started_at.tzinfo is None
-        or not isinstance(agent_id, str)
-        or not isinstance(session_id, str)
-    ):
-        raise UserInputError("not a STATESET list position")
-    return (started_at, Provider.STATESET.value, agent_id, session_id)
-
-
-def _beyond(key: SortKey, after: SortKey, newest_first: bool) -> bool:
-    return key < after if newest_first else key > after

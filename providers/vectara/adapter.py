@@ -18,7 +18,6 @@ import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -31,24 +30,22 @@ from providers.errors import (
     UpstreamProtocolError,
     UserInputError,
 )
+from providers.keyset import after_key, keyset_position, read_keyset
 from providers.query import (
     PagedSession,
     Position,
     SessionPage,
     SessionQuery,
-    SortOrder,
     matches,
 )
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef, SessionStatus
 from providers.settings import VendorConfig
 from providers.transport import reading
-from providers.values import parse_time
 from providers.vectara.mapping import add_parameters, agent_record, session_record, with_events
 
 __all__ = ["VectaraAdapter"]
 
 Json = Mapping[str, Any]
-SortKey = tuple[datetime, str, str, str]
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -110,7 +107,7 @@ class VectaraAdapter(Adapter):
     async def _list_sessions(
         self, query: SessionQuery, after: Position | None, limit: int
     ) -> SessionPage:
-        resume_key = _resume_key(after)
+        resume_key = read_keyset(self.provider, after)
         enabled = _enabled_param(query.statuses)
         agent_keys = self._agents_to_scan(query)
         if enabled is None or not agent_keys:
@@ -119,10 +116,10 @@ class VectaraAdapter(Adapter):
         scanned = await gather_bounded(
             agent_keys, lambda agent_key: self._scan_agent(agent_key, enabled, budget), self.fan_out
         )
-        candidates = _after(_matching_in_order(_unique(scanned), query), query.order, resume_key)
+        candidates = after_key(_matching(_unique(scanned), query), query.order, resume_key)
         page, exhausted = await self._take(candidates, query, limit)
         return SessionPage(
-            items=tuple(PagedSession(add_parameters(r), _position(r)) for r in page),
+            items=tuple(PagedSession(add_parameters(r), keyset_position(r)) for r in page),
             exhausted=exhausted,
             truncated=budget.truncated,
         )
@@ -289,45 +286,16 @@ class VectaraAdapter(Adapter):
 # --- positions and order --------------------------------------------------------------------
 
 
-def _position(record: SessionRecord) -> Position:
-    """The item's sort key: a rescan resumes right after it, whatever the vendor's order."""
-    return {"after": [record.started_at.isoformat(), record.agent_id or "", record.id]}
-
-
-def _resume_key(after: Position | None) -> SortKey | None:
-    if after is None:
-        return None
-    try:
-        started_at, agent_key, session_key = after["after"]
-        if not isinstance(agent_key, str) or not isinstance(session_key, str):
-            raise TypeError("position ids are not strings")
-        return (parse_time(started_at), Provider.VECTARA.value, agent_key, session_key)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserInputError("the cursor does not hold a Vectara position") from exc
-
-
 def _unique(scanned: list[list[SessionRecord]]) -> list[SessionRecord]:
     """Each (agent, key) once, should a page repeat a session."""
     by_key = {(r.agent_id, r.id): r for records in scanned for r in records}
     return list(by_key.values())
 
 
-def _matching_in_order(records: list[SessionRecord], query: SessionQuery) -> list[SessionRecord]:
-    """The records that match all but the text filter (it needs events), in the query's order."""
+def _matching(records: list[SessionRecord], query: SessionQuery) -> list[SessionRecord]:
+    """The records that match all but the text filter (it needs events)."""
     without_text = replace(query, text=None)
-    wanted = [record for record in records if matches(record, without_text)]
-    newest_first = query.order is SortOrder.NEWEST_FIRST
-    return sorted(wanted, key=lambda record: record.sort_key, reverse=newest_first)
-
-
-def _after(
-    records: list[SessionRecord], order: SortOrder, resume_key: SortKey | None
-) -> list[SessionRecord]:
-    if resume_key is None:
-        return records
-    if order is SortOrder.NEWEST_FIRST:
-        return [record for record in records if record.sort_key < resume_key]
-    return [record for record in records if record.sort_key > resume_key]
+    return [record for record in records if matches(record, without_text)]
 
 
 # --- small helpers --------------------------------------------------------------------------

@@ -91,6 +91,7 @@ def _resume_point(slices: Sequence[Slice], after: Position | None) -> tuple[int,
 
 class VonageAdapter(Adapter):
     provider = Provider.VONAGE
+    fetches_by_day = True
     config = VendorConfig(
         credential_env="VONAGE_AI_STUDIO_API_KEY",
         base_url_env="VONAGE_AI_STUDIO_BASE_URL",
