@@ -6,6 +6,11 @@ parameters and expiring after 30 days, short and empty pages while `hasNextPage`
 `endCursor` `""` on the last page, details leaving unknown ids out, tool arguments as JSON-encoded
 strings, presigned recording URLs expiring an hour after the request, plain-text 5xx bodies and a
 fractional Retry-After on 429.
+
+What it generated is kept as a model in its own terms (`VoiceSession` and the values it holds:
+who the agent talked to, when, for how long, what was said and run), and the vendor JSON is
+rendered from it on each request. Tests state what a client should see from that model; nothing
+here reads or imports the adapter.
 """
 
 from __future__ import annotations
@@ -27,8 +32,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from providers.records import SessionRecord
-from providers.samsara.mapping import format_time, session_from_detail
 from providers.simulators.base import SessionKey, Simulator
 from providers.simulators.fake_data import (
     Conversation,
@@ -38,9 +41,21 @@ from providers.simulators.fake_data import (
     spread_start_times,
 )
 from providers.simulators.faults import Faults
-from providers.values import parse_time
 
-__all__ = ["DETAILS_PATH", "STREAM_PATH", "SamsaraFaults", "SamsaraSimulator"]
+__all__ = [
+    "DETAILS_PATH",
+    "STREAM_PATH",
+    "CallEvent",
+    "Driver",
+    "PresignedRecording",
+    "Recipient",
+    "SamsaraFaults",
+    "SamsaraSimulator",
+    "SpokenTurn",
+    "StudioAgent",
+    "ToolRun",
+    "VoiceSession",
+]
 
 STREAM_PATH = "/agent-studio/voice-sessions/stream"
 DETAILS_PATH = "/agent-studio/voice-sessions"
@@ -58,25 +73,102 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]
 
 # (name, conversation topics) of the organisation's voice agents.
 _AGENTS = (
-    ("Dispatch Assistant", ["roadside"]),
-    ("Delivery Line", ["order_status"]),
-    ("Maintenance Scheduler", ["appointment"]),
-    ("Billing Desk", ["billing"]),
-    ("Help Line", ["faq", "order_status"]),
-    ("Safety Coach", ["roadside", "faq"]),
+    ("Dispatch Assistant", ("roadside",)),
+    ("Delivery Line", ("order_status",)),
+    ("Maintenance Scheduler", ("appointment",)),
+    ("Billing Desk", ("billing",)),
+    ("Help Line", ("faq", "order_status")),
+    ("Safety Coach", ("roadside", "faq")),
 )
 _DRIVER_TRIGGERS = ("harshEvent", "outboundCall", "scheduled", "")
-_SUMMARY_FIELDS = (
-    "agentId",
-    "agentName",
-    "durationMilliseconds",
-    "happenedAtTime",
-    "id",
-    "recipient",
-    "sessionStatus",
-    "triggerType",
-    "updatedAtTime",
-)
+
+
+# --- the model: what the simulator generated, in its own terms ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StudioAgent:
+    id: str
+    name: str
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    id: str
+    name: str
+    vehicle_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """The person the agent talked to."""
+
+    text: str  # how the vendor names them (`recipient`): driver, dashboard user, phone; "" unknown
+    speaker_type: str  # how the transcript labels their turns: driver | admin | unknown
+    vehicle_id: str | None  # the target device's vehicle and driver: filters only, never served
+    driver_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenTurn:
+    speaker_type: str  # agent | driver | admin | unknown
+    text: str
+    start_ms: int  # from the session's start
+    end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRun:
+    name: str
+    arguments: dict[str, Any]
+    result: Any | None  # what a successful run returned; None: nothing
+    error: str | None  # why it failed; None: it did not fail
+    pending: bool  # still running when the session was captured (a running session's last)
+    start_ms: int  # from the session's start
+    duration_ms: int
+
+    @property
+    def status(self) -> str:
+        if self.pending:
+            return "unknown"
+        return "error" if self.error is not None else "success"
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    offset_ms: int  # from the session's start
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceSession:
+    id: str
+    agent: StudioAgent
+    started_at: datetime  # aware UTC, to the millisecond (the vendor's precision)
+    status: str  # completed | running | failed | unknown
+    duration_ms: int | None  # None while running
+    updated_at: datetime  # aware UTC, to the millisecond
+    trigger_type: str  # "" when none
+    recipient: Recipient
+    turns: tuple[SpokenTurn, ...]
+    tool_runs: tuple[ToolRun, ...]
+    call_events: tuple[CallEvent, ...]
+    recording_key: str | None  # the object a presigned URL points at; None: no recording
+
+    @property
+    def vehicle_id(self) -> str | None:
+        return self.recipient.vehicle_id
+
+    @property
+    def driver_id(self) -> str | None:
+        return self.recipient.driver_id
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedRecording:
+    url: str
+    expires_at: datetime
 
 
 @dataclass
@@ -86,45 +178,6 @@ class SamsaraFaults(Faults):
 
 class BadRequest(Exception):
     """A parameter the vendor refuses with 400."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Agent:
-    id: str
-    name: str
-    topics: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class _Driver:
-    id: str
-    name: str
-    vehicle_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Session:
-    detail: dict[str, Any]  # the Detail JSON without the per-request recording fields
-    started_at: datetime
-    recording_key: str | None  # the object a presigned URL points at; None: no recording
-    vehicle_id: str | None  # the target device's vehicle and driver: filters only, never served
-    driver_id: str | None
-
-    @property
-    def id(self) -> str:
-        return str(self.detail["id"])
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return {name: self.detail[name] for name in _SUMMARY_FIELDS}
-
-
-@dataclass(frozen=True, slots=True)
-class _Recipient:
-    text: str  # the summary's `recipient`
-    speaker_type: str  # how the transcript labels this person
-    vehicle_id: str | None
-    driver_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +200,11 @@ class _StreamRequest:
     limit: int
     cursor: _Cursor
 
-    def admits(self, session: _Session) -> bool:
-        detail = session.detail
+    def admits(self, session: VoiceSession) -> bool:
         return (
             self.start <= session.started_at <= self.end  # the vendor's endTime is inclusive
-            and detail["agentId"] in self.agent_ids
-            and detail["sessionStatus"] in self.statuses
+            and session.agent.id in self.agent_ids
+            and session.status in self.statuses
             and (self.vehicle_ids is None or session.vehicle_id in self.vehicle_ids)
             and (self.driver_ids is None or session.driver_id in self.driver_ids)
         )
@@ -160,6 +212,12 @@ class _StreamRequest:
 
 class SamsaraSimulator(Simulator):
     vendor = "samsara"
+
+    agents: list[StudioAgent]
+    vehicle_ids: list[str]
+    drivers: list[Driver]
+    sessions: list[VoiceSession]  # happenedAtTime descending, as the vendor serves them
+    by_id: dict[str, VoiceSession]
 
     def __init__(self, **options: Any) -> None:
         self._request_ids = itertools.count(1)
@@ -170,66 +228,59 @@ class SamsaraSimulator(Simulator):
 
     def generate(self) -> None:
         rng = self.rng
-        self.agents = [_Agent(_uuid(rng), name, topics) for name, topics in _AGENTS]
+        self.agents = [StudioAgent(_uuid(rng), name, topics) for name, topics in _AGENTS]
         self.vehicle_ids = [str(rng.randint(10**14, 10**15 - 1)) for _ in range(16)]
         self.drivers = [
-            _Driver(str(rng.randint(10**7, 10**8 - 1)), person_name(rng), vehicle_id)
+            Driver(str(rng.randint(10**7, 10**8 - 1)), person_name(rng), vehicle_id)
             for vehicle_id in self.vehicle_ids + self.vehicle_ids[:8]
         ]
         starts = spread_start_times(rng, self.size, self.anchor)
-        sessions = [self._session(started_at) for started_at in starts]
+        sessions = [self._session(_to_ms(started_at)) for started_at in starts]
         # The vendor's one promise: happenedAtTime descending.
         self.sessions = sorted(sessions, key=lambda s: (s.started_at, s.id), reverse=True)
         self.by_id = {session.id: session for session in self.sessions}
 
-    def _session(self, started_at: datetime) -> _Session:
+    def _session(self, started_at: datetime) -> VoiceSession:
         rng = self.rng
         agent = rng.choice(self.agents)
-        talk = conversation(rng, agent.topics)
+        talk = conversation(rng, list(agent.topics))
         recipient = self._recipient()
         status = self._status(started_at)
-        transcript = _timed_transcript(rng, talk, recipient.speaker_type, status)
+        turns = _timed_turns(rng, talk, recipient.speaker_type, status)
         running = status == "running"
-        said_until = transcript[-1]["endMilliseconds"]
+        said_until = turns[-1].end_ms
         duration = None if running else said_until + rng.randint(500, 3000)
         session_id = _uuid(rng)
-        detail: dict[str, Any] = {
-            "agentId": agent.id,
-            "agentName": agent.name,
-            "durationMilliseconds": duration,
-            "happenedAtTime": format_time(started_at),
-            "id": session_id,
-            "recipient": recipient.text,
-            "sessionStatus": status,
-            "triggerType": self._trigger(recipient),
-            "updatedAtTime": format_time(
-                min(self.anchor, started_at + timedelta(milliseconds=duration or said_until))
-            ),
-            "transcript": transcript,
-            "toolCalls": _tool_calls(talk, transcript, running),
-            "callEvents": _call_events(started_at, status, duration),
-        }
+        trigger_type = self._trigger(recipient)
         recorded = not running and rng.random() < 0.85
-        return _Session(
-            detail=detail,
+        last_heard = started_at + timedelta(milliseconds=duration or said_until)
+        return VoiceSession(
+            id=session_id,
+            agent=agent,
             started_at=started_at,
+            status=status,
+            duration_ms=duration,
+            updated_at=_to_ms(min(self.anchor, last_heard)),
+            trigger_type=trigger_type,
+            recipient=recipient,
+            turns=turns,
+            tool_runs=_tool_runs(talk, turns, running),
+            call_events=_call_events(status, duration),
             recording_key=f"org-4821/voice-sessions/{session_id}.wav" if recorded else None,
-            vehicle_id=recipient.vehicle_id,
-            driver_id=recipient.driver_id,
         )
 
-    def _recipient(self) -> _Recipient:
+    def _recipient(self) -> Recipient:
         rng = self.rng
         kind = rng.random()
         if kind < 0.55:
             driver = rng.choice(self.drivers)
             vehicle_id = driver.vehicle_id if rng.random() < 0.9 else rng.choice(self.vehicle_ids)
-            return _Recipient(driver.name, "driver", vehicle_id, driver.id)
+            return Recipient(driver.name, "driver", vehicle_id, driver.id)
         if kind < 0.7:  # a dashboard user, talking about one vehicle
-            return _Recipient(person_name(rng), "admin", rng.choice(self.vehicle_ids), None)
+            return Recipient(person_name(rng), "admin", rng.choice(self.vehicle_ids), None)
         if kind < 0.9:  # a caller from outside the fleet
-            return _Recipient(phone_number(rng), "unknown", None, None)
-        return _Recipient("", "unknown", rng.choice(self.vehicle_ids), None)
+            return Recipient(phone_number(rng), "unknown", None, None)
+        return Recipient("", "unknown", rng.choice(self.vehicle_ids), None)
 
     def _status(self, started_at: datetime) -> str:
         rng = self.rng
@@ -238,22 +289,84 @@ class SamsaraSimulator(Simulator):
         draw = rng.random()
         return "failed" if draw < 0.1 else "unknown" if draw < 0.13 else "completed"
 
-    def _trigger(self, recipient: _Recipient) -> str:
+    def _trigger(self, recipient: Recipient) -> str:
         if recipient.speaker_type == "driver":
             return self.rng.choice(_DRIVER_TRIGGERS)
         return self.rng.choice(("inboundCall", "inboundCall", ""))
 
     # --- what tests and the demo ask --------------------------------------------------------------
 
-    def ground_truth(self) -> list[SessionRecord]:
-        signed_at = self._signing_time()
-        return [session_from_detail(self._detail(s, signed_at)) for s in self.sessions]
-
-    def session_keys(self) -> list[SessionKey]:  # PLACEHOLDER: until the model is independent
-        return [SessionKey(r.id, r.agent_id, r.started_at) for r in self.ground_truth()]
+    def session_keys(self) -> list[SessionKey]:
+        return [SessionKey(s.id, s.agent.id, s.started_at) for s in self.sessions]
 
     def agent_ids(self) -> tuple[str, ...]:
         return tuple(agent.id for agent in self.agents)
+
+    def recording(self, session: VoiceSession) -> PresignedRecording | None:
+        """The recording a details call made now would present (signed to the minute)."""
+        if session.recording_key is None:
+            return None
+        signed_at = self.signing_time()
+        return PresignedRecording(
+            _presigned_url(session.recording_key, signed_at), signed_at + RECORDING_LIFETIME
+        )
+
+    def signing_time(self) -> datetime:
+        # Signed to the minute, so that the URL of one session is stable within a minute.
+        return self.clock().astimezone(UTC).replace(second=0, microsecond=0)
+
+    # --- rendering the vendor's JSON --------------------------------------------------------------
+
+    @staticmethod
+    def summary(session: VoiceSession) -> dict[str, Any]:
+        return {
+            "agentId": session.agent.id,
+            "agentName": session.agent.name,
+            "durationMilliseconds": session.duration_ms,
+            "happenedAtTime": _format_time(session.started_at),
+            "id": session.id,
+            "recipient": session.recipient.text,
+            "sessionStatus": session.status,
+            "triggerType": session.trigger_type,
+            "updatedAtTime": _format_time(session.updated_at),
+        }
+
+    def detail(self, session: VoiceSession) -> dict[str, Any]:
+        recording = self.recording(session)
+        return {
+            **self.summary(session),
+            "transcript": [
+                {
+                    "speakerType": turn.speaker_type,
+                    "text": turn.text,
+                    "startMilliseconds": turn.start_ms,
+                    "endMilliseconds": turn.end_ms,
+                }
+                for turn in session.turns
+            ],
+            "toolCalls": [
+                {
+                    "name": run.name,
+                    "arguments": json.dumps(run.arguments),
+                    "output": _tool_output(run),
+                    "startMilliseconds": run.start_ms,
+                    "durationMilliseconds": run.duration_ms,
+                    "status": run.status,
+                }
+                for run in session.tool_runs
+            ],
+            "callEvents": [
+                {
+                    "happenedAtTime": _format_time(
+                        session.started_at + timedelta(milliseconds=event.offset_ms)
+                    ),
+                    "type": event.type,
+                }
+                for event in session.call_events
+            ],
+            "recordingUrl": recording.url if recording else "",
+            "recordingUrlExpiresAtTime": _format_time(recording.expires_at) if recording else "",
+        }
 
     # --- serving ----------------------------------------------------------------------------------
 
@@ -288,7 +401,7 @@ class SamsaraSimulator(Simulator):
         )
         return JSONResponse(
             {
-                "data": [session.summary for session in page],
+                "data": [self.summary(session) for session in page],
                 "pagination": {
                     "endCursor": _encode_cursor(next_cursor) if has_next else "",
                     "hasNextPage": has_next,
@@ -302,21 +415,8 @@ class SamsaraSimulator(Simulator):
             return self.error_response(400, "ids is required")
         if len(ids) > MAX_IDS:
             return self.error_response(400, f"ids accepts at most {MAX_IDS} values")
-        signed_at = self._signing_time()
         known = [self.by_id[i] for i in dict.fromkeys(ids) if i in self.by_id]
-        return JSONResponse({"data": [self._detail(session, signed_at) for session in known]})
-
-    def _detail(self, session: _Session, signed_at: datetime) -> dict[str, Any]:
-        if session.recording_key is None:
-            url, expires = "", ""
-        else:
-            url = _presigned_url(session.recording_key, signed_at)
-            expires = format_time(signed_at + RECORDING_LIFETIME)
-        return {**session.detail, "recordingUrl": url, "recordingUrlExpiresAtTime": expires}
-
-    def _signing_time(self) -> datetime:
-        # Signed to the minute, so that the URL of one session is stable within a minute.
-        return self.clock().astimezone(UTC).replace(second=0, microsecond=0)
+        return JSONResponse({"data": [self.detail(session) for session in known]})
 
     def _now_s(self) -> int:
         return int(self.clock().timestamp())
@@ -361,6 +461,23 @@ class SamsaraSimulator(Simulator):
         return cursor
 
 
+# --- time -----------------------------------------------------------------------------------------
+
+
+def _format_time(moment: datetime) -> str:
+    """The vendor's RFC 3339 form: UTC, to the millisecond, `Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _to_ms(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _parse_time(text: str) -> datetime:
+    """RFC 3339 (already matched by `_RFC3339`) → aware UTC; digits past microseconds dropped."""
+    return datetime.fromisoformat(text.upper()).astimezone(UTC)
+
+
 # --- generation helpers ---------------------------------------------------------------------------
 
 
@@ -368,9 +485,9 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _timed_transcript(
+def _timed_turns(
     rng: random.Random, talk: Conversation, human: str, status: str
-) -> list[dict[str, Any]]:
+) -> tuple[SpokenTurn, ...]:
     """The turns with offsets from the session's start; a running or failed session stops
     part-way (the call is still on, or dropped)."""
     turns = talk.turns
@@ -382,56 +499,50 @@ def _timed_transcript(
     at = rng.randint(400, 2500)
     for turn in turns:
         length = 40 * len(turn.text) + rng.randint(200, 900)
-        timed.append(
-            {
-                "speakerType": "agent" if turn.role == "agent" else human,
-                "text": turn.text,
-                "startMilliseconds": at,
-                "endMilliseconds": at + length,
-            }
-        )
+        speaker = "agent" if turn.role == "agent" else human
+        timed.append(SpokenTurn(speaker, turn.text, at, at + length))
         at += length + rng.randint(250, 1500)
-    return timed
+    return tuple(timed)
 
 
-def _tool_calls(
-    talk: Conversation, transcript: list[dict[str, Any]], running: bool
-) -> list[dict[str, Any]]:
+def _tool_runs(
+    talk: Conversation, turns: tuple[SpokenTurn, ...], running: bool
+) -> tuple[ToolRun, ...]:
     """The tools run during the turns said so far; in a running session, one run after the last
-    turn said is still pending (status unknown, no output)."""
-    calls = []
+    turn said is still pending."""
+    runs = []
     for tool in talk.tools:
-        if tool.after_turn >= len(transcript):
+        if tool.after_turn >= len(turns):
             continue
-        if running and tool.after_turn == len(transcript) - 1:
-            status, output = "unknown", ""
-        elif tool.error is not None:
-            status, output = "error", tool.error
-        else:
-            status, output = "success", json.dumps(tool.result) if tool.result else ""
-        calls.append(
-            {
-                "name": tool.name,
-                "arguments": json.dumps(tool.arguments),
-                "output": output,
-                "startMilliseconds": transcript[tool.after_turn]["endMilliseconds"] + 120,
-                "durationMilliseconds": tool.duration_ms,
-                "status": status,
-            }
+        pending = running and tool.after_turn == len(turns) - 1
+        failed = not pending and tool.error is not None
+        runs.append(
+            ToolRun(
+                name=tool.name,
+                arguments=dict(tool.arguments),
+                result=None if pending or failed else tool.result or None,
+                error=tool.error if failed else None,
+                pending=pending,
+                start_ms=turns[tool.after_turn].end_ms + 120,
+                duration_ms=tool.duration_ms,
+            )
         )
-    return calls
+    return tuple(runs)
 
 
-def _call_events(
-    started_at: datetime, status: str, duration_ms: int | None
-) -> list[dict[str, str]]:
-    events = [(0, "Call initiated"), (1800, "Call answered")]
+def _tool_output(run: ToolRun) -> str:
+    """`output`: the result as JSON, the error text of a failed run, `""` when none."""
+    if run.error is not None:
+        return run.error
+    return "" if run.result is None else json.dumps(run.result)
+
+
+def _call_events(status: str, duration_ms: int | None) -> tuple[CallEvent, ...]:
+    events = [CallEvent(0, "Call initiated"), CallEvent(1800, "Call answered")]
     if duration_ms is not None:
-        events.append((duration_ms, "Call dropped" if status == "failed" else "Call ended"))
-    return [
-        {"happenedAtTime": format_time(started_at + timedelta(milliseconds=ms)), "type": kind}
-        for ms, kind in events
-    ]
+        ending = "Call dropped" if status == "failed" else "Call ended"
+        events.append(CallEvent(duration_ms, ending))
+    return tuple(events)
 
 
 def _presigned_url(key: str, signed_at: datetime) -> str:
@@ -464,7 +575,7 @@ def _optional_time(params: Mapping[str, str], name: str) -> datetime | None:
         return None
     if not _RFC3339.match(value):
         raise BadRequest(f"{name} must be an RFC 3339 time, got {value!r}")
-    return parse_time(value)
+    return _parse_time(value)
 
 
 def _required_time(params: Mapping[str, str], name: str) -> datetime:

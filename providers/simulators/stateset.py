@@ -7,16 +7,20 @@ and the true `total` past the end; NO order (a fixed shuffle, never by start tim
 on every answer; `X-RateLimit-Limit` / `X-RateLimit-Remaining` on every answer and `Retry-After`
 on 429s. Active calls have a partial transcript and null `ended_at`, `duration_seconds` and
 `summary`; failed calls have an empty `summary`.
+
+The calls are generated first as a model in the simulator's own terms (`VoiceCall`: who dialled
+whom, the true start and length, what was said and which functions ran, as far as the call got
+by the anchor); the vendor's JSON is rendered from it. Tests state what a client should see from
+the same model, never from the JSON.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -24,30 +28,39 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from providers.records import SessionRecord
 from providers.simulators.base import SessionKey, Simulator
 from providers.simulators.fake_data import (
     Conversation,
-    ToolUse,
     conversation,
     phone_number,
     spread_start_times,
 )
-from providers.stateset.mapping import SESSION_STATUSES, session_record
 
-__all__ = ["StateSetSimulator"]
+__all__ = [
+    "AGENTS",
+    "SESSIONS_PATH",
+    "STATUSES",
+    "FunctionUse",
+    "QaReview",
+    "StateSetSimulator",
+    "Utterance",
+    "VoiceAgent",
+    "VoiceCall",
+]
 
 SESSIONS_PATH = "/api/v1/voice-sessions"
+STATUSES = ("active", "completed", "reviewed", "failed")  # the vendor's `status` values [doc]
 DEFAULT_LIMIT = 20  # not documented by the vendor: the example asks for 25, we default lower
 MAX_LIMIT = 100
 RATE_LIMIT_PER_MINUTE = 60  # per IP [doc]
 ACTIVE_WINDOW = timedelta(hours=1)  # a call started this recently is still on the line
+HANG_UP_AFTER = timedelta(seconds=3)  # from the last thing said to the end of the call
 FAILED_SHARE = 0.1
 REVIEWED_SHARE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
-class _Agent:
+class VoiceAgent:
     key: str
     line: str  # the number the agent answers and dials from
     topics: tuple[str, ...]
@@ -56,11 +69,11 @@ class _Agent:
     outbound: bool = False  # dispatch calls its drivers
 
 
-_AGENTS = (
-    _Agent("support_primary", "+14155550100", ("order_status", "faq"), "gpt-realtime", "alloy"),
-    _Agent("billing_line", "+14155550101", ("billing",), "gpt-realtime", "verse"),
-    _Agent("scheduling_desk", "+16465550102", ("appointment",), "gpt-realtime-mini", "shimmer"),
-    _Agent(
+AGENTS = (
+    VoiceAgent("support_primary", "+14155550100", ("order_status", "faq"), "gpt-realtime", "alloy"),
+    VoiceAgent("billing_line", "+14155550101", ("billing",), "gpt-realtime", "verse"),
+    VoiceAgent("scheduling_desk", "+16465550102", ("appointment",), "gpt-realtime-mini", "shimmer"),
+    VoiceAgent(
         "fleet_dispatch",
         "+13125550103",
         ("roadside",),
@@ -70,7 +83,6 @@ _AGENTS = (
     ),
 )
 
-_ROLES = {"user": "caller", "agent": "agent", "system": "system"}
 _QA_NOTES = (
     "Agent confirmed identity before acting.",
     "Good tone; summary matches the call.",
@@ -79,13 +91,70 @@ _QA_NOTES = (
 )
 
 
+# --- the model: what happened, in the simulator's own terms ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    speaker: str  # "person" (on the phone with the agent) | "agent" | "system" (the platform)
+    text: str
+    at: datetime  # aware UTC, whole seconds
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionUse:
+    name: str
+    arguments: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None  # the function failed with this message
+    at: datetime  # when it was called: aware UTC, whole seconds
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class QaReview:
+    done: bool  # a reviewer scored the call
+    score: float | None
+    notes: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceCall:
+    """One call as it happened, up to the simulator's anchor ("now")."""
+
+    id: str
+    stream_id: str  # the media stream
+    call_sid: str  # the telephony call
+    agent_key: str
+    status: str  # as generated, one of STATUSES
+    agent_dialled: bool  # True: the agent called the person; False: the person called the agent
+    person_number: str  # the person the agent talked to
+    agent_number: str  # the agent's own line
+    started_at: datetime  # aware UTC, whole seconds
+    duration_ms: int | None  # None while the call is still on the line
+    model: str
+    voice: str
+    utterances: tuple[Utterance, ...]  # what was said by the anchor, in order
+    function_uses: tuple[FunctionUse, ...]  # the functions called by the anchor, in order
+    summary: str | None  # None: not written yet; "": nothing worth summarising
+    tags: tuple[str, ...]
+    review: QaReview
+
+    @property
+    def ended_at(self) -> datetime | None:
+        if self.duration_ms is None:
+            return None
+        return self.started_at + timedelta(milliseconds=self.duration_ms)
+
+
 class StateSetSimulator(Simulator):
     vendor = "stateset"
 
-    sessions: list[dict[str, Any]]  # raw VoiceSession documents, in the (unsorted) served order
+    calls: list[VoiceCall]  # the model, in the (unsorted) served order
+    documents: list[dict[str, Any]]  # the VoiceSession JSON of each call, in the same order
 
     def __init__(self, **kwargs: Any) -> None:
-        self._served_at: deque[float] = deque()  # for X-RateLimit-Remaining
+        self._served_at: deque[datetime] = deque()  # for X-RateLimit-Remaining
         super().__init__(**kwargs)
 
     # --- data ---------------------------------------------------------------------------------
@@ -95,43 +164,41 @@ class StateSetSimulator(Simulator):
             start.replace(microsecond=0)  # the vendor sends whole seconds
             for start in spread_start_times(self.rng, self.size, self.anchor)
         ]
-        agents = [self.rng.choice(_AGENTS) for _ in starts]
+        agents = [self.rng.choice(AGENTS) for _ in starts]
         if len(starts) > 2:
             # Two concurrent calls on one line in the same second: only the id breaks the tie.
             middle = len(starts) // 2
             starts[middle + 1], agents[middle + 1] = starts[middle], agents[middle]
-        sessions = [
-            self._session(start, agent) for start, agent in zip(starts, agents, strict=True)
-        ]
-        self.rng.shuffle(sessions)  # StateSet promises no order: serve a fixed shuffle
-        self.sessions = sessions
+        calls = [self._call(start, agent) for start, agent in zip(starts, agents, strict=True)]
+        self.rng.shuffle(calls)  # StateSet promises no order: serve a fixed shuffle
+        self.calls = calls
+        self.documents = [voice_session(call) for call in calls]
 
-    def _session(self, started_at: datetime, agent: _Agent) -> dict[str, Any]:
+    def _call(self, started_at: datetime, agent: VoiceAgent) -> VoiceCall:
         talk = conversation(self.rng, list(agent.topics))
         status = self._status(started_at)
-        transcript, function_calls, last_word = self._exchange(talk, started_at, status)
-        ended_at = None if status == "active" else last_word + timedelta(seconds=3)
+        utterances, uses, last_word = self._exchange(talk, started_at, status)
+        ended_at = None if status == "active" else last_word + HANG_UP_AFTER
         person = phone_number(self.rng)
-        return {
-            "id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
-            "stream_id": f"MZ{self.rng.getrandbits(128):032x}",
-            "call_sid": f"CA{self.rng.getrandbits(128):032x}",
-            "agent_key": agent.key,
-            "status": status,
-            "direction": "outbound" if agent.outbound else "inbound",
-            "from_number": agent.line if agent.outbound else person,
-            "to_number": person if agent.outbound else agent.line,
-            "started_at": _iso(started_at),
-            "ended_at": _iso(ended_at) if ended_at else None,
-            "duration_seconds": int((ended_at - started_at).total_seconds()) if ended_at else None,
-            "model": agent.model,
-            "voice": agent.voice,
-            "transcript": transcript,
-            "function_calls": function_calls,
-            "summary": _summary(talk, status),
-            "tags": [*talk.tags, "dropped"] if status == "failed" else list(talk.tags),
-            "qa": self._qa(status),
-        }
+        return VoiceCall(
+            id=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            stream_id=f"MZ{self.rng.getrandbits(128):032x}",
+            call_sid=f"CA{self.rng.getrandbits(128):032x}",
+            agent_key=agent.key,
+            status=status,
+            agent_dialled=agent.outbound,
+            person_number=person,
+            agent_number=agent.line,
+            started_at=started_at,
+            duration_ms=None if ended_at is None else _ms(ended_at - started_at),
+            model=agent.model,
+            voice=agent.voice,
+            utterances=utterances,
+            function_uses=uses,
+            summary=_summary(talk, status),
+            tags=(*talk.tags, "dropped") if status == "failed" else tuple(talk.tags),
+            review=self._review(status),
+        )
 
     def _status(self, started_at: datetime) -> str:
         if self.anchor - started_at < ACTIVE_WINDOW:
@@ -143,49 +210,57 @@ class StateSetSimulator(Simulator):
 
     def _exchange(
         self, talk: Conversation, started_at: datetime, status: str
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], datetime]:
-        """The transcript and function calls as far as the call got (an active call is still
-        talking, a failed one broke off with a system turn), and when the last line was said."""
+    ) -> tuple[tuple[Utterance, ...], tuple[FunctionUse, ...], datetime]:
+        """What was said and which functions ran as far as the call got (an active call is
+        still talking, a failed one broke off with a system line), and when the last line was
+        said. Nothing is said after the anchor: a call that just started has little or none."""
         turns = talk.turns
         if status in ("active", "failed"):
             turns = turns[: self.rng.randint(1, len(turns) - 1)]
         moment = started_at
-        lines: list[tuple[str, str, datetime]] = []
+        said: list[Utterance] = []
         if self.rng.random() < 0.3:
-            lines.append(("system", "This call may be recorded.", moment))
+            said.append(Utterance("system", "This call may be recorded.", moment))
         for turn in turns:
             moment += timedelta(seconds=self.rng.randint(2, 12))
-            lines.append((_ROLES[turn.role], turn.text, moment))
+            said.append(
+                Utterance("person" if turn.role == "user" else turn.role, turn.text, moment)
+            )
         if status == "failed":
             moment += timedelta(seconds=self.rng.randint(1, 5))
-            lines.append(("system", "Media stream disconnected.", moment))
-        turn_times = [at for role, _, at in lines if role != "system"]
-        calls = [
-            (tool, turn_times[tool.after_turn] + timedelta(seconds=1))
+            said.append(Utterance("system", "Media stream disconnected.", moment))
+        turn_times = [line.at for line in said if line.speaker != "system"]
+        uses = [
+            FunctionUse(
+                tool.name,
+                tool.arguments,
+                tool.result,
+                tool.error,
+                turn_times[tool.after_turn] + timedelta(seconds=1),
+                tool.duration_ms,
+            )
             for tool in talk.tools
             if tool.after_turn < len(turn_times)
         ]
-        # Nothing is said after "now": a call that just started has little or no transcript.
-        transcript = [_line(role, text, at) for role, text, at in lines if at <= self.anchor]
-        function_calls = [_function_call(tool, at) for tool, at in calls if at <= self.anchor]
-        return transcript, function_calls, moment
+        return (
+            tuple(line for line in said if line.at <= self.anchor),
+            tuple(use for use in uses if use.at <= self.anchor),
+            moment,
+        )
 
-    def _qa(self, status: str) -> dict[str, Any]:
+    def _review(self, status: str) -> QaReview:
         if status != "reviewed":
-            return {"state": "pending", "score": None, "notes": None}
+            return QaReview(done=False, score=None, notes=None)
         score = round(self.rng.uniform(0.55, 0.99), 2)
-        return {"state": "reviewed", "score": score, "notes": self.rng.choice(_QA_NOTES)}
+        return QaReview(done=True, score=score, notes=self.rng.choice(_QA_NOTES))
 
     # --- what the tests and demo mode ask -------------------------------------------------------
 
-    def ground_truth(self) -> list[SessionRecord]:
-        return [session_record(doc) for doc in self.sessions]
-
-    def session_keys(self) -> list[SessionKey]:  # PLACEHOLDER: until the model is independent
-        return [SessionKey(r.id, r.agent_id, r.started_at) for r in self.ground_truth()]
+    def session_keys(self) -> list[SessionKey]:
+        return [SessionKey(call.id, call.agent_key, call.started_at) for call in self.calls]
 
     def agent_ids(self) -> tuple[str, ...]:
-        return tuple(agent.key for agent in _AGENTS)
+        return tuple(agent.key for agent in AGENTS)
 
     # --- serving --------------------------------------------------------------------------------
 
@@ -212,11 +287,11 @@ class StateSetSimulator(Simulator):
         except ValueError as exc:
             return self.error_response(400, str(exc))
         chosen = [
-            doc
-            for doc in self.sessions
-            if (status is None or doc["status"] == status)
-            and _equal_or_unset(doc["agent_key"], params.get("agent_key"))
-            and _equal_or_unset(doc["stream_id"], params.get("stream_id"))
+            document
+            for call, document in zip(self.calls, self.documents, strict=True)
+            if (status is None or call.status == status)
+            and _equal_or_unset(call.agent_key, params.get("agent_key"))
+            and _equal_or_unset(call.stream_id, params.get("stream_id"))
         ]
         body = {
             "data": chosen[offset : offset + limit],
@@ -236,12 +311,65 @@ class StateSetSimulator(Simulator):
         }
 
     def _count_served(self) -> int:
-        """Answers in the trailing minute, this one included."""
-        now = time.monotonic()
+        """Answers in the trailing minute of the simulator's clock, this one included."""
+        now = self.clock()
         self._served_at.append(now)
-        while now - self._served_at[0] > 60.0:
+        while now - self._served_at[0] > timedelta(minutes=1):
             self._served_at.popleft()
         return len(self._served_at)
+
+
+# --- the vendor's JSON, rendered from the model ----------------------------------------------
+
+_ROLES = {"person": "caller", "agent": "agent", "system": "system"}  # the vendor's `role`s
+
+
+def voice_session(call: VoiceCall) -> dict[str, Any]:
+    """The VoiceSession document of `call` (vendors.md §2)."""
+    dialler, answerer = (
+        (call.agent_number, call.person_number)
+        if call.agent_dialled
+        else (call.person_number, call.agent_number)
+    )
+    ended_at = call.ended_at
+    return {
+        "id": call.id,
+        "stream_id": call.stream_id,
+        "call_sid": call.call_sid,
+        "agent_key": call.agent_key,
+        "status": call.status,
+        "direction": "outbound" if call.agent_dialled else "inbound",
+        "from_number": dialler,
+        "to_number": answerer,
+        "started_at": _iso(call.started_at),
+        "ended_at": None if ended_at is None else _iso(ended_at),
+        # Whole seconds, as the vendor counts them.
+        "duration_seconds": None if call.duration_ms is None else call.duration_ms // 1000,
+        "model": call.model,
+        "voice": call.voice,
+        "transcript": [
+            {"role": _ROLES[line.speaker], "text": line.text, "timestamp": _iso(line.at)}
+            for line in call.utterances
+        ],
+        "function_calls": [
+            {
+                "name": use.name,
+                "arguments": use.arguments,
+                "result": use.result,
+                "error": use.error,
+                "timestamp": _iso(use.at),
+                "duration_ms": use.duration_ms,
+            }
+            for use in call.function_uses
+        ],
+        "summary": call.summary,
+        "tags": list(call.tags),
+        "qa": {
+            "state": "reviewed" if call.review.done else "pending",
+            "score": call.review.score,
+            "notes": call.review.notes,
+        },
+    }
 
 
 def _integer(params: QueryParams, name: str, default: int, *, low: int, high: int | None) -> int:
@@ -261,28 +389,13 @@ def _integer(params: QueryParams, name: str, default: int, *, low: int, high: in
 def _status_filter(raw: str | None) -> str | None:
     if not raw:
         return None
-    if raw not in SESSION_STATUSES:
-        raise ValueError(f"status must be one of {', '.join(SESSION_STATUSES)}")
+    if raw not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}")
     return raw
 
 
 def _equal_or_unset(value: str, wanted: str | None) -> bool:
     return not wanted or value == wanted
-
-
-def _line(role: str, text: str, at: datetime) -> dict[str, Any]:
-    return {"role": role, "text": text, "timestamp": _iso(at)}
-
-
-def _function_call(tool: ToolUse, at: datetime) -> dict[str, Any]:
-    return {
-        "name": tool.name,
-        "arguments": tool.arguments,
-        "result": tool.result,
-        "error": tool.error,
-        "timestamp": _iso(at),
-        "duration_ms": tool.duration_ms,
-    }
 
 
 def _summary(talk: Conversation, status: str) -> str | None:
@@ -291,5 +404,10 @@ def _summary(talk: Conversation, status: str) -> str | None:
     return "" if status == "failed" else talk.summary  # "" : nothing worth summarising
 
 
+def _ms(span: timedelta) -> int:
+    return span // timedelta(milliseconds=1)
+
+
 def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The vendor's times: ISO 8601 in UTC to the second, with `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,8 +10,14 @@ What it keeps of the real API's awkward parts:
 - errors are `{"messages": ["<code>: …"], "request_id": …}`, a 404 adds `id`;
 - the conversation lives in a chronological, paged event stream (messages, agent output,
   thinking, tool input/output pairs, artifacts), where a tool's output may never arrive;
+- `""` (a session's `name`) and null (its `description`) both mean "none";
 - `filter` is accepted as a case-insensitive regular expression over the session's name and
   description ([target]: Vectara's other v2 listings filter that way); the adapter ignores it.
+
+The chats are generated first as a model in the simulator's own terms (`ChatSession`: its agent,
+when it began, who the customer is, what was said and which tools ran, as far as the chat got
+by the anchor, and whether it is still open); the vendor's JSON is rendered from it. Tests state
+what a client should see from the same model, never from the JSON.
 """
 
 from __future__ import annotations
@@ -23,16 +29,15 @@ import itertools
 import json
 import re
 import string
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from providers.records import SessionRecord
 from providers.simulators.base import SessionKey, Simulator
 from providers.simulators.fake_data import (
     Conversation,
@@ -41,19 +46,28 @@ from providers.simulators.fake_data import (
     phone_number,
     spread_start_times,
 )
-from providers.vectara.mapping import session_record, with_events
 
-__all__ = ["VectaraSimulator"]
+__all__ = [
+    "AGENTS",
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "Aside",
+    "ChatAgent",
+    "ChatSession",
+    "Message",
+    "ToolRun",
+    "VectaraSimulator",
+]
 
 Json = dict[str, Any]
 Handler = Callable[[Request], Awaitable[Response]]
 
-MAX_LIMIT = 100
-DEFAULT_LIMIT = 10
+MAX_LIMIT = 100  # both listings [doc]
+DEFAULT_LIMIT = 10  # both listings [doc]
 
 
-@dataclass(frozen=True)
-class _AgentSpec:
+@dataclass(frozen=True, slots=True)
+class ChatAgent:
     key: str
     name: str
     description: str
@@ -62,9 +76,13 @@ class _AgentSpec:
     model: str
     enabled: bool = True
 
+    @property
+    def team(self) -> str:
+        return self.key.removeprefix("agt_")
+
 
 AGENTS = (
-    _AgentSpec(
+    ChatAgent(
         "agt_support",
         "Customer Support",
         "Answers order and store questions on the web shop and by email.",
@@ -72,7 +90,7 @@ AGENTS = (
         4,
         "gpt-4o",
     ),
-    _AgentSpec(
+    ChatAgent(
         "agt_billing",
         "Billing Assistant",
         "Resolves invoices, duplicate charges and refunds.",
@@ -80,7 +98,7 @@ AGENTS = (
         2,
         "claude-sonnet-4",
     ),
-    _AgentSpec(
+    ChatAgent(
         "agt_scheduling",
         "Clinic Scheduling",
         "Books and moves clinic appointments.",
@@ -88,7 +106,7 @@ AGENTS = (
         2,
         "gpt-4o-mini",
     ),
-    _AgentSpec(
+    ChatAgent(
         "agt_dispatch",
         "Fleet Dispatch",
         "Keeps drivers and customers informed about delays.",
@@ -96,7 +114,7 @@ AGENTS = (
         1,
         "gpt-4o",
     ),
-    _AgentSpec(
+    ChatAgent(
         "agt_onboarding",
         "Onboarding Guide",
         "Retired before launch.",
@@ -106,9 +124,12 @@ AGENTS = (
         enabled=False,
     ),
 )
-_CHANNELS = ("web_chat", "email", "whatsapp", "phone", "chat", "voice", "sms", None)
+AGENT_OWNER = "cx-platform"
+# Where the customer's app says the chat came from (the session's `metadata.channel`); None: it
+# does not say.
+CHANNELS = ("web_chat", "email", "whatsapp", "phone", "chat", "voice", "sms", None)
 _CHANNEL_WEIGHTS = (40, 15, 12, 8, 8, 4, 3, 10)
-_SPOKEN_CHANNELS = frozenset({"phone", "voice", "whatsapp", "sms"})
+SPOKEN_CHANNELS = frozenset({"phone", "voice", "whatsapp", "sms"})  # the customer has a number
 _TOPIC_TITLES = {
     "order_status": "Order status",
     "faq": "Question",
@@ -123,6 +144,8 @@ _OPEN_SHARE_BY_AGE = (
 )
 _KEY_ALPHABET = string.ascii_lowercase + string.digits
 _SHARED_KEY_EVERY = 25  # every 25th session reuses another agent's session key
+_THINKING = "Working out the reply."
+_CONTEXT_SUMMARY = "Older messages were summarized."
 _STATUS_CODES = {
     400: "invalid_request",
     401: "unauthorized",
@@ -137,8 +160,68 @@ _DETAILS = {
 }
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+# --- the model: what happened, in the simulator's own terms ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """Something said: by the customer (`by="user"`) or by the agent (`by="agent"`)."""
+
+    event_id: str
+    at: datetime  # aware UTC, whole milliseconds
+    by: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRun:
+    """One tool the agent called, and what came of it."""
+
+    call_id: str
+    name: str  # the tool; its configuration is `tcfg_<name>`
+    arguments: Mapping[str, Any]
+    at: datetime  # when the agent called it: aware UTC, whole milliseconds
+    duration_ms: int  # how long it ran
+    output: Mapping[str, Any] | None  # what it answered; a failure is an `error` inside
+    error: str | None  # why it failed, in words; None: it worked
+    answered: bool  # its output reached the session (it gets lost now and then, or is late)
+    input_event_id: str
+    output_event_id: str  # "" when the output got lost
+
+
+@dataclass(frozen=True, slots=True)
+class Aside:
+    """An event that is neither said nor a tool: the agent's thinking, an image it read, an
+    uploaded artifact, older messages summarised."""
+
+    event_id: str
+    at: datetime  # aware UTC, whole milliseconds
+    kind: str  # the vendor's event `type`
+    fields: Mapping[str, Any]  # the event's own fields
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSession:
+    """One chat with an agent as it stood at the simulator's anchor ("now")."""
+
+    key: str  # unique per agent only
+    agent_key: str
+    started_at: datetime  # when the session was created: aware UTC, whole milliseconds
+    topic: str
+    title: str | None  # the session's name; None: it has none
+    summary: str | None  # its description; None: none written
+    customer_id: str
+    priority: str  # "low" | "medium" | "high"
+    channel: str | None  # where the chat came from, as the customer's app says; None: unsaid
+    phone_number: str | None  # the customer's number, on spoken channels
+    tags: tuple[str, ...]
+    facts: tuple[tuple[str, str], ...]  # what the chat was about (order id, slot, ...), in order
+    going_on: bool  # the chat was under way at the anchor: more is still to be said
+    still_open: bool  # the session is enabled: the customer may write again
+    tti_minutes: int
+    messages: tuple[Message, ...]  # what was said by the anchor, in order
+    tool_runs: tuple[ToolRun, ...]  # the tools called by the anchor, in order
+    asides: tuple[Aside, ...]  # the other events by the anchor, in order
 
 
 class _Rejected(Exception):
@@ -157,182 +240,216 @@ class VectaraSimulator(Simulator):
 
     def generate(self) -> None:
         self._request_ids = itertools.count(1)
-        self._agents: dict[str, Json] = {spec.key: self._agent_json(spec) for spec in AGENTS}
-        # Per agent, the sessions in the order served; `_ranks` holds each one's place in that
-        # order, so page keys survive deletions.
-        self._sessions: dict[str, list[Json]] = {spec.key: [] for spec in AGENTS}
+        now = _to_ms(self.anchor)
+        # Each agent's creation and last update.
+        self._agent_dates = {agent.key: self._agent_dates_for(now) for agent in AGENTS}
+        # The model, in the order generated (newest first), and per agent the keys in the order
+        # served; `_ranks` holds each one's place in that order, so page keys survive deletions.
+        self._model: dict[tuple[str, str], ChatSession] = {}
+        self._served: dict[str, list[str]] = {agent.key: [] for agent in AGENTS}
         self._ranks: dict[tuple[str, str], int] = {}
-        self._events: dict[tuple[str, str], list[Json]] = {}
-        speaking = [spec for spec in AGENTS if spec.weight]
-        weights = [spec.weight for spec in speaking]
+        speaking = [agent for agent in AGENTS if agent.weight]
+        weights = [agent.weight for agent in speaking]
         for index, started_at in enumerate(spread_start_times(self.rng, self.size, self.anchor)):
-            spec = self.rng.choices(speaking, weights)[0]
-            key = self._session_key(spec.key, index)
-            self._add_session(spec, key, started_at)
-        for agent_key, sessions in self._sessions.items():
-            self.rng.shuffle(sessions)
-            for rank, session in enumerate(sessions):
-                self._ranks[(agent_key, session["key"])] = rank
+            agent = self.rng.choices(speaking, weights)[0]
+            key = self._session_key(agent.key, index)
+            session = self._chat(agent, key, _to_ms(started_at), now)
+            self._model[(agent.key, key)] = session
+            self._served[agent.key].append(key)
+        for agent_key, keys in self._served.items():
+            self.rng.shuffle(keys)
+            for rank, key in enumerate(keys):
+                self._ranks[(agent_key, key)] = rank
+        self._agents_json = {agent.key: self._agent_json(agent) for agent in AGENTS}
+        self._sessions_json = {place: _session_json(s) for place, s in self._model.items()}
+        self._events_json = {place: _events_json(s) for place, s in self._model.items()}
 
-    def _agent_json(self, spec: _AgentSpec) -> Json:
-        created = self.anchor - timedelta(days=self.rng.randint(120, 400))
-        return {
-            "key": spec.key,
-            "name": spec.name,
-            "description": spec.description,
-            "enabled": spec.enabled,
-            "metadata": {"team": spec.key.removeprefix("agt_"), "owner": "cx-platform"},
-            "model": {"name": spec.model, "parameters": {"temperature": 0.2}},
-            "tool_configurations": {},
-            "first_step": {"type": "conversational", "instructions": []},
-            "created_at": _iso(created),
-            "updated_at": _iso(created + timedelta(days=self.rng.randint(1, 100))),
-        }
+    @property
+    def sessions(self) -> tuple[ChatSession, ...]:
+        """The model: every session the vendor holds now (deleted ones gone), newest first."""
+        return tuple(self._model.values())
+
+    def _agent_dates_for(self, now: datetime) -> tuple[datetime, datetime]:
+        created = now - timedelta(days=self.rng.randint(120, 400))
+        return created, created + timedelta(days=self.rng.randint(1, 100))
 
     def _session_key(self, agent_key: str, index: int) -> str:
         """A fresh `ase_…` key, or now and then one another agent already uses."""
         if index % _SHARED_KEY_EVERY == _SHARED_KEY_EVERY // 3:
-            taken = {session["key"] for session in self._sessions[agent_key]}
-            for other_key, sessions in self._sessions.items():
-                if other_key != agent_key and sessions and sessions[0]["key"] not in taken:
-                    return str(sessions[0]["key"])
+            taken = set(self._served[agent_key])
+            for other_key, keys in self._served.items():
+                if other_key != agent_key and keys and keys[0] not in taken:
+                    return keys[0]
         return self._token("ase_", 12)
 
-    def _add_session(self, spec: _AgentSpec, key: str, started_at: datetime) -> None:
-        talk = conversation(self.rng, list(spec.topics))
-        events = self._conversation_events(key, talk, started_at)
-        cut = [event for event in events if event["created_at"] <= _iso(self.anchor)]
-        session = self._session_json(spec.key, key, talk, started_at, still_talking=cut != events)
-        self._sessions[spec.key].append(session)
-        self._events[(spec.key, key)] = cut
+    def _chat(self, agent: ChatAgent, key: str, started_at: datetime, now: datetime) -> ChatSession:
+        talk = conversation(self.rng, list(agent.topics))
+        messages, tool_runs, asides, cut = self._conversation(talk, started_at, now)
+        channel = self.rng.choices(CHANNELS, _CHANNEL_WEIGHTS)[0]
+        customer_id = f"customer_{self.rng.randint(10000, 99999)}"
+        priority = self.rng.choice(["low", "medium", "high"])
+        number = phone_number(self.rng) if channel in SPOKEN_CHANNELS else None
+        titled = self.rng.random() >= 0.1
+        described = self.rng.random() >= 0.1
+        return ChatSession(
+            key=key,
+            agent_key=agent.key,
+            started_at=started_at,
+            topic=talk.topic,
+            title=f"{_TOPIC_TITLES[talk.topic]} ({customer_id})" if titled else None,
+            summary=talk.summary if described else None,
+            customer_id=customer_id,
+            priority=priority,
+            channel=channel,
+            phone_number=number,
+            tags=tuple(talk.tags),
+            facts=tuple(talk.parameters.items()),
+            going_on=cut,
+            still_open=cut or self._still_open(now - started_at),
+            tti_minutes=self.rng.choice([30, 60, 240, 1440]),
+            messages=messages,
+            tool_runs=tool_runs,
+            asides=asides,
+        )
 
-    def _session_json(
-        self,
-        agent_key: str,
-        key: str,
-        talk: Conversation,
-        started_at: datetime,
-        still_talking: bool,
-    ) -> Json:
-        channel = self.rng.choices(_CHANNELS, _CHANNEL_WEIGHTS)[0]
-        metadata: Json = {
-            "customer_id": f"customer_{self.rng.randint(10000, 99999)}",
-            "priority": self.rng.choice(["low", "medium", "high"]),
-            "issue_category": talk.topic,
-            "tags": list(talk.tags),
-            **talk.parameters,
-        }
-        if channel is not None:
-            metadata["channel"] = channel
-        if channel in _SPOKEN_CHANNELS:
-            metadata["phone_number"] = phone_number(self.rng)
-        name = f"{_TOPIC_TITLES[talk.topic]} ({metadata['customer_id']})"
-        return {
-            "key": key,
-            "id": key,
-            "agent_key": agent_key,
-            "name": "" if self.rng.random() < 0.1 else name,
-            "description": None if self.rng.random() < 0.1 else talk.summary,
-            "metadata": metadata,
-            "enabled": still_talking or self._still_open(started_at),
-            "tti_minutes": self.rng.choice([30, 60, 240, 1440]),
-            "created_at": _iso(started_at),
-        }
-
-    def _still_open(self, started_at: datetime) -> bool:
+    def _still_open(self, age: timedelta) -> bool:
         """Recent chats are mostly left open, older ones mostly closed, none past a month."""
-        age = self.anchor - started_at
         for younger_than, share in _OPEN_SHARE_BY_AGE:
             if age < younger_than:
                 return self.rng.random() < share
         return False
 
-    def _conversation_events(
-        self, key: str, talk: Conversation, started_at: datetime
-    ) -> list[Json]:
+    def _conversation(
+        self, talk: Conversation, started_at: datetime, now: datetime
+    ) -> tuple[tuple[Message, ...], tuple[ToolRun, ...], tuple[Aside, ...], bool]:
+        """What was said, which tools ran and what else happened, as far as the chat got by
+        `now`; and whether some of it is still to come (the chat is going on)."""
         at = started_at + timedelta(seconds=self.rng.randint(1, 20))
-        events: list[Json] = []
-
-        def add(kind: str, moment: datetime, **fields: Any) -> None:
-            event_id = self._token("aev_", 16)
-            events.append(
-                {"id": event_id, "session_key": key, "type": kind, "created_at": _iso(moment)}
-                | fields
-            )
-
+        messages: list[Message] = []
+        runs: list[ToolRun] = []
+        asides: list[Aside] = []
+        fields: Json  # an aside's own fields, drawn before its event id
         for index, turn in enumerate(talk.turns):
             if turn.role == "user":
-                add("input_message", at, messages=[{"type": "text", "content": turn.text}])
+                messages.append(Message(self._token("aev_", 16), at, "user", turn.text))
                 if index == 1 and self.rng.random() < 0.05:
-                    add(
-                        "image_read", at + timedelta(seconds=1), artifact_id=self._token("art_", 10)
-                    )
+                    fields = {"artifact_id": self._token("art_", 10)}
+                    moment = at + timedelta(seconds=1)
+                    asides.append(Aside(self._token("aev_", 16), moment, "image_read", fields))
             else:
                 if self.rng.random() < 0.3:
-                    add("thinking", at - timedelta(seconds=1), content="Working out the reply.")
-                add("agent_output", at, content=turn.text)
+                    moment = at - timedelta(seconds=1)
+                    fields = {"content": _THINKING}
+                    asides.append(Aside(self._token("aev_", 16), moment, "thinking", fields))
+                messages.append(Message(self._token("aev_", 16), at, "agent", turn.text))
             for tool in (tool for tool in talk.tools if tool.after_turn == index):
-                at = self._tool_events(add, tool, at)
+                run = self._tool_run(tool, at)
+                runs.append(run)
+                at = run.at + timedelta(milliseconds=run.duration_ms)
             at += timedelta(seconds=self.rng.randint(3, 45))
         if self.rng.random() < 0.05:
-            add("artifact_upload", at, artifacts=[self._artifact()])
+            fields = {"artifacts": [self._artifact()]}
+            asides.append(Aside(self._token("aev_", 16), at, "artifact_upload", fields))
         if self.rng.random() < 0.03:
-            add("context_limit_exceeded", at, content="Older messages were summarized.")
-        events.sort(key=lambda event: str(event["created_at"]))
-        return events
+            fields = {"content": _CONTEXT_SUMMARY}
+            asides.append(Aside(self._token("aev_", 16), at, "context_limit_exceeded", fields))
+        # What the anchor has not reached yet did not happen: a tool called but not back yet
+        # has no output so far.
+        done = [run for run in runs if run.at <= now]
+        late = [run.answered and _ended(run) > now for run in done]
+        cut = (
+            len(done) < len(runs)
+            or any(late)
+            or any(m.at > now for m in messages)
+            or any(a.at > now for a in asides)
+        )
+        return (
+            tuple(m for m in messages if m.at <= now),
+            tuple(
+                replace(run, answered=False) if unanswered else run
+                for run, unanswered in zip(done, late, strict=True)
+            ),
+            tuple(a for a in asides if a.at <= now),
+            cut,
+        )
 
-    def _tool_events(self, add: Callable[..., None], tool: ToolUse, at: datetime) -> datetime:
-        """A tool_input and, unless it got lost, its tool_output; returns when the tool ended."""
-        ids = {
-            "tool_call_id": self._token("tc_", 10),
-            "tool_configuration_name": f"tcfg_{tool.name}",
-            "tool_name": tool.name,
-        }
-        start = at + timedelta(seconds=1)
-        add("tool_input", start, tool_input=tool.arguments, **ids)
-        end = start + timedelta(milliseconds=tool.duration_ms)
-        if self.rng.random() >= 0.05:
-            add("tool_output", end, tool_output=self._tool_output(tool), **ids)
-        return end
+    def _tool_run(self, tool: ToolUse, after: datetime) -> ToolRun:
+        """A tool called a second after `after`; its output gets lost one time in twenty."""
+        call_id = self._token("tc_", 10)
+        input_event_id = self._token("aev_", 16)
+        answered = self.rng.random() >= 0.05
+        output: Json | None = None
+        error: str | None = None
+        output_event_id = ""
+        if answered:
+            output, error = self._tool_output(tool)
+            output_event_id = self._token("aev_", 16)
+        elif tool.error is not None:
+            output, error = {"error": tool.error}, tool.error
+        else:
+            output = tool.result
+        return ToolRun(
+            call_id=call_id,
+            name=tool.name,
+            arguments=tool.arguments,
+            at=after + timedelta(seconds=1),
+            duration_ms=tool.duration_ms,
+            output=output,
+            error=error,
+            answered=answered,
+            input_event_id=input_event_id,
+            output_event_id=output_event_id,
+        )
 
-    def _tool_output(self, tool: ToolUse) -> Json | None:
+    def _tool_output(self, tool: ToolUse) -> tuple[Json | None, str | None]:
         """The tool's result; a failure is an `error` inside the output object, as a string or,
         when the tool service itself broke, as an object."""
         if tool.error is not None:
-            return {"error": tool.error}
+            return {"error": tool.error}, tool.error
         if self.rng.random() < 0.05:
-            failure = {"type": "tool_execution_error", "message": f"{tool.name} returned 500"}
-            return {"error": failure}
-        return tool.result
+            message = f"{tool.name} returned 500"
+            return {"error": {"type": "tool_execution_error", "message": message}}, message
+        return tool.result, None
 
     def _token(self, prefix: str, length: int) -> str:
         """A seeded vendor id: `ase_…` sessions, `aev_…` events, `tc_…` tool calls."""
         return prefix + "".join(self.rng.choices(_KEY_ALPHABET, k=length))
 
     def _artifact(self) -> Json:
+        artifact_id = self._token("art_", 10)
         return {
-            "artifact_id": self._token("art_", 10),
+            "artifact_id": artifact_id,
             "filename": "receipt.pdf",
             "mime_type": "application/pdf",
             "size_bytes": self.rng.randint(20_000, 400_000),
         }
 
-    # --- oracle -----------------------------------------------------------------------------------
+    def _agent_json(self, agent: ChatAgent) -> Json:
+        created, updated = self._agent_dates[agent.key]
+        return {
+            "key": agent.key,
+            "name": agent.name,
+            "description": agent.description,
+            "enabled": agent.enabled,
+            "metadata": {"team": agent.team, "owner": AGENT_OWNER},
+            "model": {"name": agent.model, "parameters": {"temperature": 0.2}},
+            "tool_configurations": {},
+            "first_step": {"type": "conversational", "instructions": []},
+            "created_at": _iso(created),
+            "updated_at": _iso(updated),
+        }
 
-    def ground_truth(self) -> list[SessionRecord]:
-        return [
-            with_events(
-                session_record(session, agent_key), self._events[(agent_key, session["key"])]
-            )
-            for agent_key, sessions in self._sessions.items()
-            for session in sessions
-        ]
+    def agent_dates(self, agent_key: str) -> tuple[datetime, datetime]:
+        """When the agent was created and last updated."""
+        return self._agent_dates[agent_key]
 
-    def session_keys(self) -> list[SessionKey]:  # PLACEHOLDER: until the model is independent
-        return [SessionKey(r.id, r.agent_id, r.started_at) for r in self.ground_truth()]
+    # --- what the tests, the benchmark and demo mode ask ----------------------------------------
+
+    def session_keys(self) -> list[SessionKey]:
+        return [SessionKey(s.key, s.agent_key, s.started_at) for s in self._model.values()]
 
     def agent_ids(self) -> tuple[str, ...]:
-        return tuple(self._agents)
+        return tuple(agent.key for agent in AGENTS)
 
     # --- errors and auth -------------------------------------------------------------------------
 
@@ -378,12 +495,17 @@ class VectaraSimulator(Simulator):
         return answer
 
     async def _get_agent(self, request: Request) -> Response:
-        return JSONResponse(self._agent(request))
+        return JSONResponse(self._agents_json[self._agent(request)])
 
     async def _list_sessions(self, request: Request) -> Response:
-        agent_key = self._agent(request)["key"]
+        agent_key = self._agent(request)
         limit = self._limit(request)
-        selected = list(filter(self._session_filter(request), self._sessions[agent_key]))
+        wanted = self._session_filter(request)
+        selected = [
+            self._sessions_json[(agent_key, key)]
+            for key in self._served[agent_key]
+            if wanted(self._model[(agent_key, key)])
+        ]
         after = self._page_start(request, scope=agent_key)
         remaining = [s for s in selected if self._ranks[(agent_key, s["key"])] >= after]
         page = remaining[:limit]
@@ -394,21 +516,21 @@ class VectaraSimulator(Simulator):
         return JSONResponse({"sessions": page, "metadata": metadata})
 
     async def _get_session(self, request: Request) -> Response:
-        return JSONResponse(self._session(request))
+        return JSONResponse(self._sessions_json[self._session(request)])
 
     async def _delete_session(self, request: Request) -> Response:
-        session = self._session(request)
-        agent_key = session["agent_key"]
-        self._sessions[agent_key].remove(session)
-        del self._events[(agent_key, session["key"])]
+        place = self._session(request)
+        agent_key, key = place
+        self._served[agent_key].remove(key)
+        del self._model[place], self._sessions_json[place], self._events_json[place]
         return Response(status_code=204)
 
     async def _list_events(self, request: Request) -> Response:
-        session = self._session(request)
-        scope = f"{session['agent_key']}/{session['key']}"
+        agent_key, key = place = self._session(request)
+        scope = f"{agent_key}/{key}"
         limit = self._limit(request)
         start = self._page_start(request, scope=scope)
-        events = self._events[(session["agent_key"], session["key"])]
+        events = self._events_json[place]
         metadata: Json = {}
         if start + limit < len(events):
             metadata["page_key"] = self._page_key(scope, start + limit)
@@ -416,22 +538,20 @@ class VectaraSimulator(Simulator):
 
     # --- request parts ---------------------------------------------------------------------------
 
-    def _agent(self, request: Request) -> Json:
-        agent_key = request.path_params["agent_key"]
-        agent = self._agents.get(agent_key)
-        if agent is None:
+    def _agent(self, request: Request) -> str:
+        agent_key: str = request.path_params["agent_key"]
+        if agent_key not in self._served:
             detail = f"Agent with key '{agent_key}' does not exist"
             raise _Rejected(self._error(404, "agent_not_found", detail, id=agent_key))
-        return agent
+        return agent_key
 
-    def _session(self, request: Request) -> Json:
-        agent_key = self._agent(request)["key"]
-        session_key = request.path_params["session_key"]
-        for session in self._sessions[agent_key]:
-            if session["key"] == session_key:
-                return session
-        detail = f"Session '{session_key}' not found for agent '{agent_key}'"
-        raise _Rejected(self._error(404, "session_not_found", detail, id=session_key))
+    def _session(self, request: Request) -> tuple[str, str]:
+        agent_key = self._agent(request)
+        session_key: str = request.path_params["session_key"]
+        if (agent_key, session_key) not in self._model:
+            detail = f"Session '{session_key}' not found for agent '{agent_key}'"
+            raise _Rejected(self._error(404, "session_not_found", detail, id=session_key))
+        return agent_key, session_key
 
     def _limit(self, request: Request) -> int:
         raw = request.query_params.get("limit")
@@ -445,7 +565,7 @@ class VectaraSimulator(Simulator):
             raise self._invalid("limit", f"must be an integer between 1 and {MAX_LIMIT}")
         return limit
 
-    def _session_filter(self, request: Request) -> Callable[[Json], bool]:
+    def _session_filter(self, request: Request) -> Callable[[ChatSession], bool]:
         """The `enabled` and `filter` parameters as one test of a session."""
         enabled = request.query_params.get("enabled")
         if enabled not in (None, "true", "false"):
@@ -456,10 +576,10 @@ class VectaraSimulator(Simulator):
         except re.error as exc:
             raise self._invalid("filter", "must be a valid regular expression") from exc
 
-        def selected(session: Json) -> bool:
-            if enabled is not None and session["enabled"] != (enabled == "true"):
+        def selected(session: ChatSession) -> bool:
+            if enabled is not None and session.still_open != (enabled == "true"):
                 return False
-            described = f"{session['name'] or ''}\n{session['description'] or ''}"
+            described = f"{session.title or ''}\n{session.summary or ''}"
             return regex.search(described) is not None
 
         return selected
@@ -482,3 +602,75 @@ class VectaraSimulator(Simulator):
         if not isinstance(start, int) or start < 0:
             raise self._invalid("page_key", "is not a page key of this listing")
         return start
+
+
+# --- the vendor's JSON, rendered from the model ----------------------------------------------
+
+
+def _session_json(session: ChatSession) -> Json:
+    """The AgentSession document of `session` (vendors.md §3): `key` and `id` equal, no name
+    sent as `""`, no description as null, the rest in the free `metadata` object."""
+    metadata: Json = {
+        "customer_id": session.customer_id,
+        "priority": session.priority,
+        "issue_category": session.topic,
+        "tags": list(session.tags),
+        **dict(session.facts),
+    }
+    if session.channel is not None:
+        metadata["channel"] = session.channel
+    if session.phone_number is not None:
+        metadata["phone_number"] = session.phone_number
+    return {
+        "key": session.key,
+        "id": session.key,
+        "agent_key": session.agent_key,
+        "name": session.title or "",
+        "description": session.summary,
+        "metadata": metadata,
+        "enabled": session.still_open,
+        "tti_minutes": session.tti_minutes,
+        "created_at": _iso(session.started_at),
+    }
+
+
+def _events_json(session: ChatSession) -> list[Json]:
+    """The session's event stream, chronological (ties in the order they happened)."""
+    timed: list[tuple[datetime, int, Json]] = []
+
+    def add(event_id: str, kind: str, at: datetime, fields: Mapping[str, Any]) -> None:
+        head = {"id": event_id, "session_key": session.key, "type": kind, "created_at": _iso(at)}
+        timed.append((at, len(timed), head | dict(fields)))
+
+    for message in session.messages:
+        if message.by == "user":
+            parts = [{"type": "text", "content": message.text}]
+            add(message.event_id, "input_message", message.at, {"messages": parts})
+        else:
+            add(message.event_id, "agent_output", message.at, {"content": message.text})
+    for run in session.tool_runs:
+        ids = {
+            "tool_call_id": run.call_id,
+            "tool_configuration_name": f"tcfg_{run.name}",
+            "tool_name": run.name,
+        }
+        add(run.input_event_id, "tool_input", run.at, ids | {"tool_input": run.arguments})
+        if run.answered:
+            add(run.output_event_id, "tool_output", _ended(run), ids | {"tool_output": run.output})
+    for aside in session.asides:
+        add(aside.event_id, aside.kind, aside.at, aside.fields)
+    return [event for _, _, event in sorted(timed, key=lambda entry: entry[:2])]
+
+
+def _ended(run: ToolRun) -> datetime:
+    return run.at + timedelta(milliseconds=run.duration_ms)
+
+
+def _to_ms(moment: datetime) -> datetime:
+    """`moment` in UTC, cut to the millisecond: what the vendor's timestamps carry."""
+    moment = moment.astimezone(UTC)
+    return moment - timedelta(microseconds=moment.microsecond % 1000)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import uvicorn
@@ -15,17 +15,18 @@ from providers.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from providers.query import SessionQuery
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
-from providers.simulators import Simulator, build
+from providers.simulators import Simulator
+from providers.simulators.vonage import VonageSimulator
 from providers.vendors import adapter_class
-from tests.conftest import ANCHOR
-from tests.oracles import expected_records
+from tests.support import expected
 
+ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 QUERY = SessionQuery(started_after=ANCHOR - timedelta(days=120), started_before=ANCHOR)
 
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[Simulator, str]]:
-    simulator = build("vonage", size=30, seed=2, anchor=ANCHOR)
+    simulator = VonageSimulator(size=30, seed=2, anchor=ANCHOR, clock=lambda: ANCHOR)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(simulator.app, log_level="warning", lifespan="off"))
@@ -59,9 +60,9 @@ async def test_a_real_vendor_answers_through_either_transport(
         page = await adapter.list_sessions(QUERY, None, 100)
     finally:
         await adapter.aclose()
-    assert sorted(i.record.id for i in page.items) == sorted(
-        r.id for r in expected_records(simulator)
-    )
+    assert page.exhausted
+    assert [i.record for i in page.items] == expected(simulator, QUERY)
+    assert len(page.items) == simulator.size
 
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])

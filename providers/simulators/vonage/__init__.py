@@ -1,5 +1,6 @@
-"""The Vonage AI Studio Insights simulator: the server, its conversation documents and the
-Elasticsearch-style filter evaluation behind `filter_by`."""
+"""The Vonage AI Studio Insights simulator: the server, the sessions it generates (`model`),
+their spelling as conversation documents and the Elasticsearch-style filter evaluation behind
+`filter_by`."""
 
 from providers.simulators.vonage.server import VonageSimulator
 

@@ -10,18 +10,18 @@ lack the field last whatever the direction; a dotted path walks through lists.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
-
-from providers.query import words
 
 __all__ = [
     "ID_FIELDS",
     "InvalidParameter",
     "Predicate",
     "SortKey",
+    "analyze",
     "compile_filter",
     "parse_moment",
     "parse_projection",
@@ -72,6 +72,16 @@ ID_FIELDS = frozenset(
 )
 DATE_FIELD = "session_start_time"
 _RANGE_BOUNDS = frozenset({"gte", "gt", "lte", "lt"})
+
+
+# Elasticsearch's standard analyzer, near enough: runs of letters, digits and underscores, an
+# apostrophe kept only between two of them ("don't"), lower-cased.
+_TOKEN = re.compile(r"\w+(?:'\w+)*")
+
+
+def analyze(text: str) -> set[str]:
+    """The terms a `match` compares: those of the query text and of the field's text."""
+    return {token.lower() for token in _TOKEN.findall(text)}
 
 
 class InvalidParameter(Exception):
@@ -141,11 +151,11 @@ def _terms(path: list[str], wanted: Any) -> Predicate:
 
 
 def _match(field: str, path: list[str], text: Any) -> Predicate:
-    asked = set(words(str(text)))
+    asked = analyze(str(text))
     if field in ID_FIELDS or not asked:
         return lambda doc: False
     return lambda doc: any(
-        asked.intersection(words(found)) for found in values(doc, path) if isinstance(found, str)
+        asked.intersection(analyze(found)) for found in values(doc, path) if isinstance(found, str)
     )
 
 

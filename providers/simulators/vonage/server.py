@@ -21,16 +21,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
-from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from providers.records import SessionRecord
 from providers.simulators.base import SessionKey, Simulator
-from providers.simulators.vonage.documents import Dataset, build_dataset
+from providers.simulators.vonage.documents import Document, render
 from providers.simulators.vonage.elastic import (
     InvalidParameter,
     Predicate,
@@ -42,18 +40,16 @@ from providers.simulators.vonage.elastic import (
     project,
     sort_documents,
 )
-from providers.values import parse_time
-from providers.vonage.adapter import INVALID_API_KEY
-from providers.vonage.mapping import session_record
+from providers.simulators.vonage.model import Agent, Session
+from providers.simulators.vonage.model import generate as generate_dataset
 
 __all__ = ["VonageSimulator"]
-
-Document = dict[str, Any]
 
 MAX_RANGE = timedelta(days=60)
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 10
 _BASE_AUTH_REFUSAL = "unauthorized"  # what the simulator base passes when the key is wrong
+INVALID_API_KEY = "Invalid API key"  # Vonage's message for a bad key (vendors.md §4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +122,13 @@ class VonageSimulator(Simulator):
     search_latency_s: float = 0.0  # /search/{id} is "much slower" on Vonage; 0 keeps tests quick
 
     def generate(self) -> None:
-        self.dataset: Dataset = build_dataset(self.rng, self.size, self.anchor)
-
-    @property
-    def documents(self) -> list[Document]:
-        return self.dataset.documents
+        dataset = generate_dataset(self.rng, self.size, self.anchor)
+        self.account_id: str = dataset.account_id
+        self.agents: tuple[Agent, ...] = dataset.agents
+        # The model (what the tests' oracle reads) and its spelling, kept in the same order:
+        # storage order, what a search without sort_by returns.
+        self.sessions: list[Session] = list(dataset.sessions)
+        self.documents: list[Document] = [render(s, self.account_id) for s in self.sessions]
 
     def routes(self) -> Sequence[BaseRoute]:
         endpoints = [
@@ -161,14 +159,11 @@ class VonageSimulator(Simulator):
             return False
         return hmac.compare_digest(header_value.encode("utf-8"), self.api_key.encode("utf-8"))
 
-    def ground_truth(self) -> list[SessionRecord]:
-        return [session_record(doc) for doc in self.documents]
-
-    def session_keys(self) -> list[SessionKey]:  # PLACEHOLDER: until the model is independent
-        return [SessionKey(r.id, r.agent_id, r.started_at) for r in self.ground_truth()]
+    def session_keys(self) -> list[SessionKey]:
+        return [SessionKey(s.id, s.agent.id, s.started_at) for s in self.sessions]
 
     def agent_ids(self) -> tuple[str, ...]:
-        return tuple(agent.id for agent in self.dataset.agents)
+        return tuple(agent.id for agent in self.agents)
 
     # --- routes ---------------------------------------------------------------------------------
 
@@ -206,7 +201,8 @@ class VonageSimulator(Simulator):
         doc = self._on_day(request)
         if doc is None:
             return self._not_found()
-        self.documents.remove(doc)
+        index = next(i for i, stored in enumerate(self.documents) if stored is doc)
+        del self.documents[index], self.sessions[index]  # the model forgets it too
         return Response(status_code=204)
 
     async def no_route(self, request: Request) -> Response:
@@ -221,7 +217,7 @@ class VonageSimulator(Simulator):
         day = parse_moment(_required(request.query_params, "session_start_time")).date()
         session_id = request.path_params["session_id"]
         for doc in self.documents:
-            if doc["id"] == session_id and parse_time(doc["session_start_time"]).date() == day:
+            if doc["id"] == session_id and parse_moment(doc["session_start_time"]).date() == day:
                 return doc
         return None
 
