@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -19,6 +19,7 @@ from providers.records import Channel, SessionRecord, SessionStatus
 
 __all__ = [
     "DEFAULT_SCAN_CAP",
+    "Criteria",
     "PagedSession",
     "Position",
     "SessionPage",
@@ -41,16 +42,12 @@ class SortOrder(StrEnum):
     OLDEST_FIRST = "asc"
 
 
-@dataclass(frozen=True, slots=True)
-class SessionQuery:
-    """One provider's share of a `sessions` query. Times are aware UTC; the window is
-    [started_after, started_before). `None` means "no filter"; `agent_ids` None means the
-    configured agents."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Criteria:
+    """The filters of a sessions query besides its window and agents, declared once: the
+    resolvers' validated filter and every vendor's `SessionQuery` carry these fields, and
+    `matches` gives them their meaning. `None` means "no filter"."""
 
-    started_after: datetime
-    started_before: datetime
-    order: SortOrder = SortOrder.NEWEST_FIRST
-    agent_ids: tuple[str, ...] | None = None
     statuses: frozenset[SessionStatus] | None = None
     text: str | None = None
     tags: tuple[str, ...] = ()
@@ -58,6 +55,21 @@ class SessionQuery:
     channels: frozenset[Channel] | None = None
     vehicle_ids: tuple[str, ...] | None = None
     driver_ids: tuple[str, ...] | None = None
+
+    def criteria(self) -> dict[str, Any]:
+        """These fields by name, to build another `Criteria` subclass from this one."""
+        return {field.name: getattr(self, field.name) for field in fields(Criteria)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionQuery(Criteria):
+    """One provider's share of a `sessions` query. Times are aware UTC; the window is
+    [started_after, started_before); `agent_ids` None means the configured agents."""
+
+    started_after: datetime
+    started_before: datetime
+    order: SortOrder = SortOrder.NEWEST_FIRST
+    agent_ids: tuple[str, ...] | None = None
     scan_cap: int = DEFAULT_SCAN_CAP
     # The caller will read details (transcript, tool calls, flow steps, recording). False lets
     # a vendor whose list can carry them ask for less (Vonage `project_fields`).

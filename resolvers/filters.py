@@ -6,14 +6,15 @@ into vendor paths and comma-separated lists), free text and lists are bounded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from providers.adapter import SAFE_ID
 from providers.errors import UserInputError
-from providers.query import SessionQuery, SortOrder, digits
-from providers.records import Channel, Provider, SessionStatus
+from providers.query import Criteria, SessionQuery, SortOrder, digits
+from providers.records import Provider
 
 __all__ = ["AgentScope", "SessionFilterSpec", "resolve_window"]
 
@@ -33,19 +34,15 @@ class AgentScope:
         return self.anywhere + tuple(a for p, a in self.by_provider if p is provider)
 
 
-@dataclass(frozen=True, slots=True)
-class SessionFilterSpec:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionFilterSpec(Criteria):
+    """A client's filter, validated: the criteria every vendor gets, plus which vendors and
+    agents, and the window bounds the client gave (the default window is resolved per page)."""
+
     providers: frozenset[Provider] | None = None
     agents: AgentScope | None = None
-    statuses: frozenset[SessionStatus] | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None
-    text: str | None = None
-    tags: tuple[str, ...] = ()
-    phone_number: str | None = None
-    channels: frozenset[Channel] | None = None
-    vehicle_ids: tuple[str, ...] | None = None
-    driver_ids: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for name, ids in (("vehicleIds", self.vehicle_ids), ("driverIds", self.driver_ids)):
@@ -68,25 +65,9 @@ class SessionFilterSpec:
             raise UserInputError("`startedAfter` must be before `startedBefore`")
 
     def canonical(self) -> dict[str, Any]:
-        """What the cursor's filter hash covers (the resolved window travels in the cursor)."""
-        return {
-            "providers": sorted(p.value for p in self.providers or ()),
-            "agents": None
-            if self.agents is None
-            else [
-                sorted(self.agents.anywhere),
-                sorted(f"{p.value}/{a}" for p, a in self.agents.by_provider),
-            ],
-            "statuses": sorted(s.value for s in self.statuses or ()) if self.statuses else None,
-            "after": self.started_after,
-            "before": self.started_before,
-            "text": self.text,
-            "tags": sorted(self.tags),
-            "phone": self.phone_number,
-            "channels": sorted(c.value for c in self.channels) if self.channels else None,
-            "vehicles": self.vehicle_ids,
-            "drivers": self.driver_ids,
-        }
+        """What the cursor's filter hash covers: every field, in a form that does not depend
+        on the order the client listed values in (the resolved window travels in the cursor)."""
+        return {field.name: _canonical(getattr(self, field.name)) for field in fields(self)}
 
     def query_for(
         self,
@@ -103,17 +84,11 @@ class SessionFilterSpec:
             if not agent_ids:
                 return None
         return SessionQuery(
+            **self.criteria(),
             started_after=window[0],
             started_before=window[1],
             order=order,
             agent_ids=agent_ids,
-            statuses=self.statuses,
-            text=self.text,
-            tags=self.tags,
-            phone_number=self.phone_number,
-            channels=self.channels,
-            vehicle_ids=self.vehicle_ids,
-            driver_ids=self.driver_ids,
             scan_cap=scan_cap,
             with_details=with_details,
         )
@@ -139,6 +114,18 @@ def resolve_window(
     if after >= before:
         raise UserInputError("`startedAfter` must be before `startedBefore` (or now)")
     return after, before
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, frozenset | tuple):  # every list of the filter is a set of values
+        return sorted(_canonical(item) for item in value)
+    if isinstance(value, AgentScope):
+        return [sorted(value.anywhere), sorted(f"{p.value}/{a}" for p, a in value.by_provider)]
+    return value
 
 
 def _check_ids(name: str, ids: tuple[str, ...]) -> None:
