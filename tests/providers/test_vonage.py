@@ -761,7 +761,9 @@ async def test_configured_agents_scope_the_list(sim: VonageSimulator) -> None:
 async def test_a_window_with_nothing_in_it_is_empty_not_an_error(
     sim: VonageSimulator, adapter: Adapter
 ) -> None:
-    future = SessionQuery(ANCHOR + timedelta(days=1), ANCHOR + timedelta(days=2))
+    future = SessionQuery(
+        started_after=ANCHOR + timedelta(days=1), started_before=ANCHOR + timedelta(days=2)
+    )
     assert await adapter.list_sessions(future, None, 5) == SessionPage((), True, total=0)
     assert [entry.status for entry in sim.log.entries] == [404]
 
