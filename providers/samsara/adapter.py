@@ -96,9 +96,7 @@ class SamsaraAdapter(Adapter):
         readers = self._readers(query, streams, after)
         items: list[PagedSession] = []
         while len(items) < limit:
-            # Local-only filters drop sessions: then full pages cost fewer calls.
-            wanted = MAX_PAGE_SIZE if _filters_locally(query) else limit - len(items)
-            await asyncio.gather(*(r.load(wanted) for r in readers if r.needs_page))
+            await asyncio.gather(*(r.load() for r in readers if r.needs_page))
             record = _pop_newest(readers)
             if record is None:
                 break
@@ -145,8 +143,10 @@ class SamsaraAdapter(Adapter):
             while not reader.done:
                 if len(scanned) >= cap:
                     return scanned, True
-                await reader.load(cap - len(scanned))
+                await reader.load()
                 scanned.extend(reader.pop_all())
+        if len(scanned) > cap:  # pages are 100 long: what the cap leaves out is reported
+            return scanned[:cap], True
         return scanned, False
 
     async def _first_matches(
@@ -256,10 +256,6 @@ def _can_match(query: SessionQuery, agent_ids: Sequence[str]) -> bool:
         and (query.channels is None or Channel.VOICE in query.channels)
         and not query.tags  # the vendor has no tags
     )
-
-
-def _filters_locally(query: SessionQuery) -> bool:
-    return query.phone_number is not None or query.text is not None
 
 
 def _status_param(statuses: frozenset[SessionStatus] | None) -> str:

@@ -4,6 +4,10 @@ A position is the `after` cursor of a vendor page and how many sessions were con
 that cursor. Resuming refetches that page and skips them: the sessions after a cursor are the
 same whatever the page size, so the skip also holds when the refetched page is shorter (it then
 carries over to the next page).
+
+Every page is asked for with the same `limit`, the vendor's largest: vendors.md asks to keep
+every parameter but `after` identical while following a cursor, and a page refetched on resume
+is then the page the position was taken on.
 """
 
 from __future__ import annotations
@@ -65,12 +69,10 @@ class StreamReader:
     def needs_page(self) -> bool:
         return not self._buffer and not self.done
 
-    async def load(self, wanted: int) -> None:
-        """Fetches pages until a session is buffered or the stream ends; `wanted` is how many
-        sessions the caller may still use (the page size, capped by the vendor's maximum)."""
+    async def load(self) -> None:
+        """Fetches pages until a session is buffered or the stream ends."""
         while self.needs_page:
-            size = min(MAX_PAGE_SIZE, self._consumed + max(1, wanted))
-            self._take(await self._fetch(self._after, size))
+            self._take(await self._fetch(self._after, MAX_PAGE_SIZE))
 
     def pop(self) -> SessionRecord:
         record = self._buffer.popleft()

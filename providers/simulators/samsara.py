@@ -184,7 +184,7 @@ class BadRequest(Exception):
 class _Cursor:
     offset: int
     page: int  # pages served before this one: decides short and empty pages
-    fingerprint: str  # of every parameter but `after` and `limit`
+    fingerprint: str  # of every parameter but `after`: all must stay the same while following it
     end_ms: int  # the resolved endTime (it defaults to "now" on the first page)
     issued_s: int
 
@@ -616,7 +616,15 @@ def _limit(params: Mapping[str, str]) -> int:
 
 
 def _fingerprint(params: Mapping[str, str]) -> str:
-    names = ("startTime", "endTime", "agentIds", "vehicleIds", "driverIds", "sessionStatus")
+    names = (
+        "startTime",
+        "endTime",
+        "agentIds",
+        "vehicleIds",
+        "driverIds",
+        "sessionStatus",
+        "limit",
+    )
     joined = "\n".join(f"{name}={params.get(name)}" for name in names)
     return hashlib.sha256(joined.encode()).hexdigest()[:16]
 

@@ -286,21 +286,19 @@ async def test_pages_are_short_or_empty_while_more_follow_and_the_last_cursor_is
     assert all(set(summary) == SUMMARY_FIELDS for summary in served)
 
 
-async def test_a_cursor_is_bound_to_the_other_parameters_but_not_the_limit(
-    sim: SamsaraSimulator, http: httpx.AsyncClient
+@pytest.mark.parametrize("change", [{"limit": 20}, {"sessionStatus": "completed"}])
+async def test_a_cursor_is_bound_to_every_other_parameter(
+    sim: SamsaraSimulator, http: httpx.AsyncClient, change: dict[str, Any]
 ) -> None:
+    """vendors.md: keep every other parameter identical while following `after`."""
     params = stream_params(sim, sessionStatus=ALL_STATUSES, limit=10)
     cursor = (await http.get(STREAM, params=params)).json()["pagination"]["endCursor"]
-    other_limit = await http.get(STREAM, params={**params, "limit": 20, "after": cursor})
+    same = await http.get(STREAM, params={**params, "after": cursor})
     # the second page is a short one: half the limit
-    assert [s["id"] for s in other_limit.json()["data"]] == [s.id for s in sim.sessions[10:20]]
-    other_status = await http.get(
-        STREAM, params={**params, "sessionStatus": "completed", "after": cursor}
-    )
-    assert other_status.status_code == 400
-    assert other_status.json()["message"] == (
-        "after cursor does not match the other request parameters"
-    )
+    assert [s["id"] for s in same.json()["data"]] == [s.id for s in sim.sessions[10:15]]
+    other = await http.get(STREAM, params={**params, **change, "after": cursor})
+    assert other.status_code == 400
+    assert other.json()["message"] == "after cursor does not match the other request parameters"
 
 
 async def test_a_cursor_expires_after_30_days(
@@ -566,13 +564,12 @@ async def test_newest_first_positions_are_native_cursors_and_full_pages_cost_one
     assert len(stream_calls(sim)) == 1  # no look-ahead for a full page
     after, consumed = page.items[4].resume["streams"][0]
     assert after is None and consumed == 5  # first vendor page, five consumed
-    # the vendor's 1st page held 10: the 10th item points at the 2nd page, nothing consumed yet
-    after, consumed = page.items[9].resume["streams"][0]
-    assert isinstance(after, str) and consumed == 0
     sim.log.clear()
     resumed = await adapter.list_sessions(query(), page.items[4].resume, 5)
     assert ids(item.record for item in resumed.items) == ids(item.record for item in page.items[5:])
-    assert [entry.param("limit") for entry in stream_calls(sim)] == ["10"]  # skip 5 + 5
+    # The same page is asked again with the same parameters, its first five skipped.
+    assert [entry.param("limit") for entry in stream_calls(sim)] == ["100"]
+    assert stream_calls(sim)[0].param("after") is None
 
 
 async def test_oldest_first_scans_the_window_and_narrows_start_time_on_resume(
@@ -596,7 +593,7 @@ async def test_oldest_first_stops_at_the_scan_cap_and_says_truncated(
 ) -> None:
     page = await adapter.list_sessions(query(order=SortOrder.OLDEST_FIRST, scan_cap=30), None, 10)
     assert (page.truncated, len(page.items)) == (True, 10)
-    assert sum(int(entry.param("limit") or 0) for entry in stream_calls(sim)) == 30
+    assert [entry.param("limit") for entry in stream_calls(sim)] == ["100"]  # one page is enough
     newest_30 = sorted(expected(sim, query())[:30], key=lambda record: record.sort_key)
     assert ids(item.record for item in page.items) == ids(newest_30[:10])
 
@@ -615,7 +612,7 @@ async def test_window_agents_and_all_four_statuses_are_always_sent(
         "endTime": ["2026-11-01T00:00:00.000Z"],
         "sessionStatus": [ALL_STATUSES],
         "agentIds": [",".join(sorted(sim.agent_ids()))],
-        "limit": ["7"],
+        "limit": ["100"],  # always the largest: a cursor binds every parameter
     }
 
 
