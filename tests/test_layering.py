@@ -34,6 +34,20 @@ def test_no_simulator_module_imports_the_rest_of_providers() -> None:
     assert offenders == set()
 
 
+def test_the_oracles_share_no_code_with_the_adapters() -> None:
+    """The tests' expected records come from the simulators' models, never from adapter code."""
+    allowed = {"providers.records", "providers.query"}  # the records and the query's types
+    offenders = {
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in (ROOT / "tests" / "oracles").rglob("*.py")
+        for module in imported_modules(path)
+        if module.split(".")[0] in {"providers", "resolvers", "graph"}
+        and module not in allowed
+        and not module.startswith("providers.simulators")
+    }
+    assert offenders == set()
+
+
 def test_imports_point_one_way_graph_resolvers_providers() -> None:
     forbidden = {"providers": {"resolvers", "graph"}, "resolvers": {"graph"}}
     offenders = {

@@ -12,8 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import (
+    FieldNode,
+    GraphQLObjectType,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    get_named_type,
+    parse,
+)
 
 from graph.app import create_app
+from graph.schema import schema
 from graph.settings import load_settings
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
@@ -83,6 +92,53 @@ async def golden(request: pytest.FixtureRequest) -> AsyncIterator[tuple[dict[str
         response = await client.post("/graphql", json={"query": QUERY, "variables": variables})
     assert vendor.unmatched == [], "requests no golden route answers"
     yield response.json(), expected
+
+
+def selected_leaves(selection: SelectionSetNode | None, prefix: str = "") -> set[str]:
+    found: set[str] = set()
+    for node in selection.selections if selection else ():
+        assert isinstance(node, FieldNode)
+        found.add(prefix + node.name.value)
+        found |= selected_leaves(node.selection_set, f"{prefix}{node.name.value}.")
+    return found
+
+
+def schema_fields(type_name: str, prefix: str = "", depth: int = 0) -> set[str]:
+    """Every field of the type and of the object types under it (agents' own sessions aside)."""
+    kind = get_named_type(schema._schema.type_map[type_name])
+    assert isinstance(kind, GraphQLObjectType)
+    found: set[str] = set()
+    for name, field in kind.fields.items():
+        found.add(prefix + name)
+        inner = get_named_type(field.type)
+        if isinstance(inner, GraphQLObjectType) and name != "sessions" and depth < 2:
+            found |= schema_fields(inner.name, f"{prefix}{name}.", depth + 1)
+    return found
+
+
+def test_the_golden_query_selects_every_session_field() -> None:
+    operation = parse(QUERY).definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    node = next(
+        leaf for leaf in selected_leaves(operation.selection_set) if leaf.endswith("edges.node")
+    )
+    selected = {
+        leaf.removeprefix(node + ".")
+        for leaf in selected_leaves(operation.selection_set)
+        if leaf.startswith(node + ".")
+    }
+    # Agent's own fields beyond the ones a session fills are checked by the agent tests.
+    expected = {f for f in schema_fields("Session") if not f.startswith("agent.")} | {
+        "agent.id",
+        "agent.provider",
+        "agent.providerAgentId",
+        "agent.name",
+    }
+    assert selected == expected
+
+
+def test_every_vendor_has_a_golden_fixture() -> None:
+    assert sorted(provider.value for provider in Provider) == VENDORS
 
 
 async def test_every_session_field_matches_the_hand_written_answer(
