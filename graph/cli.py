@@ -8,6 +8,7 @@ import logging
 import socket
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from resolvers.sources import build_simulators
 if TYPE_CHECKING:
     from providers.simulators import Simulator
 
-__all__ = ["main"]
+__all__ = ["SimulatorServers", "env_lines", "main", "simulator_servers"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,34 +104,74 @@ def env_lines(simulators: dict[Provider, Simulator], urls: dict[Provider, str]) 
     return lines
 
 
-async def _simulate(args: argparse.Namespace) -> int:
-    anchor = datetime.fromisoformat(args.anchor) if args.anchor else None
-    if anchor is not None and anchor.tzinfo is None:
-        anchor = anchor.replace(tzinfo=UTC)
-    simulators = build_simulators(args.size, args.seed, anchor)
-    if args.only:
-        try:
-            wanted = {Provider(name.strip().lower()) for name in args.only.split(",")}
-        except ValueError:
-            raise ConfigError(f"--only takes {', '.join(p.value for p in Provider)}") from None
-        simulators = {p: s for p, s in simulators.items() if p in wanted}
+@dataclass
+class SimulatorServers:
+    """The simulators as HTTP servers on bound sockets: `serve` runs them until `stop`."""
+
+    simulators: dict[Provider, Simulator]
+    urls: dict[Provider, str]
+    servers: list[tuple[uvicorn.Server, socket.socket]]
+
+    def env_lines(self) -> list[str]:
+        return env_lines(self.simulators, self.urls)
+
+    async def serve(self) -> None:
+        await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in self.servers))
+
+    def stop(self) -> None:
+        """Ends `serve` (from any thread): each server finishes its requests and closes."""
+        for server, _ in self.servers:
+            server.should_exit = True
+
+
+def simulator_servers(
+    simulators: dict[Provider, Simulator], host: str, port: int = 0, latency_ms: float = 0.0
+) -> SimulatorServers:
+    """One server per simulator, its socket bound to `host` and `port` + i (0: any free port)."""
     servers, urls = [], {}
     for offset, (provider, simulator) in enumerate(simulators.items()):
-        simulator.faults.latency_s = args.latency_ms / 1000
+        simulator.faults.latency_s = latency_ms / 1000
         # IPPROTO_TCP: asyncio then sets TCP_NODELAY on accepted connections; without it the
         # delayed ACK adds ~40 ms to every answer (bench/RESULTS.md).
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((args.host, args.port + offset if args.port else 0))
-        host, port = sock.getsockname()[:2]
-        urls[provider] = f"http://{host}:{port}"
+        sock.bind((host, port + offset if port else 0))
+        bound_host, bound_port = sock.getsockname()[:2]
+        urls[provider] = f"http://{bound_host}:{bound_port}"
         config = uvicorn.Config(simulator.app, log_level="warning", lifespan="off")
         servers.append((uvicorn.Server(config), sock))
-    lines = env_lines(simulators, urls)
+    return SimulatorServers(simulators, urls, servers)
+
+
+def _anchor(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        anchor = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--anchor must be an ISO 8601 time, not {text!r}") from None
+    return anchor if anchor.tzinfo else anchor.replace(tzinfo=UTC)
+
+
+def _only(text: str | None) -> set[Provider]:
+    if not text:
+        return set(Provider)
+    try:
+        return {Provider(name.strip().lower()) for name in text.split(",")}
+    except ValueError:
+        raise ConfigError(f"--only takes {', '.join(p.value for p in Provider)}") from None
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    wanted = _only(args.only)  # checked before the (slow) data generation
+    simulators = build_simulators(args.size, args.seed, _anchor(args.anchor))
+    simulators = {p: s for p, s in simulators.items() if p in wanted}
+    running = simulator_servers(simulators, args.host, args.port, args.latency_ms)
+    lines = running.env_lines()
     print("\n".join(lines), flush=True)
     if args.env_file:
         args.env_file.write_text("\n".join(lines) + "\n")
-    await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+    await running.serve()
     return 0
 
 
