@@ -101,7 +101,7 @@ async def test_serve_runs_the_demo_app_on_the_given_address(
     clean_env.setenv("SESSIONGRAPH_DEMO_ANCHOR", ANCHOR.isoformat())
     clean_env.setenv("SESSIONGRAPH_CURSOR_SECRET", "cli-test")
     served: list[tuple[Any, dict[str, Any]]] = []
-    clean_env.setattr(cli.uvicorn, "run", lambda app, **kw: served.append((app, kw)))
+    clean_env.setattr("graph.cli.uvicorn.run", lambda app, **kw: served.append((app, kw)))
 
     assert main(["serve", "--host", "127.0.0.1", "--port", "8765", "--log-level", "debug"]) == 0
 
@@ -134,7 +134,7 @@ def test_serve_with_a_bad_setting_says_so_and_serves_nothing(
 ) -> None:
     clean_env.setenv("SESSIONGRAPH_HTTP_TRANSPORT", "carrier-pigeon")
     served: list[object] = []
-    clean_env.setattr(cli.uvicorn, "run", lambda app, **kw: served.append(app))
+    clean_env.setattr("graph.cli.uvicorn.run", lambda app, **kw: served.append(app))
     assert main(["serve"]) == 2
     assert capsys.readouterr().err == (
         "sessiongraph: configuration error: SESSIONGRAPH_HTTP_TRANSPORT must be aiohttp or "
