@@ -32,6 +32,10 @@ def translate(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, SessionGraphError):
         return _with(error, original.message, original.extensions)
+    if error.message.startswith("Variable '$"):
+        # A variable's value the schema cannot take (wrong type, missing, a scalar that does
+        # not parse): the client's mistake, and graphql-core's message names the variable.
+        return _with(error, error.message, {"code": "BAD_USER_INPUT"})
     if isinstance(original, GraphQLError):
         return translate(original)
     if original is None:
@@ -40,8 +44,6 @@ def translate(error: GraphQLError) -> GraphQLError:
             return error
         if error.message.startswith("Syntax Error"):
             return _with(error, error.message, {"code": "GRAPHQL_PARSE_FAILED"})
-        if error.message.startswith("Variable '$"):
-            return _with(error, error.message, {"code": "BAD_USER_INPUT"})
         return _with(error, error.message, {"code": "GRAPHQL_VALIDATION_FAILED"})
     if error.path is None:
         # Raised while coercing arguments (a scalar's parser): the client's value is wrong.
@@ -52,10 +54,8 @@ def translate(error: GraphQLError) -> GraphQLError:
 def is_expected(error: GraphQLError) -> bool:
     """A client's mistake or a vendor's failure: answered with a code, not worth a traceback
     in the log (a vendor failure is logged once, at warning level, without one)."""
-    original = error.original_error
-    while isinstance(original, GraphQLError):
-        original = original.original_error
-    return original is None or isinstance(original, SessionGraphError)
+    extensions = translate(error).extensions or {}
+    return extensions.get("code") != "INTERNAL_SERVER_ERROR"
 
 
 def _with(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:

@@ -61,7 +61,7 @@ class SessionFilter:
     def to_spec(self) -> SessionFilterSpec:
         return SessionFilterSpec(
             providers=_set(self.providers, records.Provider),
-            agents=None if not _given(self.agent_ids) else _agent_scope(self.agent_ids or []),
+            agents=_agent_scope(ids) if (ids := _listed(self.agent_ids)) is not None else None,
             statuses=_set(self.statuses, records.SessionStatus),
             started_after=_value(self.started_after),
             started_before=_value(self.started_before),
@@ -74,8 +74,19 @@ class SessionFilter:
         )
 
 
+def _listed(values: list[E] | None) -> list[E] | None:
+    """A list the client gave, None when left out; an empty one would match nothing, which is
+    never what was meant: refused."""
+    if not _given(values):
+        return None
+    if not values:
+        raise UserInputError("an empty list matches nothing: leave the field out instead")
+    return values
+
+
 def _ids(values: list[str] | None) -> tuple[str, ...] | None:
-    return tuple(values) if values is not None and _given(values) else None
+    listed = _listed(values)
+    return None if listed is None else tuple(listed)
 
 
 def _given(value: object) -> bool:
@@ -87,11 +98,8 @@ def _value(value: T | None) -> T | None:
 
 
 def _set(values: list[E] | None, kind: type[E]) -> frozenset[E] | None:
-    if not _given(values):
-        return None
-    if not values:
-        raise UserInputError("an empty list matches nothing: leave the field out instead")
-    return frozenset(kind(v) for v in values)  # type: ignore[call-arg]
+    listed = _listed(values)
+    return None if listed is None else frozenset(kind(v) for v in listed)  # type: ignore[call-arg]
 
 
 def _agent_scope(ids: list[str]) -> AgentScope:

@@ -326,6 +326,9 @@ def _merge(
             item.record.sort_key, plan.resumed_key, plan.order
         )
         taken.append(Edge(item.record, codec.encode(cursor), late))
+    for provider, left in remaining.items():
+        # The vendor's list may be at its end, but sessions it gave wait for a later page.
+        outcomes[provider].exhausted = outcomes[provider].exhausted and left == 0
     has_next = any(remaining.values())
     return MergedPage(taken, has_next, False, _total(plan, outcomes))
 

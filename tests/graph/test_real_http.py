@@ -16,7 +16,9 @@ import pytest
 
 from tests.conftest import ANCHOR, running_gateway
 
-QUERY = """{ sessions(first: 25) { edges { node { id provider providerSessionId status
+# An explicit window: the served processes read the real clock, the demo gateway a fixed one.
+QUERY = """{ sessions(first: 25, filter: {startedAfter: "2026-08-03T00:00:00Z",
+  startedBefore: "2026-11-01T00:00:00Z"}) { edges { node { id provider providerSessionId status
   startedAt durationMs transcript { turns { speaker text } } toolCalls { name status } } }
   pageInfo { hasNextPage } totalCount sources { provider ok } } }"""
 SIZE = 40
