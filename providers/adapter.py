@@ -8,6 +8,7 @@ A vendor without a batch endpoint fans out inside its adapter, bounded by `fan_o
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
@@ -157,6 +158,20 @@ class Adapter(ABC):
         whose detail call adds to the list entry (Vectara's events) overrides it to fetch only
         what is missing."""
         return await self.get_sessions([record.ref for record in listed])
+
+    # --- what a query may cost, known before it runs ------------------------------------------
+
+    def list_call_bound(self, query: SessionQuery, limit: int) -> int:
+        """The most vendor calls one `list_sessions(query, after, limit)` may make, retries
+        aside. A hard bound, from the vendor's scoping (slices, agents, page sizes) and this
+        server's configuration, never from the client's window or the vendor's data size: a walk
+        that reaches it ends its page there, resumable. Each vendor states its own."""
+        return max(1, math.ceil(limit / self.max_page_size))
+
+    def detail_call_bound(self, sessions: int) -> int:
+        """The most vendor calls fetching the details of `sessions` sessions (the getters and
+        `complete_sessions`), retries aside. By default one call per session."""
+        return sessions
 
     async def get_agents(self, ids: Sequence[str]) -> list[AgentRecord | None]:
         """Agents by vendor id. Vendors without an agent endpoint know only configured ids."""
