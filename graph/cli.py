@@ -128,6 +128,8 @@ def simulator_servers(
     simulators: dict[Provider, Simulator], host: str, port: int = 0, latency_ms: float = 0.0
 ) -> SimulatorServers:
     """One server per simulator, its socket bound to `host` and `port` + i (0: any free port)."""
+    from providers.simulators.control import with_fault_control  # `simulate` only
+
     servers, urls = [], {}
     for offset, (provider, simulator) in enumerate(simulators.items()):
         simulator.faults.latency_s = latency_ms / 1000
@@ -138,7 +140,9 @@ def simulator_servers(
         sock.bind((host, port + offset if port else 0))
         bound_host, bound_port = sock.getsockname()[:2]
         urls[provider] = f"http://{bound_host}:{bound_port}"
-        config = uvicorn.Config(simulator.app, log_level="warning", lifespan="off")
+        # The fault knobs over HTTP: only here, where the simulators serve on loopback.
+        app = with_fault_control(simulator)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
         servers.append((uvicorn.Server(config), sock))
     return SimulatorServers(simulators, urls, servers)
 

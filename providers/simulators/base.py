@@ -147,8 +147,9 @@ class _Guard:
                 response.headers["Retry-After"] = decision.retry_after
             await response(scope, receive, logged_send)
             return
-        if decision.malformed:
-            broken = Response('{"data": [{"id": ', media_type="application/json")
+        if decision.malformed or decision.wrong_shape:
+            body = _WRONG_SHAPE if decision.wrong_shape else '{"data": [{"id": '
+            broken = Response(body, media_type="application/json")
             await broken(scope, receive, logged_send)
             return
         if not sim.authorized(auth_value):
@@ -156,6 +157,9 @@ class _Guard:
             return
         await self.app(scope, receive, logged_send)
 
+
+# Valid JSON that no vendor sends: every key an adapter reads is missing or of another type.
+_WRONG_SHAPE = '{"data": {"unexpected": [1, 2]}, "sessions": 7, "hits": null, "events": "x"}'
 
 _REASONS = {
     400: "bad request",

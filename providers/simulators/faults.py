@@ -18,6 +18,7 @@ class FaultDecision:
     retry_after: str | None = None
     hang: bool = False
     malformed: bool = False
+    wrong_shape: bool = False
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Faults:
     hang_rate: float = 0.0
     hang_s: float = 30.0
     malformed_rate: float = 0.0  # 200 with a body that is not JSON
+    wrong_shape_rate: float = 0.0  # 200 with JSON of a shape the vendor never sends
     rate_limit_per_minute: int | None = None  # the vendor's documented limit, when enforced
     path_pattern: str | None = None  # faults only for paths matching this regex
     seed: int = 7
@@ -57,6 +59,8 @@ class Faults:
             return FaultDecision(hang=True)
         if self.malformed_rate and self._rng.random() < self.malformed_rate:
             return FaultDecision(malformed=True)
+        if self.wrong_shape_rate and self._rng.random() < self.wrong_shape_rate:
+            return FaultDecision(wrong_shape=True)
         return FaultDecision()
 
     def _over_rate_limit(self) -> bool:
