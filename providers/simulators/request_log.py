@@ -25,13 +25,18 @@ class LoggedRequest:
 @dataclass
 class RequestLog:
     entries: list[LoggedRequest] = field(default_factory=list)
+    # Bumped by `clear`: a request still in flight across a clear (a hang) is not written back.
+    _generation: int = 0
 
-    def record(self, method: str, path: str, raw_query: str, auth_present: bool) -> int:
+    def record(self, method: str, path: str, raw_query: str, auth_present: bool) -> tuple[int, int]:
         query = parse_qs(raw_query, keep_blank_values=True)
         self.entries.append(LoggedRequest(method, path, query, raw_query, auth_present))
-        return len(self.entries) - 1
+        return self._generation, len(self.entries) - 1
 
-    def set_status(self, index: int, status: int) -> None:
+    def set_status(self, token: tuple[int, int], status: int) -> None:
+        generation, index = token
+        if generation != self._generation:
+            return
         entry = self.entries[index]
         self.entries[index] = LoggedRequest(
             entry.method, entry.path, entry.query, entry.raw_query, entry.auth_present, status
@@ -39,6 +44,7 @@ class RequestLog:
 
     def clear(self) -> None:
         self.entries.clear()
+        self._generation += 1
 
     def count(self, path_prefix: str = "", method: str | None = None) -> int:
         return len(self.matching(path_prefix, method))
