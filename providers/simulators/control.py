@@ -2,7 +2,7 @@
 drive simulators in other processes). Never mounted in demo or live mode: `with_fault_control`
 wraps a simulator's app only where the CLI serves it on loopback.
 
-    GET    /__faults   the knobs as JSON
+    GET    /__faults   the knobs as JSON, and the requests served so far by status
     POST   /__faults   replace them: {"latency_ms", "status", "rate", "budget", "retry_after",
                        "hang_rate", "hang_s", "malformed_rate", "wrong_shape_rate",
                        "rate_limit_per_minute", "path"} (all optional; `path` is a regex: only
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -98,7 +99,9 @@ def _apply(simulator: Simulator, body: Any, baseline_latency_s: float) -> None:
 def _state(simulator: Simulator) -> dict[str, Any]:
     faults = simulator.faults
     state = {name: getattr(faults, attribute) for name, (attribute, _) in _KNOBS.items()}
-    return {"latency_ms": faults.latency_s * 1000, **state}
+    statuses = Counter(str(entry.status) for entry in simulator.log.entries)
+    served = {"requests": len(simulator.log), "statuses": dict(sorted(statuses.items()))}
+    return {"latency_ms": faults.latency_s * 1000, **state, **served}
 
 
 async def _read_json(receive: Receive) -> Any:

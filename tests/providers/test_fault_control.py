@@ -39,6 +39,8 @@ async def test_posted_faults_apply_to_the_vendor_paths_they_name(
     statuses = [(await http.get(STATESET_LIST)).status_code for _ in range(3)]
     assert statuses == [503, 503, 200]  # the budget of two failures, then healthy again
     assert [entry.status for entry in sim.log.entries] == [503, 503, 200]  # not the control
+    served = (await http.get(CONTROL_PATH)).json()
+    assert (served["requests"], served["statuses"]) == (3, {"200": 1, "503": 2})
 
 
 async def test_wrong_shape_and_malformed_bodies(http: httpx.AsyncClient) -> None:
