@@ -90,7 +90,8 @@ class CircuitBreaker:
         self._since: datetime | None = None
         self._opened_at = 0.0  # monotonic
         self._probe_started: float | None = None  # monotonic, while a probe is out
-        self._failed_request: object | None = None  # the request of the last counted failure
+        # The requests counted in the current run of failures (at most `policy.failures`).
+        self._failed_requests: list[object] = []
 
     def health(self) -> Health:
         self._cool_down()
@@ -116,7 +117,7 @@ class CircuitBreaker:
         if call.probe or self._state is BreakerState.CLOSED:
             self._probe_started = None
             self._failures = 0
-            self._failed_request = None
+            self._failed_requests.clear()
             if self._state is not BreakerState.CLOSED:
                 log.info("%s answered again: calls go through", self._name)
                 self._move(BreakerState.CLOSED)
@@ -127,11 +128,10 @@ class CircuitBreaker:
             self._probe_started = None
             self._failures += 1
             self._open()
-        elif self._state is BreakerState.CLOSED and (
-            call.request is None or call.request is not self._failed_request
-        ):
+        elif self._state is BreakerState.CLOSED and not self._counted(call.request):
             self._failures += 1
-            self._failed_request = call.request
+            if call.request is not None:
+                self._failed_requests.append(call.request)
             if self._failures >= self.policy.failures:
                 self._open()
 
@@ -140,6 +140,9 @@ class CircuitBreaker:
         probe slot it held goes to the next call."""
         if call.probe:
             self._probe_started = None
+
+    def _counted(self, request: object | None) -> bool:
+        return request is not None and any(seen is request for seen in self._failed_requests)
 
     def _open(self) -> None:
         log.warning(

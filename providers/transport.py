@@ -202,12 +202,11 @@ class VendorClient:
     # --- one call: tries, each through breaker, bucket and deadline ---------------------------
 
     async def _send(self, method: str, path: str, params: Params | None) -> httpx.Response:
-        self._retry_budget.record_call()
         attempt = 1
         while True:  # at most `attempts` tries: `_retry_wait` answers None for the last one
             admitted = self._admit()
             try:
-                outcome = await self._attempt(method, path, params)
+                outcome = await self._attempt(method, path, params, first=attempt == 1)
             except BaseException:
                 self._breaker.released(admitted)  # cancelled, or not sent: nothing learned
                 raise
@@ -237,15 +236,18 @@ class VendorClient:
             ) from None
 
     async def _attempt(
-        self, method: str, path: str, params: Params | None
+        self, method: str, path: str, params: Params | None, *, first: bool
     ) -> httpx.Response | _Failure:
         """One request: the response when it is a success, else what failed. Raises only when
         nothing was sent (no time left, no token) or the caller is cancelled."""
+        self._attempt_timeout()  # no time left: raises before a token is taken
         await self._take_token()
         timeout = self._attempt_timeout()
         budget = current_budget()
         if budget is not None:
             budget.count_call(self.provider.value)
+        if first:
+            self._retry_budget.record_call()  # calls sent fund retries; their retries do not
         try:
             async with asyncio.timeout(timeout):
                 response = await self.http.request(method, path, params=params)

@@ -5,6 +5,7 @@ when the probe is answered. Seen through `VendorClient.health()`."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -187,3 +188,20 @@ async def test_the_calls_of_one_request_are_one_failure(clock: FakeClock) -> Non
         assert adapter.client.health().state is BreakerState.OPEN
     finally:
         await adapter.aclose()
+
+
+async def test_a_request_failing_again_after_another_one_still_counts_once(
+    sim: SamsaraSimulator, adapter: Adapter, clock: FakeClock
+) -> None:
+    """Two requests in flight, their calls failing in turn: two failures, not five."""
+    requests = []
+    for _ in range(2):
+        with request_budget(10.0, clock):
+            requests.append(contextvars.copy_context())  # what the request's tasks run in
+    sim.faults.error_status = 500
+    for request in (0, 1, 0, 1, 0):
+        call = adapter.list_sessions(QUERY, None, 5)
+        with pytest.raises(UpstreamUnavailableError):
+            await asyncio.create_task(call, context=requests[request])
+    assert len(sim.log) == 5
+    assert adapter.client.health() == Health(BreakerState.CLOSED, 2, None)
