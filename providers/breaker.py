@@ -2,7 +2,7 @@
 it stops asking the vendor for a while, so a vendor that is down or hanging costs each query
 nothing instead of a full timeout, and gets no traffic while it recovers.
 
-    CLOSED ──N failed calls in a row──▶ OPEN ──cool-down over──▶ HALF_OPEN
+    CLOSED ──N failed requests in a row──▶ OPEN ──cool-down over──▶ HALF_OPEN
        ▲                                 ▲                          │ one probe call
        └──────────── probe answered ─────┼──────────────────────────┤
                                          └──────── probe failed ────┘
@@ -42,13 +42,13 @@ class Health:
     """What the breaker says about its vendor (GraphQL `providers { health }`, `/readyz`)."""
 
     state: BreakerState
-    failures: int  # failed calls in a row
+    failures: int  # failed requests in a row (calls, outside a request)
     since: datetime | None  # aware UTC: the last change of state; None: never changed
 
 
 @dataclass(frozen=True, slots=True)
 class BreakerPolicy:
-    # Five in a row: one failed page (a call and its retries) is a blip, five are an outage.
+    # Five in a row: one failed request (its calls and their retries) is a blip, five an outage.
     failures: int = 5
     # Long enough that a hanging vendor costs one slow query per half minute, short enough
     # that a recovered vendor is back within one.
@@ -146,7 +146,7 @@ class CircuitBreaker:
 
     def _open(self) -> None:
         log.warning(
-            "%s failed %d calls in a row: not asked for %g s",
+            "%s failed %d times in a row: not asked for %g s",
             self._name,
             self._failures,
             self.policy.cooldown_s,

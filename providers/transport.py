@@ -229,8 +229,8 @@ class VendorClient:
             return self._breaker.admit(current_budget())
         except CircuitOpen as refused:
             raise UpstreamUnavailableError(
-                f"{self.provider.name} failed {refused.failures} calls in a row: sessiongraph"
-                f" asks it again in {refused.retry_after:.1f} s",
+                f"{self.provider.name} is failing ({refused.failures} failures in a row):"
+                f" sessiongraph asks it again in {refused.retry_after:.1f} s",
                 provider=self.provider,
                 retry_after=round(refused.retry_after, 3),
             ) from None
