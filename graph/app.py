@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import orjson
@@ -18,6 +18,7 @@ from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
 from graph.schema import schema
 from graph.settings import Settings, load_settings
+from providers.budget import current_budget, request_budget
 from resolvers.connection import PagingLimits
 from resolvers.context import Loaders, RequestContext
 from resolvers.cursor import CursorCodec
@@ -37,6 +38,12 @@ class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         return process_result(translate_result(result))
+
+    # Stand-in until the request budget lands (issue 8, request side): one budget per request
+    # (no deadline) so vendor clients tell one request's failures from the next one's.
+    async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        with nullcontext() if current_budget() else request_budget(None):
+            return await super().execute_operation(*args, **kwargs)
 
     def encode_json(self, data: object) -> bytes:
         # orjson: several times faster than json.dumps on large transcripts (bench/RESULTS.md).

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from providers.query import DEFAULT_SCAN_CAP
 from providers.records import Provider
-from providers.settings import ProviderSettings, Secret
+from providers.settings import ProviderSettings, Secret, VendorConfig
 from providers.vendors import adapter_class
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -154,7 +154,15 @@ def _vendor_settings(
         agent_ids=agent_ids,
         timeout_s=timeout_s,
         http_transport=http_transport,
+        rate_limit_per_min=_rate_limit(config, env, table),
     )
+
+
+def _rate_limit(config: VendorConfig, env: Mapping[str, str], table: Mapping[str, Any]) -> int:
+    try:
+        return config.read_rate_limit(env, table)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _read_toml(path: str | None) -> dict[str, Any]:

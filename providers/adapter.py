@@ -118,7 +118,12 @@ class Adapter(ABC):
             transport=transport,
         )
         client = VendorClient(
-            cls.provider, http, cls.read_error, deadline_s=settings.timeout_s, clock=clock
+            cls.provider,
+            http,
+            cls.read_error,
+            deadline_s=settings.timeout_s,
+            clock=clock,
+            rate_limit_per_min=settings.rate_limit(cls.config),
         )
         return cls(settings, client)
 

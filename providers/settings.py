@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from providers.records import Provider
 
@@ -38,6 +40,29 @@ class VendorConfig:
     toml_agent_ids: str | None = None
     region_env: str | None = None  # a region name that picks the base URL
     regions: Mapping[str, str] = field(default_factory=dict)
+    # Requests a minute this client allows itself (0: no limit): the vendor's documented limit,
+    # or this project's choice where none is published. Also TOML `rate_limit_per_min`.
+    rate_limit_env: str = field(kw_only=True)
+    rate_limit_per_min: int = field(kw_only=True)
+
+    def read_rate_limit(self, env: Mapping[str, str], table: Mapping[str, Any]) -> int:
+        """The configured limit: environment, else the vendor's TOML table, else the default.
+        `ValueError`, naming the setting, when it is not a whole number >= 0."""
+        text = env.get(self.rate_limit_env)
+        if text not in (None, ""):
+            raw, name = text, self.rate_limit_env
+        else:
+            raw, name = (
+                table.get("rate_limit_per_min", self.rate_limit_per_min),
+                "rate_limit_per_min",
+            )
+        if isinstance(raw, str) and re.fullmatch(r"\s*[0-9]+\s*", raw):
+            return int(raw)
+        if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+            return raw
+        raise ValueError(
+            f"{name} must be a whole number of requests a minute (0: no limit), not {raw!r}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +79,15 @@ class ProviderSettings:
     # calls where httpx's own pool turns CPU-bound (httpx #3215; bench/RESULTS.md). "httpx":
     # httpx's own transport.
     http_transport: str = "aiohttp"
+    rate_limit_per_min: int | None = None  # None: the vendor's default (`VendorConfig`)
+
+    def rate_limit(self, config: VendorConfig) -> int:
+        """Requests a minute the vendor's client allows itself; 0: no limit."""
+        return (
+            config.rate_limit_per_min
+            if self.rate_limit_per_min is None
+            else self.rate_limit_per_min
+        )
 
     @property
     def cache_scope(self) -> str:

@@ -1,14 +1,24 @@
 """The HTTP boundary: the only place where httpx and vendor error bodies are turned into
-`providers.errors`. One `VendorClient` per vendor and credential wraps one `httpx.AsyncClient`.
+`providers.errors`. One `VendorClient` per vendor and credential wraps one `httpx.AsyncClient`
+and everything that protects the vendor and the request from each other, per call:
 
-Retries: 429 (when the vendor's Retry-After fits in our budget), 502/503/504 and refused
-connections are retried a bounded number of times; timeouts are not (the deadline is spent).
+    circuit breaker ─▶ rate limit ─▶ deadline ─▶ send ─▶ retry?
+    (`breaker`)        (`ratelimit`)  (`budget`)           (`retries`)
+
+- Deadline: each attempt gets min(its own timeout, what is left of the request's budget); with
+  nothing left, nothing is sent. Every request sent is counted in the budget (the actual cost).
+- Rate limit: a call waits for a token while the wait fits the deadline, else fails as rate
+  limited with the wait as `retry_after`. A vendor's 429 pauses the bucket until its Retry-After.
+- Breaker: while open, calls fail at once as unavailable, `retry_after` the time to the probe.
+- Retries: 429 (when the vendor's Retry-After is short), 502/503/504 and refused connections,
+  at most `RetryPolicy.attempts` tries, full-jitter back-off, within the client's retry budget
+  and never past the deadline; timeouts are not retried (the time is spent).
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +27,15 @@ from typing import Any
 import httpx
 import orjson
 
+from providers.breaker import (
+    BreakerPolicy,
+    BreakerState,
+    CircuitBreaker,
+    CircuitOpen,
+    Health,
+    Pass,
+)
+from providers.budget import current_budget
 from providers.clock import SYSTEM_CLOCK, Clock
 from providers.errors import (
     ProviderError,
@@ -28,15 +47,21 @@ from providers.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from providers.ratelimit import TokenBucket, WaitTooLong
 from providers.records import Provider
+from providers.retries import RetryBudget, RetryPolicy
 
 __all__ = [
+    "BreakerState",
     "ErrorReader",
+    "Health",
     "RetryPolicy",
     "VendorClient",
     "parse_retry_after",
     "reading",
 ]
+
+log = logging.getLogger("sessiongraph")
 
 Params = Mapping[str, str | int | float | bool]
 
@@ -45,13 +70,6 @@ Params = Mapping[str, str | int | float | bool]
 ErrorReader = Callable[[httpx.Response], tuple[str, type[ProviderError] | None]]
 
 _RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    attempts: int = 3  # total tries of one call
-    max_wait_s: float = 2.0  # a Retry-After longer than this is reported, not waited for
-    backoff_s: float = 0.05
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -77,6 +95,18 @@ def status_error_class(status: int) -> type[ProviderError]:
     return UpstreamRejectedError
 
 
+# What was wrong with a body we could not map, in words: clients read the message, and a Python
+# class name tells them nothing. The class goes to the log.
+_UNREADABLE = {
+    orjson.JSONDecodeError: "the body is not JSON",
+    KeyError: "a field it always sends is missing",
+    TypeError: "a value is not of the expected type",
+    AttributeError: "a part of it does not have the expected shape",
+    IndexError: "a list is shorter than expected",
+    ValueError: "a value is not in the expected format",
+}
+
+
 @contextmanager
 def reading(provider: Provider) -> Iterator[None]:
     """Turns a body we cannot map (missing key, wrong type, bad value) into one typed error."""
@@ -85,8 +115,12 @@ def reading(provider: Provider) -> Iterator[None]:
     except ProviderError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        log.debug("%s: unreadable response: %s: %s", provider.name, type(exc).__name__, exc)
+        what = next(text for kind, text in _UNREADABLE.items() if isinstance(exc, kind))
+        if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
+            what = f"the field {exc.args[0]!r} is missing"
         raise UpstreamProtocolError(
-            f"{provider.name} sent a response sessiongraph cannot read ({exc.__class__.__name__})",
+            f"{provider.name} sent a response sessiongraph cannot read: {what}",
             provider=provider,
         ) from exc
 
@@ -108,6 +142,9 @@ class VendorClient:
         retry: RetryPolicy | None = None,
         deadline_s: float = 10.0,
         clock: Clock = SYSTEM_CLOCK,
+        *,
+        rate_limit_per_min: int = 0,
+        breaker: BreakerPolicy | None = None,
     ) -> None:
         self.provider = provider
         self.clock = clock
@@ -118,6 +155,15 @@ class VendorClient:
         # phase, and its in-process ASGI transport (demo mode) has none at all.
         self._deadline_s = deadline_s
         self._in_flight: dict[tuple[str, tuple[tuple[str, Any], ...]], _Shared] = {}
+        self._bucket = TokenBucket(rate_limit_per_min, clock) if rate_limit_per_min else None
+        self._breaker = CircuitBreaker(
+            clock, breaker, probe_timeout_s=deadline_s, name=provider.name
+        )
+        self._retry_budget = RetryBudget(self._retry, clock)
+
+    def health(self) -> Health:
+        """The breaker's view of this vendor and credential."""
+        return self._breaker.health()
 
     async def get_json(self, path: str, params: Params | None = None) -> Any:
         """The decoded body of a GET. Identical GETs in flight at once (two clients asking the
@@ -153,56 +199,141 @@ class VendorClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
+    # --- one call: tries, each through breaker, bucket and deadline ---------------------------
+
     async def _send(self, method: str, path: str, params: Params | None) -> httpx.Response:
         attempt = 1
-        while True:
+        while True:  # at most `attempts` tries: `_retry_wait` answers None for the last one
+            admitted = self._admit()
             try:
-                async with asyncio.timeout(self._deadline_s):
-                    response = await self.http.request(method, path, params=params)
-            except (httpx.TimeoutException, TimeoutError) as exc:
-                if _refused(exc) and attempt < self._retry.attempts:
-                    await self._sleep(attempt, None)
-                    attempt += 1
-                    continue
-                if _refused(exc):
-                    raise UpstreamUnavailableError(
-                        f"{self.provider.name} could not be reached", provider=self.provider
-                    ) from exc
-                raise UpstreamTimeoutError(
-                    f"{self.provider.name} did not answer in time", provider=self.provider
-                ) from exc
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                if attempt < self._retry.attempts:
-                    await self._sleep(attempt, None)
-                    attempt += 1
-                    continue
-                raise UpstreamUnavailableError(
-                    f"{self.provider.name} could not be reached", provider=self.provider
-                ) from exc
-            except httpx.HTTPError as exc:
-                raise UpstreamUnavailableError(
-                    f"{self.provider.name} request failed", provider=self.provider
-                ) from exc
-            if response.is_success:
-                return response
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if (
-                response.status_code in _RETRYABLE_STATUSES
-                and attempt < self._retry.attempts
-                and (retry_after is None or retry_after <= self._retry.max_wait_s)
-            ):
-                await self._sleep(attempt, retry_after)
-                attempt += 1
-                continue
-            raise self._error(response, retry_after)
+                outcome = await self._attempt(method, path, params, first=attempt == 1)
+            except BaseException:
+                self._breaker.released(admitted)  # cancelled, or not sent: nothing learned
+                raise
+            if isinstance(outcome, httpx.Response):
+                self._breaker.succeeded(admitted)
+                return outcome
+            # A probe is one try: its outcome alone decides whether the breaker closes.
+            wait = None if admitted.probe else self._retry_wait(outcome, attempt)
+            if wait is None:
+                if outcome.vendor_down:
+                    self._breaker.failed(admitted)
+                else:
+                    self._breaker.succeeded(admitted)  # a 4xx: the vendor is up and answering
+                raise outcome.error
+            await self.clock.sleep(wait)
+            attempt += 1
 
-    async def _sleep(self, attempt: int, retry_after: float | None) -> None:
-        if retry_after is not None:
-            await self.clock.sleep(retry_after)
-        else:
-            await self.clock.sleep(
-                self._retry.backoff_s * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+    def _admit(self) -> Pass:
+        try:
+            return self._breaker.admit(current_budget())
+        except CircuitOpen as refused:
+            raise UpstreamUnavailableError(
+                f"{self.provider.name} is failing ({refused.failures} failures in a row):"
+                f" sessiongraph asks it again in {refused.retry_after:.1f} s",
+                provider=self.provider,
+                retry_after=round(refused.retry_after, 3),
+            ) from None
+
+    async def _attempt(
+        self, method: str, path: str, params: Params | None, *, first: bool
+    ) -> httpx.Response | _Failure:
+        """One request: the response when it is a success, else what failed. Raises only when
+        nothing was sent (no time left, no token) or the caller is cancelled."""
+        self._attempt_timeout()  # no time left: raises before a token is taken
+        await self._take_token()
+        timeout = self._attempt_timeout()
+        budget = current_budget()
+        if budget is not None:
+            budget.count_call(self.provider.value)
+        if first:
+            self._retry_budget.record_call()  # calls sent fund retries; their retries do not
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self.http.request(method, path, params=params)
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            if _refused(exc):
+                return self._unreachable(exc)
+            late = UpstreamTimeoutError(
+                f"{self.provider.name} did not answer in time", provider=self.provider
             )
+            return _Failure(_caused(late, exc), retryable=False, vendor_down=True)
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            return self._unreachable(exc)
+        except httpx.HTTPError as exc:
+            failed = UpstreamUnavailableError(
+                f"{self.provider.name} request failed", provider=self.provider
+            )
+            return _Failure(_caused(failed, exc), retryable=False, vendor_down=True)
+        if response.is_success:
+            return response
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if response.status_code == 429 and retry_after is not None and self._bucket:
+            self._bucket.pause(retry_after)  # every caller of this client, not only this one
+        return _Failure(
+            self._error(response, retry_after),
+            retryable=response.status_code in _RETRYABLE_STATUSES,
+            vendor_down=response.status_code >= 500,
+            retry_after=retry_after,
+        )
+
+    async def _take_token(self) -> None:
+        if self._bucket is None:
+            return
+        try:
+            wait = self._bucket.reserve(self._time_left())
+        except WaitTooLong as refused:
+            raise UpstreamRateLimitedError(
+                f"{self.provider.name} was not asked: its rate limit"
+                f" ({self._bucket.per_minute} requests a minute) has no request free"
+                " before the deadline",
+                provider=self.provider,
+                retry_after=round(refused.wait_s, 3),
+            ) from None
+        if wait > 0:
+            await self.clock.sleep(wait)
+
+    def _time_left(self) -> float:
+        """Seconds this call may still spend: what is left of the request's budget or, outside
+        a request (an index sync, an adapter on its own), one attempt's timeout."""
+        budget = current_budget()
+        remaining = None if budget is None else budget.remaining()
+        return self._deadline_s if remaining is None else remaining
+
+    def _attempt_timeout(self) -> float:
+        budget = current_budget()
+        remaining = None if budget is None else budget.remaining()
+        if remaining is None:
+            return self._deadline_s
+        if remaining <= 0:
+            raise UpstreamTimeoutError(
+                f"{self.provider.name} was not asked: the request's time was up",
+                provider=self.provider,
+            )
+        return min(self._deadline_s, remaining)
+
+    def _retry_wait(self, failure: _Failure, attempt: int) -> float | None:
+        """Seconds to wait before trying again, or None: surface the failure now."""
+        if attempt >= self._retry.attempts or not failure.retryable:
+            return None
+        if failure.retry_after is not None:
+            if failure.retry_after > self._retry.max_wait_s:
+                return None  # the vendor asks for longer than a query should wait: report it
+            wait = failure.retry_after
+        else:
+            wait = self._retry.backoff(attempt)
+        if wait >= self._time_left():
+            return None  # the try would come after the deadline
+        if not self._retry_budget.try_retry():
+            log.debug("%s: retry budget spent, not retrying", self.provider.name)
+            return None
+        return wait
+
+    def _unreachable(self, exc: Exception) -> _Failure:
+        error = UpstreamUnavailableError(
+            f"{self.provider.name} could not be reached", provider=self.provider
+        )
+        return _Failure(_caused(error, exc), retryable=True, vendor_down=True)
 
     def _error(self, response: httpx.Response, retry_after: float | None) -> ProviderError:
         try:
@@ -219,6 +350,21 @@ class VendorClient:
             retry_after=retry_after if error_class is UpstreamRateLimitedError else None,
             status=response.status_code,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A try that reached the vendor (or tried to) and failed."""
+
+    error: ProviderError
+    retryable: bool  # a kind of failure another try may fix
+    vendor_down: bool  # 5xx, timeout, unreachable: counts against the vendor in the breaker
+    retry_after: float | None = None  # what the vendor asked us to wait
+
+
+def _caused(error: ProviderError, cause: Exception) -> ProviderError:
+    error.__cause__ = cause  # kept for the log's traceback, never shown to clients
+    return error
 
 
 def _refused(exc: Exception) -> bool:

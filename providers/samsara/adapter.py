@@ -70,6 +70,9 @@ class SamsaraAdapter(Adapter):
         toml_credential="api_token",
         agent_ids_env="SAMSARA_AGENT_IDS",
         toml_agent_ids="agent_ids",
+        # [doc] 100 requests a minute per organization, the stream and details together.
+        rate_limit_env="SAMSARA_RATE_LIMIT_PER_MIN",
+        rate_limit_per_min=100,
     )
     max_page_size = MAX_PAGE_SIZE
     answers_fleet_filters = True

@@ -56,6 +56,9 @@ class StateSetAdapter(Adapter):
         credential_env="STATESET_VOICE_API_KEY",
         base_url_env="STATESET_VOICE_BASE_URL",
         default_base_url="https://voice.stateset.app",
+        # [doc] 60 requests a minute per IP (and 1000 per tenant): the IP's is the smaller.
+        rate_limit_env="STATESET_VOICE_RATE_LIMIT_PER_MIN",
+        rate_limit_per_min=60,
     )
     max_page_size = 100
     reports_total = True  # after a complete scan the count of matches is exact

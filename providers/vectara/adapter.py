@@ -73,6 +73,11 @@ class VectaraAdapter(Adapter):
         default_base_url="https://api.vectara.io",
         agent_ids_env="VECTARA_AGENT_KEYS",
         toml_agent_ids="agent_keys",
+        # Not published (429s exist). Ours: a page of 100 sessions with transcripts is one
+        # events call per session, and fits in the bucket's burst (a quarter: 150); 10 a
+        # second at most is modest for an API, and a 429 pauses the bucket anyway.
+        rate_limit_env="VECTARA_RATE_LIMIT_PER_MIN",
+        rate_limit_per_min=600,
     )
     max_page_size: ClassVar[int] = 100
 

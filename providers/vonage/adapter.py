@@ -101,6 +101,10 @@ class VonageAdapter(Adapter):
             "eu": "https://studio-api-eu.ai.vonage.com",
             "us": "https://studio-api-us.ai.vonage.com",
         },
+        # Not published. Ours, as for Vectara: a page's detail calls (one per session, by day)
+        # fit in the burst, 10 a second at most, and a 429 pauses the bucket.
+        rate_limit_env="VONAGE_AI_STUDIO_RATE_LIMIT_PER_MIN",
+        rate_limit_per_min=600,
     )
     max_page_size = MAX_PAGE_SIZE
     reports_total = True
