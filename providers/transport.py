@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
+from providers.budget import current_budget
 from providers.clock import SYSTEM_CLOCK, Clock
 from providers.errors import (
     ProviderError,
@@ -156,6 +157,8 @@ class VendorClient:
     async def _send(self, method: str, path: str, params: Params | None) -> httpx.Response:
         attempt = 1
         while True:
+            if (budget := current_budget()) is not None:  # stand-in
+                budget.count_call(self.provider.value)  # stand-in
             try:
                 async with asyncio.timeout(self._deadline_s):
                     response = await self.http.request(method, path, params=params)
