@@ -245,13 +245,8 @@ class _Reader:
             return None  # refused by the resolver before any call
         order = args.get("orderBy")
         each = SessionAsk()
-        for part, _ in self.fields(field.selection_set, self.types["SessionConnection"]):
-            if part.name.value == "nodes":
-                each |= self.session(part.selection_set)
-            elif part.name.value == "edges":
-                for node, _ in self.fields(part.selection_set, self.types["SessionEdge"]):
-                    if node.name.value == "node":
-                        each |= self.session(node.selection_set)
+        for nodes in self.nodes(field, "SessionConnection", "SessionEdge"):
+            each |= self.session(nodes)
         return ConnectionAsk(
             spec=spec,
             order=order.sort_order if order is not None else SortOrder.NEWEST_FIRST,
@@ -264,18 +259,25 @@ class _Reader:
     def agents(self, field: FieldNode, args: dict[str, Any]) -> AgentsAsk:
         providers = args.get("providers")
         each = AgentAsk()
-        for part, _ in self.fields(field.selection_set, self.types["AgentConnection"]):
-            if part.name.value == "nodes":
-                each |= self.agent(part.selection_set)
-            elif part.name.value == "edges":
-                for node, _ in self.fields(part.selection_set, self.types["AgentEdge"]):
-                    if node.name.value == "node":
-                        each |= self.agent(node.selection_set)
+        for nodes in self.nodes(field, "AgentConnection", "AgentEdge"):
+            each |= self.agent(nodes)
         return AgentsAsk(
             providers=frozenset(providers) if providers else None,
             first=args.get("first"),
             each=each,
         )
+
+    def nodes(
+        self, field: FieldNode, connection: str, edge: str
+    ) -> Iterator[SelectionSetNode | None]:
+        """What a connection selects on its nodes: `nodes { … }`, `edges { node { … } }`."""
+        for part, _ in self.fields(field.selection_set, self.types[connection]):
+            if part.name.value == "nodes":
+                yield part.selection_set
+            elif part.name.value == "edges":
+                for node, _ in self.fields(part.selection_set, self.types[edge]):
+                    if node.name.value == "node":
+                        yield node.selection_set
 
     def lookup(self, field: FieldNode, ids: list[str]) -> LookupAsk:
         sessions: list[Provider] = []

@@ -181,3 +181,22 @@ def test_lookups_cost_the_detail_bound_per_vendor_and_one_call_per_agent() -> No
         agent=AgentAsk(sessions=(sessions(first=5),)),
     )
     assert price.total([agents]) == 2 * (1 + 1)  # the lookup and the agent's connection
+
+
+def test_a_backward_page_of_the_oldest_first_order_walks_newest_first() -> None:
+    stub = StubAdapter(Provider.VONAGE, 1)
+    oldest = ConnectionAsk(
+        spec=SessionFilterSpec(),
+        order=SortOrder.OLDEST_FIRST,
+        first=None,
+        last=4,
+        lookahead=False,
+        each=SessionAsk(),
+    )
+    assert pricing(stub).total([oldest]) == 1
+    assert [(query.order, limit) for query, limit in stub.asked] == [(SortOrder.NEWEST_FIRST, 5)]
+
+
+def test_an_id_of_a_vendor_not_configured_costs_nothing() -> None:
+    ask = LookupAsk((), (Provider.VONAGE,), lookahead=False, session=SessionAsk(), agent=AgentAsk())
+    assert pricing(StubAdapter(Provider.SAMSARA, 1)).total([ask]) == 0
