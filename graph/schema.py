@@ -24,10 +24,12 @@ from graph.connection import (
     resolve_agents,
     resolve_sessions,
 )
+from graph.cost import cost_extensions
 from graph.enums import Provider, ProviderMode, SessionOrder
 from graph.errors import PartialErrors, is_expected
 from graph.inputs import SessionFilter
 from graph.lookahead import DETAIL_FIELDS, selects_any
+from graph.settings import Settings
 from graph.types import Agent, Session
 from providers import records
 from providers.errors import ProviderError, UserInputError
@@ -154,7 +156,10 @@ class SessionGraphSchema(strawberry.Schema):
 
 
 def build_schema(
-    max_depth: int = 12, max_aliases: int = 30, max_tokens: int = 5000
+    max_depth: int = 12,
+    max_aliases: int = 30,
+    max_tokens: int = 5000,
+    max_cost: int = Settings.max_cost,
 ) -> strawberry.Schema:
     # The rule classes are built once: a limiter made per request would build new rule classes
     # every time and the validation cache (keyed by rules) would never hit (strawberry #4635).
@@ -171,6 +176,7 @@ def build_schema(
             lambda: AddValidationRules(rules),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
+            *cost_extensions(max_cost),
         ],
     )
 

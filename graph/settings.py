@@ -54,6 +54,9 @@ class Settings:
     timeout_s: float = 10.0
     demo_anchor: datetime | None = None  # the simulators' "now" (default: start-up time)
     http_transport: str = "aiohttp"
+    # The most vendor calls one query may cost (resolvers.cost). The README's examples cost tens
+    # to a few hundred; 30 aliases of nested 100-session pages with transcripts, 300 000.
+    max_cost: int = 5000
 
 
 # Each setting's default is stated once, on `Settings`.
@@ -109,6 +112,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         timeout_s=timeout_s,
         demo_anchor=_moment(setting("demo_anchor"), "SESSIONGRAPH_DEMO_ANCHOR"),
         http_transport=http_transport,
+        max_cost=number("max_cost", int),
     )
 
 

@@ -222,17 +222,26 @@ class Session(relay.Node):
     def make(cls, record: records.SessionRecord) -> Session:
         return cls(node_id=session_node_id(record), record=record)
 
-    async def _full(self, info: Info[RequestContext, None]) -> records.SessionRecord:
-        """The record with details: fetched through the request's loader when the list
-        endpoint did not carry them."""
+    async def _full(self, info: Info[RequestContext, None]) -> records.SessionRecord | None:
+        """The record with details, fetched through the request's loader when the list endpoint
+        did not carry them; None when that fetch failed. The failure is reported once for the
+        whole request (the loader hands one exception to every session of a failed batch) and
+        nulls only this session's detail fields: never the page, never another vendor's."""
         if self.record.details is None:
-            full = await info.context.loaders.session(self.record.ref, self.record)
+            try:
+                full = await info.context.loaders.session(self.record.ref, self.record)
+            except Exception as exc:  # a bug in an adapter included: reported, logged, contained
+                info.context.report_detail_failure(info, exc, self.record.provider)
+                return None
             if full is not None:
                 self.record = full
         return self.record
 
-    async def _details(self, info: Info[RequestContext, None]) -> records.SessionDetails:
-        return (await self._full(info)).details or records.SessionDetails()
+    async def _details(self, info: Info[RequestContext, None]) -> records.SessionDetails | None:
+        full = await self._full(info)
+        if full is None:
+            return None
+        return full.details or records.SessionDetails()  # a session gone since it was listed
 
     @strawberry.field
     def provider(self) -> Provider:
@@ -257,13 +266,15 @@ class Session(relay.Node):
     @strawberry.field
     async def ended_at(self, info: Info[RequestContext, None]) -> datetime | None:
         if self.record.ended_at is None and self.record.details is None:
-            return (await self._full(info)).ended_at
+            full = await self._full(info)
+            return full.ended_at if full is not None else None
         return self.record.ended_at
 
     @strawberry.field(description="Length of the session in milliseconds (null while active).")
     async def duration_ms(self, info: Info[RequestContext, None]) -> int | None:
         if self.record.duration_ms is None and self.record.details is None:
-            return (await self._full(info)).duration_ms
+            full = await self._full(info)
+            return full.duration_ms if full is not None else None
         return self.record.duration_ms
 
     @strawberry.field
@@ -312,24 +323,38 @@ class Session(relay.Node):
             return None
         return Agent.make(self.record.provider, self.record.agent_id, self.record.agent_name)
 
-    @strawberry.field
-    async def transcript(self, info: Info[RequestContext, None]) -> Transcript:
+    # The detail fields are nullable: null (with one error for the failed vendor call) when the
+    # detail fetch failed. An empty list would claim the session had none.
+
+    @strawberry.field(description="Null when the vendor's detail call failed (see `errors`).")
+    async def transcript(self, info: Info[RequestContext, None]) -> Transcript | None:
         details = await self._details(info)
+        if details is None:
+            return None
         return Transcript(turns=[TranscriptTurn.from_record(t) for t in details.transcript])
 
-    @strawberry.field
-    async def tool_calls(self, info: Info[RequestContext, None]) -> list[ToolCall]:
+    @strawberry.field(description="Null when the vendor's detail call failed (see `errors`).")
+    async def tool_calls(self, info: Info[RequestContext, None]) -> list[ToolCall] | None:
         details = await self._details(info)
+        if details is None:
+            return None
         return [ToolCall.from_record(call) for call in details.tool_calls]
 
-    @strawberry.field
-    async def flow_steps(self, info: Info[RequestContext, None]) -> list[FlowStep]:
+    @strawberry.field(
+        description="Vonage's flow path; empty for other vendors; null when the vendor's "
+        "detail call failed (see `errors`)."
+    )
+    async def flow_steps(self, info: Info[RequestContext, None]) -> list[FlowStep] | None:
         details = await self._details(info)
+        if details is None:
+            return None
         return [FlowStep.from_record(step) for step in details.flow_steps]
 
-    @strawberry.field
+    @strawberry.field(
+        description="Null when the session has none, or when the vendor's detail call failed."
+    )
     async def recording(self, info: Info[RequestContext, None]) -> Recording | None:
-        recording = (await self._details(info)).recording
-        if recording is None:
+        details = await self._details(info)
+        if details is None or details.recording is None:
             return None
-        return Recording(url=recording.url, expires_at=recording.expires_at)
+        return Recording(url=details.recording.url, expires_at=details.recording.expires_at)

@@ -11,7 +11,11 @@ from typing import Any
 from aiodataloader import DataLoader
 
 from providers.adapter import Adapter
-from providers.errors import ProviderNotConfiguredError
+from providers.errors import (
+    ProviderNotConfiguredError,
+    SessionGraphError,
+    UpstreamProtocolError,
+)
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
 from resolvers.cache import RecordCache
 from resolvers.connection import PagingLimits
@@ -84,6 +88,9 @@ class Loaders:
     _sessions: dict[Provider, _SessionLoader] = field(default_factory=dict)
     _summaries: dict[Provider, _SessionLoader] = field(default_factory=dict)
     _agents: dict[Provider, _AgentLoader] = field(default_factory=dict)
+    # Detail fetches that failed in this request: asked again (another field, another page of
+    # the same request), they fail the same way without another vendor call.
+    _failed: dict[SessionRef, Exception] = field(default_factory=dict)
 
     def _adapter(self, provider: Provider) -> Adapter:
         adapter = self.sources.adapter(provider)
@@ -110,6 +117,9 @@ class Loaders:
         self, ref: SessionRef, listed: SessionRecord | None = None
     ) -> SessionRecord | None:
         """The session with details; `listed` is its list entry, when there is one."""
+        failed = self._failed.get(ref)
+        if failed is not None:
+            raise failed
         adapter = self._adapter(ref.provider)
         adapter.check_ref(ref)
         loader = self._sessions.get(ref.provider)
@@ -117,7 +127,11 @@ class Loaders:
             loader = self._sessions[ref.provider] = _SessionLoader(adapter, self.sources.cache)
         if listed is not None:
             loader.listed[ref] = listed
-        record: SessionRecord | None = await loader.load(ref)
+        try:
+            record: SessionRecord | None = await loader.load(ref)
+        except Exception as exc:
+            self._failed[ref] = exc
+            raise
         return record
 
     async def agent(self, provider: Provider, agent_id: str) -> AgentRecord | None:
@@ -140,7 +154,23 @@ class RequestContext:
     # Errors that do not fail their field (a vendor down on a merged page): added to the
     # response's `errors` by graph.errors, with the path of the field that met them.
     partial_errors: list[tuple[list[str | int], Exception]] = field(default_factory=list)
+    # The detail failures reported so far, by the identity of the exception the loader raised
+    # (kept here too, so that an identity is never reused while the request lives).
+    _detail_failures: dict[int, Exception] = field(default_factory=dict)
 
     def report(self, info: Any, error: Exception) -> None:
         log.warning("partial result: %s", error)
         self.partial_errors.append((list(info.path.as_list()), error))
+
+    def report_detail_failure(self, info: Any, error: Exception, provider: Provider) -> None:
+        """A failed detail fetch, reported once per failed vendor call: every session of a
+        failed batch, and every detail field of each, meets the same exception object. The
+        entry carries the path of the first field that met it. A bug in an adapter is logged
+        with its traceback and reported as that vendor's unreadable answer, like a list's."""
+        if id(error) in self._detail_failures:
+            return
+        self._detail_failures[id(error)] = error
+        if not isinstance(error, SessionGraphError):
+            log.error("details from %s failed", provider.value, exc_info=error)
+            error = UpstreamProtocolError(f"{provider.name} could not be read", provider=provider)
+        self.report(info, error)

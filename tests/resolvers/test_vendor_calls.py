@@ -85,7 +85,7 @@ async def test_nodes_of_fifty_ids_across_vendors_are_batched_per_vendor(gateway:
     # The same query again: finished sessions come from the cache, running ones are asked again.
     gateway.clear_logs()
     again = await gateway.query(NODES, ids=ids)
-    assert again == body
+    assert again["data"] == body["data"]  # fewer calls: the cost's `actual` differs
     running = Counter(n["provider"] for n in body["data"]["nodes"] if n["status"] == "ACTIVE")
     made = calls(gateway)
     assert made[Provider.SAMSARA]["detail"] == (1 if running["SAMSARA"] else 0)
@@ -100,7 +100,7 @@ async def test_the_same_list_query_twice_reuses_cached_details(gateway: Gateway)
     gateway.clear_logs()
     second = await gateway.query(WITH_DETAILS)
     warm = calls(gateway)
-    assert second == first
+    assert second["data"] == first["data"]  # fewer calls: the cost's `actual` differs
     running = Counter(
         e["node"]["provider"]
         for e in first["data"]["sessions"]["edges"]
@@ -120,7 +120,7 @@ async def test_two_concurrent_identical_queries_share_their_vendor_calls(
     for simulator in gateway.simulators.values():
         simulator.faults.latency_s = 0.02  # keeps both requests' calls in flight together
     one, two = await asyncio.gather(gateway.query(WITH_DETAILS), gateway.query(WITH_DETAILS))
-    assert one == two == single
+    assert one["data"] == two["data"] == single["data"]  # one made the shared calls
     assert calls(gateway) == once
 
 
