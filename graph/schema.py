@@ -81,7 +81,21 @@ class Query:
             raise UserInputError("`ids`: at most 100 at once")
         details = selects_any(info, DETAIL_FIELDS)
         # Gathered, so every load is queued before the loaders dispatch: one batch per vendor.
-        return list(await asyncio.gather(*(_node(info, global_id, details) for global_id in ids)))
+        found = await asyncio.gather(
+            *(_node(info, global_id, details) for global_id in ids), return_exceptions=True
+        )
+        nodes: list[relay.Node | None] = []
+        for item in found:
+            if isinstance(item, ProviderError) and item.provider is not None:
+                # One vendor failing costs only its own nodes: null, with one error per
+                # failed vendor call (a failed batch gives each of its ids the same error).
+                info.context.report_detail_failure(info, item, item.provider)
+                nodes.append(None)
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                nodes.append(item)
+        return nodes
 
     @strawberry.field(description="One session by its `id`; null when it does not exist.")
     async def session(self, info: Ctx, id: strawberry.ID) -> Session | None:
