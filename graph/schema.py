@@ -147,8 +147,12 @@ class SessionGraphSchema(strawberry.Schema):
         warning line each (Strawberry's default logs a traceback for every error)."""
         for error in errors:
             if is_expected(error):
-                if isinstance(error.original_error, ProviderError):
-                    log.warning("vendor failure: %s", error.message)
+                original = error.original_error
+                if isinstance(original, ProviderError):
+                    # The client reads the message; what broke inside is for the log only.
+                    cause = original.__cause__
+                    detail = f" ({type(cause).__name__}: {str(cause)[:200]})" if cause else ""
+                    log.warning("vendor failure: %s%s", error.message, detail)
                 continue
             log.error("unexpected error at %s", error.path, exc_info=error.original_error)
 

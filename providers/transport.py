@@ -86,7 +86,7 @@ def reading(provider: Provider) -> Iterator[None]:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise UpstreamProtocolError(
-            f"{provider.name} sent a response sessiongraph cannot read ({exc.__class__.__name__})",
+            f"{provider.name} sent a response sessiongraph cannot read",
             provider=provider,
         ) from exc
 
