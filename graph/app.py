@@ -1,15 +1,17 @@
 """The ASGI app: FastAPI with the GraphQL router at /graphql (GraphiQL on GET, served offline),
-/healthz, and the vendors' clients opened in the lifespan and closed on shutdown."""
+/healthz (liveness), /readyz (at least one vendor's breaker not open), and the vendors' clients
+opened in the lifespan and closed on shutdown."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
+from starlette.responses import JSONResponse
 from strawberry.fastapi import BaseContext
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
@@ -18,6 +20,8 @@ from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
 from graph.schema import schema
 from graph.settings import Settings, load_settings
+from providers.adapter import Adapter
+from providers.records import Provider
 from resolvers.connection import PagingLimits
 from resolvers.context import Loaders, RequestContext
 from resolvers.cursor import CursorCodec
@@ -41,6 +45,21 @@ class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
     def encode_json(self, data: object) -> bytes:
         # orjson: several times faster than json.dumps on large transcripts (bench/RESULTS.md).
         return orjson.dumps(data)
+
+
+def readiness(adapters: Mapping[Provider, Adapter]) -> tuple[bool, dict[str, Any]]:
+    """Ready while at least one configured vendor's breaker is not open; the body says each
+    vendor's breaker."""
+    vendors: dict[str, Any] = {}
+    for provider, adapter in sorted(adapters.items()):
+        health = adapter.client.health()
+        vendors[provider.value] = {
+            "state": health.state.name,
+            "failures": health.failures,
+            "since": health.since.isoformat() if health.since else None,
+        }
+    ready = any(vendor["state"] != "OPEN" for vendor in vendors.values())
+    return ready, {"status": "ready" if ready else "unavailable", "providers": vendors}
 
 
 def open_sources(settings: Settings) -> Sources:
@@ -106,5 +125,11 @@ def create_app(settings: Settings | None = None, sources: Sources | None = None)
             "mode": "demo" if opened.demo else "live",
             "providers": sorted(p.value for p in opened.adapters),
         }
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        opened: Sources = request.app.state.sources
+        ready, body = readiness(opened.adapters)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return app

@@ -12,6 +12,8 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import httpx
@@ -31,7 +33,9 @@ from providers.errors import (
 from providers.records import Provider
 
 __all__ = [
+    "BreakerState",
     "ErrorReader",
+    "Health",
     "RetryPolicy",
     "VendorClient",
     "parse_retry_after",
@@ -89,6 +93,19 @@ def reading(provider: Provider) -> Iterator[None]:
             f"{provider.name} sent a response sessiongraph cannot read",
             provider=provider,
         ) from exc
+
+
+class BreakerState(Enum):  # stand-in until the breaker lands
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class Health:  # stand-in until the breaker lands
+    state: BreakerState
+    failures: int
+    since: datetime | None
 
 
 @dataclass(slots=True)
@@ -152,6 +169,9 @@ class VendorClient:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    def health(self) -> Health:  # stand-in until the breaker lands
+        return Health(BreakerState.CLOSED, 0, None)
 
     async def _send(self, method: str, path: str, params: Params | None) -> httpx.Response:
         attempt = 1
