@@ -1,6 +1,10 @@
 """The ASGI app: FastAPI with the GraphQL router at /graphql (GraphiQL on GET, served offline),
 /healthz (liveness), /readyz (at least one vendor's breaker not open), and the vendors' clients
-opened in the lifespan and closed on shutdown."""
+opened in the lifespan and closed on shutdown.
+
+Every GraphQL request is bounded before it runs: its body (`graph.http.BodyLimit`), its shape
+(`graph.http.read_request`), its depth and aliases (the schema, built here from the settings).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import FastAPI, Request, Response
 from starlette.responses import JSONResponse
 from strawberry.fastapi import BaseContext
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
-from graph.schema import schema
+from graph.http import BodyLimit, RequestRefused, ResponseFormat, read_request, refusal
+from graph.schema import build_schema
 from graph.settings import Settings, load_settings
 from providers.adapter import Adapter
 from providers.records import Provider
@@ -37,10 +45,66 @@ class GraphContext(RequestContext, BaseContext):
 
 
 class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
+    def __init__(self, schema: BaseSchema, request_timeout_s: float, **options: Any) -> None:
+        super().__init__(schema, **options)
+        self.request_timeout_s = request_timeout_s
+
+    async def run(  # type: ignore[override]
+        self, request: Request, context: GraphContext = UNSET, root_value: None = UNSET
+    ) -> Response:
+        """Strawberry's, with every refusal answered as a GraphQL error body (Strawberry's own
+        are plain text) and no exception left to reset the client's connection. HTTP only:
+        the schema has no subscriptions, and the context is built from an HTTP request."""
+        answer = ResponseFormat.of(request.headers)
+        try:
+            return await super().run(request, context=context, root_value=root_value)
+        except HTTPException as exc:
+            code = exc.code if isinstance(exc, RequestRefused) else "BAD_REQUEST"
+            return refusal(exc.status_code, exc.reason, code, answer)
+        except Exception:
+            log.exception("unexpected error answering %s %s", request.method, request.url.path)
+            return refusal(500, "Internal server error.", "INTERNAL_SERVER_ERROR", answer)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        body = b"" if request.method == "GET" else await request.get_body()
+        params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+        return read_request(request.method, request.content_type or "", body, params)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: GraphContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        result = translate_result(result)
+        answer = ResponseFormat.of(request.headers)
+        sub_response.status_code = answer.status(result)
+        sub_response.media_type = answer.media_type
+        return result
+
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        return process_result(translate_result(result))
+        return ResponseFormat.of(request.headers).document(translate_result(result))
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = Response(
+            self.encode_json(response_data),
+            media_type=sub_response.media_type or "application/json",
+            status_code=sub_response.status_code or 200,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        return response
 
     def encode_json(self, data: object) -> bytes:
         # orjson: several times faster than json.dumps on large transcripts (bench/RESULTS.md).
@@ -113,7 +177,14 @@ def create_app(settings: Settings | None = None, sources: Sources | None = None)
         )
 
     app = FastAPI(title="sessiongraph", lifespan=lifespan)
-    router = GraphRouter(schema, context_getter=context, graphql_ide="graphiql")
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s
+    )
+    # Built per app, from the settings: the limits are part of the schema's validation rules.
+    schema = build_schema(max_depth=settings.max_query_depth)
+    router = GraphRouter(
+        schema, settings.request_timeout_s, context_getter=context, graphql_ide="graphiql"
+    )
     app.include_router(router, prefix="/graphql")
     mount_graphiql_assets(app)
 
