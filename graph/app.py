@@ -3,7 +3,8 @@
 opened in the lifespan and closed on shutdown.
 
 Every GraphQL request is bounded before it runs: its body (`graph.http.BodyLimit`), its shape
-(`graph.http.read_request`), its depth and aliases (the schema, built here from the settings).
+(`graph.http.read_request`), its depth and aliases (the schema, built here from the settings);
+and while it runs: one deadline, and no work left once its client is gone (`graph.deadline`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import FastAPI, Request, Response
+from graphql import GraphQLError
 from starlette.responses import JSONResponse
 from strawberry.fastapi import BaseContext
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -23,6 +25,7 @@ from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from graph.deadline import ClientGone, RequestTimedOut, run_within
 from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
 from graph.http import BodyLimit, RequestRefused, ResponseFormat, read_request, refusal
@@ -38,6 +41,9 @@ from resolvers.sources import Sources, demo_sources, live_sources
 __all__ = ["create_app"]
 
 log = logging.getLogger("sessiongraph")
+
+# nginx's code for "client closed request": logged, never read by anyone.
+CLIENT_CLOSED = 499
 
 
 class GraphContext(RequestContext, BaseContext):
@@ -61,6 +67,9 @@ class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
         except HTTPException as exc:
             code = exc.code if isinstance(exc, RequestRefused) else "BAD_REQUEST"
             return refusal(exc.status_code, exc.reason, code, answer)
+        except ClientGone:
+            log.info("client gone before its answer: its vendor work was cancelled")
+            return Response(status_code=CLIENT_CLOSED)
         except Exception:
             log.exception("unexpected error answering %s %s", request.method, request.url.path)
             return refusal(500, "Internal server error.", "INTERNAL_SERVER_ERROR", answer)
@@ -79,9 +88,20 @@ class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        result = await super().execute_single(
+        execution = super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
+        try:
+            result = await run_within(
+                execution, self.request_timeout_s, context.sources.clock, request.receive
+            )
+        except RequestTimedOut:
+            log.warning(
+                "request out of time after %g s (SESSIONGRAPH_REQUEST_TIMEOUT_S): "
+                "its vendor work was cancelled",
+                self.request_timeout_s,
+            )
+            result = _timed_out(self.request_timeout_s)
         result = translate_result(result)
         answer = ResponseFormat.of(request.headers)
         sub_response.status_code = answer.status(result)
@@ -109,6 +129,15 @@ class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
     def encode_json(self, data: object) -> bytes:
         # orjson: several times faster than json.dumps on large transcripts (bench/RESULTS.md).
         return orjson.dumps(data)
+
+
+def _timed_out(timeout_s: float) -> ExecutionResult:
+    message = (
+        f"the request ran out of time ({timeout_s:g} s) while vendors were still answering; "
+        "ask for fewer sessions or fewer vendors, or retry"
+    )
+    extensions = {"code": "UPSTREAM_TIMEOUT", "retryable": True}
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
 
 
 def readiness(adapters: Mapping[Provider, Adapter]) -> tuple[bool, dict[str, Any]]:
