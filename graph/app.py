@@ -2,9 +2,9 @@
 /healthz (liveness), /readyz (at least one vendor's breaker not open), and the vendors' clients
 opened in the lifespan and closed on shutdown.
 
-Every GraphQL request is bounded before it runs: its body (`graph.http.BodyLimit`), its shape
-(`graph.http.read_request`), its depth and aliases (the schema, built here from the settings);
-and while it runs: one deadline, and no work left once its client is gone (`graph.deadline`).
+Every GraphQL request is bounded before it runs: its body (`over_http.BodyLimit`), its shape
+(`over_http.read_request`), its depth and aliases (the schema, built here from the settings);
+and while it runs: one deadline, and no work left once its client is gone (`deadline`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from strawberry.types.unset import UNSET
 from graph.deadline import ClientGone, RequestTimedOut, run_within
 from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
-from graph.http import BodyLimit, RequestRefused, ResponseFormat, read_request, refusal
+from graph.over_http import BodyLimit, RequestRefused, ResponseFormat, read_request, refusal
 from graph.schema import build_schema
 from graph.settings import Settings, load_settings
 from providers.adapter import Adapter

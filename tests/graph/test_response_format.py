@@ -10,7 +10,7 @@ import pytest
 from graphql import GraphQLError
 from strawberry.types import ExecutionResult
 
-from graph.http import GRAPHQL_RESPONSE, ResponseFormat
+from graph.over_http import GRAPHQL_RESPONSE, ResponseFormat
 
 STRICT = ResponseFormat(GRAPHQL_RESPONSE)
 LEGACY = ResponseFormat("application/json")

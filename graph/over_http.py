@@ -1,4 +1,4 @@
-"""What a GraphQL request over HTTP may be, and how the answer is framed.
+"""GraphQL over HTTP: what a request may be, and how the answer is framed.
 
 - `BodyLimit` (ASGI middleware) reads every request body before the app does: larger than
   `SESSIONGRAPH_MAX_BODY_BYTES` → 413 `PAYLOAD_TOO_LARGE`, not arrived in time → 408.
