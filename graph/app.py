@@ -1,24 +1,38 @@
 """The ASGI app: FastAPI with the GraphQL router at /graphql (GraphiQL on GET, served offline),
-/healthz, and the vendors' clients opened in the lifespan and closed on shutdown."""
+/healthz (liveness), /readyz (at least one vendor's breaker not open), and the vendors' clients
+opened in the lifespan and closed on shutdown.
+
+Every GraphQL request is bounded before it runs: its body (`over_http.BodyLimit`), its shape
+(`over_http.read_request`), its depth and aliases (the schema, built here from the settings);
+and while it runs: one deadline, and no work left once its client is gone (`deadline`).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import FastAPI, Request, Response
+from graphql import GraphQLError
+from starlette.responses import JSONResponse
 from strawberry.fastapi import BaseContext
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
+from graph.deadline import ClientGone, RequestTimedOut, run_within
 from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
-from graph.schema import schema
+from graph.over_http import BodyLimit, RequestRefused, ResponseFormat, read_request, refusal
+from graph.schema import build_schema
 from graph.settings import Settings, load_settings
-from providers.budget import current_budget, request_budget
+from providers.adapter import Adapter
+from providers.records import Provider
 from resolvers.connection import PagingLimits
 from resolvers.context import Loaders, RequestContext
 from resolvers.cursor import CursorCodec
@@ -28,26 +42,117 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("sessiongraph")
 
+# nginx's code for "client closed request": logged, never read by anyone.
+CLIENT_CLOSED = 499
+
 
 class GraphContext(RequestContext, BaseContext):
     """The request context, marked as Strawberry's FastAPI context so the router takes it."""
 
 
 class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
+    def __init__(self, schema: BaseSchema, request_timeout_s: float, **options: Any) -> None:
+        super().__init__(schema, **options)
+        self.request_timeout_s = request_timeout_s
+
+    async def run(  # type: ignore[override]
+        self, request: Request, context: GraphContext = UNSET, root_value: None = UNSET
+    ) -> Response:
+        """Strawberry's, with every refusal answered as a GraphQL error body (Strawberry's own
+        are plain text) and no exception left to reset the client's connection. HTTP only:
+        the schema has no subscriptions, and the context is built from an HTTP request."""
+        answer = ResponseFormat.of(request.headers)
+        try:
+            return await super().run(request, context=context, root_value=root_value)
+        except HTTPException as exc:
+            code = exc.code if isinstance(exc, RequestRefused) else "BAD_REQUEST"
+            return refusal(exc.status_code, exc.reason, code, answer)
+        except ClientGone:
+            log.info("client gone before its answer: its vendor work was cancelled")
+            return Response(status_code=CLIENT_CLOSED)
+        except Exception:
+            log.exception("unexpected error answering %s %s", request.method, request.url.path)
+            return refusal(500, "Internal server error.", "INTERNAL_SERVER_ERROR", answer)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        body = b"" if request.method == "GET" else await request.get_body()
+        params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+        return read_request(request.method, request.content_type or "", body, params)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: GraphContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        execution = super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        try:
+            result = await run_within(
+                execution, self.request_timeout_s, context.sources.clock, request.receive
+            )
+        except RequestTimedOut:
+            log.warning(
+                "request out of time after %g s (SESSIONGRAPH_REQUEST_TIMEOUT_S): "
+                "its vendor work was cancelled",
+                self.request_timeout_s,
+            )
+            result = _timed_out(self.request_timeout_s)
+        result = translate_result(result)
+        answer = ResponseFormat.of(request.headers)
+        sub_response.status_code = answer.status(result)
+        sub_response.media_type = answer.media_type
+        return result
+
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        return process_result(translate_result(result))
+        return ResponseFormat.of(request.headers).document(translate_result(result))
 
-    # Stand-in until the request budget lands (issue 8, request side): one budget per request
-    # (no deadline) so vendor clients tell one request's failures from the next one's.
-    async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
-        with nullcontext() if current_budget() else request_budget(None):
-            return await super().execute_operation(*args, **kwargs)
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = Response(
+            self.encode_json(response_data),
+            media_type=sub_response.media_type or "application/json",
+            status_code=sub_response.status_code or 200,
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        return response
 
     def encode_json(self, data: object) -> bytes:
         # orjson: several times faster than json.dumps on large transcripts (bench/RESULTS.md).
         return orjson.dumps(data)
+
+
+def _timed_out(timeout_s: float) -> ExecutionResult:
+    message = (
+        f"the request ran out of time ({timeout_s:g} s) while vendors were still answering; "
+        "ask for fewer sessions or fewer vendors, or retry"
+    )
+    extensions = {"code": "UPSTREAM_TIMEOUT", "retryable": True}
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
+
+
+def readiness(adapters: Mapping[Provider, Adapter]) -> tuple[bool, dict[str, Any]]:
+    """Ready while at least one configured vendor's breaker is not open; the body says each
+    vendor's breaker."""
+    vendors: dict[str, Any] = {}
+    for provider, adapter in sorted(adapters.items()):
+        health = adapter.client.health()
+        vendors[provider.value] = {
+            "state": health.state.name,
+            "failures": health.failures,
+            "since": health.since.isoformat() if health.since else None,
+        }
+    ready = any(vendor["state"] != "OPEN" for vendor in vendors.values())
+    return ready, {"status": "ready" if ready else "unavailable", "providers": vendors}
 
 
 def open_sources(settings: Settings) -> Sources:
@@ -101,7 +206,14 @@ def create_app(settings: Settings | None = None, sources: Sources | None = None)
         )
 
     app = FastAPI(title="sessiongraph", lifespan=lifespan)
-    router = GraphRouter(schema, context_getter=context, graphql_ide="graphiql")
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s
+    )
+    # Built per app, from the settings: the limits are part of the schema's validation rules.
+    schema = build_schema(max_depth=settings.max_query_depth)
+    router = GraphRouter(
+        schema, settings.request_timeout_s, context_getter=context, graphql_ide="graphiql"
+    )
     app.include_router(router, prefix="/graphql")
     mount_graphiql_assets(app)
 
@@ -113,5 +225,11 @@ def create_app(settings: Settings | None = None, sources: Sources | None = None)
             "mode": "demo" if opened.demo else "live",
             "providers": sorted(p.value for p in opened.adapters),
         }
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        opened: Sources = request.app.state.sources
+        ready, body = readiness(opened.adapters)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return app

@@ -10,6 +10,7 @@ from providers.query import SortOrder
 from providers.records import Channel, Provider, SessionStatus, Speaker, ToolCallStatus
 
 __all__ = [
+    "BreakerState",
     "Channel",
     "Provider",
     "ProviderMode",
@@ -47,3 +48,14 @@ class SessionOrder(Enum):
 class ProviderMode(Enum):
     DEMO = "demo"
     LIVE = "live"
+
+
+@strawberry.enum(
+    description="A vendor's circuit breaker. CLOSED: calls go through. OPEN: after repeated "
+    "failures or timeouts, calls fail at once (`UPSTREAM_UNAVAILABLE`) until a probe is due. "
+    "HALF_OPEN: one probe call is let through; its success closes the breaker."
+)
+class BreakerState(Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
+from enum import Enum
+from typing import Protocol
 
 import strawberry
 from graphql import GraphQLError
@@ -25,7 +28,7 @@ from graph.connection import (
     resolve_sessions,
 )
 from graph.cost import cost_extensions
-from graph.enums import Provider, ProviderMode, SessionOrder
+from graph.enums import BreakerState, Provider, ProviderMode, SessionOrder
 from graph.errors import PartialErrors, is_expected
 from graph.inputs import SessionFilter
 from graph.lookahead import DETAIL_FIELDS, selects_any
@@ -36,10 +39,39 @@ from providers.errors import ProviderError, UserInputError
 from resolvers.context import RequestContext
 from resolvers.nodes import parse_agent_node_id, parse_session_node_id
 
-__all__ = ["Query", "build_schema", "schema"]
+__all__ = ["ProviderHealth", "Query", "build_schema", "schema"]
 
 Ctx = Info[RequestContext, None]
 log = logging.getLogger("sessiongraph")
+
+
+class _Health(Protocol):
+    """What `VendorClient.health()` returns, as read here: its state by name."""
+
+    @property
+    def state(self) -> Enum: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def since(self) -> datetime | None: ...
+
+
+@strawberry.type(description="A vendor's circuit breaker, as this server process sees it.")
+class ProviderHealth:
+    state: BreakerState
+    failures: int = strawberry.field(
+        description="Failures and timeouts counted towards opening the breaker."
+    )
+    since: datetime | None = strawberry.field(
+        description="When the breaker entered `state`; null when it has never left CLOSED."
+    )
+
+    @classmethod
+    def of(cls, health: _Health) -> ProviderHealth:
+        # By name: the breaker's own enum stays in providers/, unknown to GraphQL.
+        return cls(
+            state=BreakerState[health.state.name], failures=health.failures, since=health.since
+        )
 
 
 @strawberry.type(description="A vendor this server can query.")
@@ -49,6 +81,9 @@ class ProviderInfo:
     enabled: bool
     agent_ids: list[str] = strawberry.field(
         description="The agent ids (Samsara) or keys (Vectara) this server queries by default."
+    )
+    health: ProviderHealth | None = strawberry.field(
+        description="Its circuit breaker; null when the vendor is not configured."
     )
 
 
@@ -121,6 +156,7 @@ class Query:
                 mode=mode,
                 enabled=(adapter := sources.adapter(provider)) is not None,
                 agent_ids=list(adapter.default_agent_ids()) if adapter else [],
+                health=ProviderHealth.of(adapter.client.health()) if adapter else None,
             )
             for provider in records.Provider
         ]
@@ -163,8 +199,12 @@ class SessionGraphSchema(strawberry.Schema):
         warning line each (Strawberry's default logs a traceback for every error)."""
         for error in errors:
             if is_expected(error):
-                if isinstance(error.original_error, ProviderError):
-                    log.warning("vendor failure: %s", error.message)
+                original = error.original_error
+                if isinstance(original, ProviderError):
+                    # The client reads the message; what broke inside is for the log only.
+                    cause = original.__cause__
+                    detail = f" ({type(cause).__name__}: {str(cause)[:200]})" if cause else ""
+                    log.warning("vendor failure: %s%s", error.message, detail)
                 continue
             log.error("unexpected error at %s", error.path, exc_info=error.original_error)
 

@@ -51,7 +51,9 @@ class Settings:
     max_query_depth: int = 12
     demo_size: int = 300
     demo_seed: int = 1
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0  # one vendor request
+    request_timeout_s: float = 10.0  # one client request, every vendor call of it included
+    max_body_bytes: int = 1024 * 1024
     demo_anchor: datetime | None = None  # the simulators' "now" (default: start-up time)
     http_transport: str = "aiohttp"
     # The most vendor calls one query may cost (resolvers.cost). The README's examples cost tens
@@ -110,6 +112,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         demo_size=number("demo_size", int),
         demo_seed=number("demo_seed", int),
         timeout_s=timeout_s,
+        request_timeout_s=number("request_timeout_s", float),
+        max_body_bytes=number("max_body_bytes", int),
         demo_anchor=_moment(setting("demo_anchor"), "SESSIONGRAPH_DEMO_ANCHOR"),
         http_transport=http_transport,
         max_cost=number("max_cost", int),

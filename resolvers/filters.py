@@ -20,6 +20,13 @@ __all__ = ["AgentScope", "SessionFilterSpec", "resolve_window"]
 
 MAX_IDS = 500
 MAX_TEXT = 200
+# The span a window may cover. No session started before the Unix epoch (vendors count time from
+# it), and a year short of datetime.max leaves room for the vendors' window arithmetic (60-day
+# slices, durations): a window reaching past either end is cut there, which changes no answer
+# and keeps every later `±timedelta` inside what datetime can hold.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+_FIRST, _LAST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +66,12 @@ class SessionFilterSpec(Criteria):
             ("startedAfter", self.started_after),
             ("startedBefore", self.started_before),
         ):
-            if moment is not None and moment.tzinfo is None:
-                raise UserInputError(f"`{name}` needs a time zone (e.g. 2026-05-14T18:40:02Z)")
+            if moment is not None:
+                _check_moment(name, moment)
+        if self.started_before is not None and self.started_before <= EARLIEST:
+            raise UserInputError(f"`startedBefore` must be after {_text(EARLIEST)}")
+        if self.started_after is not None and self.started_after >= LATEST:
+            raise UserInputError(f"`startedAfter` must be before {_text(LATEST)}")
         if self.started_after and self.started_before and self.started_after >= self.started_before:
             raise UserInputError("`startedAfter` must be before `startedBefore`")
 
@@ -104,13 +115,18 @@ class SessionFilterSpec(Criteria):
 def resolve_window(
     spec: SessionFilterSpec, default_days: int, now: datetime
 ) -> tuple[datetime, datetime]:
-    """[after, before) in UTC: the filter's bounds, else the last `default_days` days."""
+    """[after, before) in UTC: the filter's bounds, else the last `default_days` days; cut to
+    [EARLIEST, LATEST]."""
     if spec.started_before is None:
         # "Now", rounded up to the next whole second: identical queries sent together then ask
         # the vendors identical questions, which the transport answers with one request.
         now = now.replace(microsecond=0) + timedelta(seconds=1)
-    before = (spec.started_before or now).astimezone(UTC)
-    after = (spec.started_after or before - timedelta(days=default_days)).astimezone(UTC)
+    before = min((spec.started_before or now).astimezone(UTC), LATEST)
+    if spec.started_after is not None:
+        after = max(spec.started_after.astimezone(UTC), EARLIEST)
+    else:
+        # Stopped at EARLIEST, so a window of any configured length cannot overflow.
+        after = before - min(timedelta(days=default_days), before - EARLIEST)
     if after >= before:
         raise UserInputError("`startedAfter` must be before `startedBefore` (or now)")
     return after, before
@@ -126,6 +142,23 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, AgentScope):
         return [sorted(value.anywhere), sorted(f"{p.value}/{a}" for p, a in value.by_provider)]
     return value
+
+
+def _check_moment(name: str, moment: datetime) -> None:
+    if moment.tzinfo is None:
+        raise UserInputError(f"`{name}` needs a time zone (e.g. 2026-05-14T18:40:02Z)")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 or 9999-12-31T23:59:59-14:00: no such instant in UTC.
+        raise UserInputError(
+            f"`{name}` is out of range: {moment.isoformat()} is not a time between "
+            f"{_text(_FIRST)} and {_text(_LAST)}"
+        ) from None
+
+
+def _text(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _check_ids(name: str, ids: tuple[str, ...]) -> None:

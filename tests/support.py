@@ -19,7 +19,7 @@ from providers.vendors import adapter_class
 from tests.oracles import expected_records
 from tests.oracles.select import select
 
-__all__ = ["FakeClock", "connect", "expected", "ids", "walk", "walk_pages"]
+__all__ = ["FakeClock", "connect", "expected", "ids", "sans_cost", "walk", "walk_pages"]
 
 WALK_BOUND = 2000  # pages: more means the walk does not end
 
@@ -107,3 +107,13 @@ async def walk(
 
 def ids(records: Iterable[SessionRecord]) -> list[str]:
     return [record.id for record in records]
+
+
+def sans_cost(body: Any) -> Any:
+    """A GraphQL response without its `extensions.cost` (every response carries one; tests
+    about something else compare the rest)."""
+    if not isinstance(body, dict) or "extensions" not in body:
+        return body
+    extensions = {k: v for k, v in body["extensions"].items() if k != "cost"}
+    rest = {k: v for k, v in body.items() if k != "extensions"}
+    return {**rest, "extensions": extensions} if extensions else rest
