@@ -194,22 +194,23 @@ class VectaraAdapter(Adapter):
         truncated: bool,
     ) -> SessionPage:
         """The first `limit` candidates whose conversation has the text. Their events are read
-        in sort order, a batch at a time, while the calls last; the first candidate of a batch
-        may read all of its events, so a page always gets past it. When the calls run out the
-        page stops after the last candidate checked, and resumes right after it."""
+        in sort order, a batch at a time, while the calls last. When they run out the page
+        stops after the last candidate checked, and resumes right after it."""
         found: list[SessionRecord] = []
         checked = 0
         while len(found) < limit and checked < len(candidates):
-            lead = calls.split(MAX_EVENT_PAGES)
-            if lead is None:
+            if checked and not calls.left:
                 return _stopped(found, candidates[checked - 1], truncated)
+            # The page's first candidate may read all of its events: a page always gets past it.
+            lead = None if checked else calls.split(MAX_EVENT_PAGES)
             size = min(max(limit - len(found), self.fan_out), 1 + calls.left)
             batch = candidates[checked : checked + size]
-            allowances = [lead] + [calls] * (len(batch) - 1)
+            allowances = [lead or calls] + [calls] * (len(batch) - 1)
             results = await gather_bounded(
                 list(zip(batch, allowances, strict=True)), self._checked, self.fan_out
             )
-            calls.give_back(lead)
+            if lead is not None:
+                calls.give_back(lead)
             for result in results:
                 if isinstance(result, _Unchecked):
                     return _stopped(found, candidates[checked - 1], truncated)
