@@ -194,6 +194,26 @@ async def test_backward_pages_through_empty_pages_use_the_start_cursor(gateway: 
     assert names(edges) == truth(gateway, query, {Provider.VONAGE})
 
 
+async def test_a_stopped_page_with_sessions_goes_on_past_what_its_walk_read(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One Vonage call a page and a filter Vonage cannot answer exactly: each page is the
+    matching sessions of one vendor page of a slice, and the next goes on after that page."""
+    monkeypatch.setattr(gateway.sources.adapters[Provider.VONAGE], "walk_calls", 1)
+    variables = {"first": 50, "filter": {"providers": ["VONAGE"], "tags": ["billing"]}}
+
+    def one_call(_: dict[str, Any]) -> None:
+        assert gateway.calls()[Provider.VONAGE] == 1
+
+    edges, pages = await walk(gateway, variables, one_call)
+    query = SessionQuery(
+        started_after=ANCHOR - timedelta(days=90), started_before=ANCHOR, tags=("billing",)
+    )
+    assert names(edges) == truth(gateway, query, {Provider.VONAGE})
+    assert len(pages) == 2  # one slice a page
+    assert 0 < len(pages[0]["edges"]) < 50 and pages[0]["pageInfo"]["hasNextPage"]
+
+
 async def test_each_vendor_is_asked_once_a_page(
     gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
