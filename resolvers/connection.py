@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -49,6 +49,10 @@ from resolvers.filters import SessionFilterSpec, resolve_window
 __all__ = ["Edge", "MergedPage", "PageArgs", "PagingLimits", "SourceOutcome", "fetch_sessions"]
 
 log = logging.getLogger("sessiongraph")
+
+# A cursor's entry beside the vendors' positions: the window they were taken in, when a keyset
+# resume narrowed it (no provider is spelled with "@").
+_VENDOR_WINDOW = "@window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,10 +227,35 @@ def _forward_plan(
         return _Plan(spec, order, count, window, fhash, {}, None, None)
     cursor = codec.decode(args.after, expected_filter=fhash, argument="after")
     if cursor.order is order:
+        positions = dict(cursor.positions)
         return _Plan(
-            spec, order, count, cursor.window, fhash, dict(cursor.positions), None, cursor.key
+            spec,
+            order,
+            count,
+            cursor.window,
+            fhash,
+            positions,
+            None,
+            cursor.key,
+            _read_vendor_window(positions.get(_VENDOR_WINDOW)),
         )
     return _keyset_plan(spec, order, count, cursor, fhash)
+
+
+def _vendor_window(window: tuple[datetime, datetime]) -> Position:
+    return {"after": window[0].isoformat(), "before": window[1].isoformat()}
+
+
+def _read_vendor_window(value: Position | str | None) -> tuple[datetime, datetime] | None:
+    """The narrowed window a keyset page's native positions belong to (see `_merge`)."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        try:
+            return datetime.fromisoformat(value["after"]), datetime.fromisoformat(value["before"])
+        except (KeyError, TypeError, ValueError):
+            pass
+    raise UserInputError("`after` is not a cursor of this query")
 
 
 def _backward_plan(
@@ -341,6 +370,10 @@ def _merge(
     blocked = any(s.frontier is None for s in bounded)
     stop_at = (max if reverse else min)(frontiers) if frontiers else None
     positions: dict[str, Position | str | None] = dict(plan.positions)
+    if plan.fetch_window is not None:
+        # The vendors' native positions on this page belong to the window a keyset resume
+        # narrowed: the next page must ask that window again, or they would mean other places.
+        positions[_VENDOR_WINDOW] = _vendor_window(plan.fetch_window)
     # A stopped vendor goes on from where its walk stopped once its sessions are all shown.
     resumes = {p: s.page.resume for p, s in streams.items() if s.page.stopped and s.page.resume}
     for provider, stream in streams.items():
@@ -389,7 +422,8 @@ def _start_key(plan: _Plan) -> SortKey:
 def _total(plan: _Plan, outcomes: dict[Provider, SourceOutcome]) -> int | None:
     """The count of the whole query: only when every vendor answered with an exact count (a
     keyset-narrowed page counts a narrowed window, so it has none)."""
-    if plan.after_key is not None or not all(o.ok for o in outcomes.values()):
+    narrowed = plan.after_key is not None or plan.fetch_window is not None
+    if narrowed or not all(o.ok for o in outcomes.values()):
         return None
     totals = [o.total for o in outcomes.values() if o.queried]
     return None if None in totals else sum(t for t in totals if t is not None)

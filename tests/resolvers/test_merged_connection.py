@@ -265,6 +265,18 @@ async def test_backward_paging_mirrors_forward_paging(gateway: Gateway) -> None:
     ]
 
 
+async def test_a_forward_walk_from_a_backward_cursor_goes_on_exactly_to_the_end(
+    gateway: Gateway,
+) -> None:
+    """The first forward page resumes by keyset in a window narrowed at the cursor; the pages
+    after it resume the vendors' native positions in that same narrowed window."""
+    everything, _ = await walk(gateway, 100)
+    tail = (await gateway.query(PAGE, last=30))["data"]["sessions"]
+    rest, late = await walk_from(gateway, 7, tail["pageInfo"]["startCursor"])
+    assert [n["id"] for n in rest] == [n["id"] for n in everything[-29:]]
+    assert late == 0
+
+
 async def test_relay_argument_errors(gateway: Gateway) -> None:
     for variables, fragment in (
         ({"first": -1}, "negative"),
