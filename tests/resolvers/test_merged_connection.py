@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from providers.query import SessionQuery, SortOrder, matches
 from providers.records import Channel, Provider, SessionRecord, SessionStatus
+from resolvers.cursor import CursorCodec, filter_hash
+from resolvers.filters import SessionFilterSpec
 from tests.conftest import ANCHOR, Gateway, running_gateway
 from tests.oracles import expected_records
 
@@ -275,6 +277,25 @@ async def test_a_forward_walk_from_a_backward_cursor_goes_on_exactly_to_the_end(
     rest, late = await walk_from(gateway, 7, tail["pageInfo"]["startCursor"])
     assert [n["id"] for n in rest] == [n["id"] for n in everything[-29:]]
     assert late == 0
+
+
+async def test_a_signed_cursor_with_an_unreadable_narrowed_window_is_refused(
+    gateway: Gateway,
+) -> None:
+    tail = (await gateway.query(PAGE, last=3))["data"]["sessions"]
+    forward = await gateway.query(PAGE, first=3, after=tail["pageInfo"]["startCursor"])
+    codec = CursorCodec("test-secret")  # the gateway's secret: only the window is wrong
+    made = codec.decode(
+        forward["data"]["sessions"]["pageInfo"]["endCursor"],
+        expected_filter=filter_hash({"filter": SessionFilterSpec().canonical(), "order": "desc"}),
+        argument="after",
+    )
+    assert "@window" in made.positions
+    broken = replace(made, positions={**made.positions, "@window": {"after": "soon"}})
+    gateway.clear_logs()
+    body = await gateway.query(PAGE, first=3, after=codec.encode(broken))
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+    assert sum(gateway.calls().values()) == 0
 
 
 async def test_relay_argument_errors(gateway: Gateway) -> None:
