@@ -117,8 +117,8 @@ async def resolve_sessions(
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=page.start_cursor,
+            end_cursor=page.end_cursor,  # on a page without edges too, when a walk stopped
         ),
         total_count=page.total,
         sources=[SourceStatus.from_outcome(o) for o in page.sources],

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from providers.records import Channel, SessionRecord, SessionStatus
+from providers.records import Channel, SessionRecord, SessionStatus, SortKey
 
 __all__ = [
     "DEFAULT_SCAN_CAP",
@@ -95,10 +95,30 @@ class PagedSession:
 
 @dataclass(frozen=True, slots=True)
 class SessionPage:
+    """A page of one vendor's list. Full (`limit` items), or shorter only because the list is
+    `exhausted`, its scan `truncated`, or its walk `stopped`.
+
+    A walk stops when it has made the vendor calls its bound allows (`Adapter.list_call_bound`)
+    before the page is full: the page is then neither full nor exhausted, possibly empty, and
+    `resume` continues exactly where the walk stopped (past `items`, and past the sessions it
+    read that did not match). `frontier` is how far the walk read, in the query's order: every
+    matching session up to that sort key is in `items` (or was before `after`), so a merge may
+    show other vendors' sessions up to it; None means nothing is known past the last item."""
+
     items: tuple[PagedSession, ...]
     exhausted: bool  # True: nothing matches after the last item
     truncated: bool = False  # an unordered scan stopped at scan_cap: results may be missing
     total: int | None = None  # matching sessions in the whole query, when the vendor can say
+    stopped: bool = False  # the walk reached its call bound: `resume` goes on from there
+    resume: Position | None = None  # set when stopped
+    frontier: SortKey | None = None  # when stopped: the walk read every session up to this key
+
+    @property
+    def next_after(self) -> Position | None:
+        """Where `list_sessions` goes on after this page (None: after nothing read yet)."""
+        if self.stopped:
+            return self.resume
+        return self.items[-1].resume if self.items else None
 
 
 _WORD = re.compile(r"[\w']+", re.UNICODE)

@@ -10,6 +10,11 @@ cursor's sort key are skipped. Native positions only run forward.
 
 A vendor that fails does not fail the page: its outcome says so, and the cursors keep its old
 position, so the next page resumes it (its sessions then arrive late and are flagged `late`).
+
+Each vendor is asked once per page, so a page costs at most each adapter's `list_call_bound`.
+A vendor whose walk stopped at that bound (or whose page the keyset skip shortened) is known
+only up to its frontier: the page ends there, short or even empty, `hasNextPage` stays true and
+the cursors resume that vendor where its walk stopped. An empty page still has an end cursor.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -44,6 +49,10 @@ from resolvers.filters import SessionFilterSpec, resolve_window
 __all__ = ["Edge", "MergedPage", "PageArgs", "PagingLimits", "SourceOutcome", "fetch_sessions"]
 
 log = logging.getLogger("sessiongraph")
+
+# A cursor's entry beside the vendors' positions: the window they were taken in, when a keyset
+# resume narrowed it (no provider is spelled with "@").
+_VENDOR_WINDOW = "@window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,29 @@ class MergedPage:
     has_previous: bool
     total: int | None
     sources: list[SourceOutcome] = field(default_factory=list)
+    # Where a page without edges goes on, either way: a walk stopped at its call bound before
+    # any session could be shown. None when the page has edges (their cursors say it).
+    resume_cursor: str | None = None
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.edges[0].cursor if self.edges else self.resume_cursor
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.edges[-1].cursor if self.edges else self.resume_cursor
+
+
+@dataclass(slots=True)
+class _Stream:
+    """One vendor's answer to this page."""
+
+    items: list[PagedSession]  # in the plan's order, strictly after its starting point
+    page: SessionPage
+    # The vendor's list is known only up to `frontier` (its walk stopped, or the keyset skip
+    # left the page short): nothing after it may be shown yet. None then: nothing at all.
+    bounded: bool
+    frontier: SortKey | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,10 +227,35 @@ def _forward_plan(
         return _Plan(spec, order, count, window, fhash, {}, None, None)
     cursor = codec.decode(args.after, expected_filter=fhash, argument="after")
     if cursor.order is order:
+        positions = dict(cursor.positions)
         return _Plan(
-            spec, order, count, cursor.window, fhash, dict(cursor.positions), None, cursor.key
+            spec,
+            order,
+            count,
+            cursor.window,
+            fhash,
+            positions,
+            None,
+            cursor.key,
+            _read_vendor_window(positions.get(_VENDOR_WINDOW)),
         )
     return _keyset_plan(spec, order, count, cursor, fhash)
+
+
+def _vendor_window(window: tuple[datetime, datetime]) -> Position:
+    return {"after": window[0].isoformat(), "before": window[1].isoformat()}
+
+
+def _read_vendor_window(value: Position | str | None) -> tuple[datetime, datetime] | None:
+    """The narrowed window a keyset page's native positions belong to (see `_merge`)."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        try:
+            return datetime.fromisoformat(value["after"]), datetime.fromisoformat(value["before"])
+        except (KeyError, TypeError, ValueError):
+            pass
+    raise UserInputError("`after` is not a cursor of this query")
 
 
 def _backward_plan(
@@ -238,7 +295,7 @@ async def _fetch_all(
     queries: dict[Provider, SessionQuery],
     plan: _Plan,
     outcomes: dict[Provider, SourceOutcome],
-) -> dict[Provider, list[PagedSession]]:
+) -> dict[Provider, _Stream]:
     active = [p for p in queries if plan.positions.get(p.value) != DONE]
     for provider in queries:
         if provider not in active:
@@ -246,7 +303,7 @@ async def _fetch_all(
     results = await asyncio.gather(
         *(_take(adapters[p], queries[p], plan) for p in active), return_exceptions=True
     )
-    streams: dict[Provider, list[PagedSession]] = {}
+    streams: dict[Provider, _Stream] = {}
     for provider, result in zip(active, results, strict=True):
         if isinstance(result, SessionGraphError):
             outcomes[provider] = SourceOutcome(provider, ok=False, error=result)
@@ -263,80 +320,110 @@ async def _fetch_all(
                 ),
             )
         else:
-            items, page = result
-            streams[provider] = items
+            streams[provider] = result
+            page = result.page
             outcomes[provider] = SourceOutcome(
                 provider,
                 truncated=page.truncated,
-                exhausted=page.exhausted or page.truncated,
+                exhausted=(page.exhausted or page.truncated) and not page.stopped,
                 total=page.total,
             )
     return streams
 
 
-async def _take(
-    adapter: Adapter, query: SessionQuery, plan: _Plan
-) -> tuple[list[PagedSession], SessionPage]:
-    """`plan.count + 1` sessions strictly after the plan's starting point, from one vendor."""
+async def _take(adapter: Adapter, query: SessionQuery, plan: _Plan) -> _Stream:
+    """`plan.count + 1` sessions strictly after the plan's starting point, from one vendor, in
+    one `list_sessions` call: the page's cost is that call's bound, never a loop of them."""
     wanted = plan.count + 1
     position = plan.positions.get(adapter.provider.value)
     after: Position | None = position if isinstance(position, dict) else None
-    items: list[PagedSession] = []
-    while True:
-        page = await adapter.list_sessions(query, after, wanted - len(items))
-        fresh = [
-            item
-            for item in page.items
-            if plan.after_key is None or beyond(item.record.sort_key, plan.after_key, plan.order)
-        ]
-        items.extend(fresh)
-        if len(items) >= wanted or page.exhausted or page.truncated or not page.items:
-            return items, page
-        after = page.items[-1].resume
+    page = await adapter.list_sessions(query, after, wanted)
+    fresh = [
+        item
+        for item in page.items
+        if plan.after_key is None or beyond(item.record.sort_key, plan.after_key, plan.order)
+    ]
+    ended = (page.exhausted or page.truncated) and not page.stopped
+    bounded = not ended and len(fresh) < wanted
+    frontier = page.frontier if page.stopped else None
+    if frontier is None and page.items:
+        frontier = page.items[-1].record.sort_key
+    return _Stream(fresh, page, bounded, frontier)
 
 
 def _merge(
-    streams: dict[Provider, list[PagedSession]],
+    streams: dict[Provider, _Stream],
     plan: _Plan,
     codec: CursorCodec,
     outcomes: dict[Provider, SourceOutcome],
 ) -> MergedPage:
     reverse = plan.order is SortOrder.NEWEST_FIRST
     merged: Iterator[tuple[Provider, int, PagedSession]] = heapq.merge(
-        *([(p, i, item) for i, item in enumerate(items)] for p, items in streams.items()),
+        *([(p, i, item) for i, item in enumerate(s.items)] for p, s in streams.items()),
         key=lambda entry: entry[2].record.sort_key,
         reverse=reverse,
     )
+    bounded = [s for s in streams.values() if s.bounded]
+    # The page ends at the nearest frontier of a vendor known only that far (at once when one
+    # is known not at all): what lies past it may still be preceded by that vendor's sessions.
+    frontiers = [s.frontier for s in bounded if s.frontier is not None]
+    blocked = any(s.frontier is None for s in bounded)
+    stop_at = (max if reverse else min)(frontiers) if frontiers else None
     positions: dict[str, Position | str | None] = dict(plan.positions)
-    for provider, items in streams.items():
-        if not items and outcomes[provider].exhausted:
+    if plan.fetch_window is not None:
+        # The vendors' native positions on this page belong to the window a keyset resume
+        # narrowed: the next page must ask that window again, or they would mean other places.
+        positions[_VENDOR_WINDOW] = _vendor_window(plan.fetch_window)
+    # A stopped vendor goes on from where its walk stopped once its sessions are all shown.
+    resumes = {p: s.page.resume for p, s in streams.items() if s.page.stopped and s.page.resume}
+    for provider, stream in streams.items():
+        if not stream.items and outcomes[provider].exhausted:
             positions[provider.value] = DONE
+        elif not stream.items and provider in resumes:
+            positions[provider.value] = dict(resumes[provider])
     taken: list[Edge] = []
-    remaining = {p: len(items) for p, items in streams.items()}
+    remaining = {p: len(s.items) for p, s in streams.items()}
     for provider, _, item in merged:
-        if len(taken) == plan.count:
+        key = item.record.sort_key
+        if (
+            len(taken) == plan.count
+            or blocked
+            or (stop_at is not None and beyond(key, stop_at, plan.order))
+        ):
             break
         remaining[provider] -= 1
-        done = remaining[provider] == 0 and outcomes[provider].exhausted
-        positions[provider.value] = DONE if done else dict(item.resume)
-        cursor = Cursor(
-            plan.order, plan.filter_hash, plan.window, item.record.sort_key, dict(positions)
-        )
-        late = plan.resumed_key is not None and not beyond(
-            item.record.sort_key, plan.resumed_key, plan.order
-        )
+        if remaining[provider] == 0 and outcomes[provider].exhausted:
+            positions[provider.value] = DONE
+        elif remaining[provider] == 0 and provider in resumes:
+            positions[provider.value] = dict(resumes[provider])
+        else:
+            positions[provider.value] = dict(item.resume)
+        cursor = Cursor(plan.order, plan.filter_hash, plan.window, key, dict(positions))
+        late = plan.resumed_key is not None and not beyond(key, plan.resumed_key, plan.order)
         taken.append(Edge(item.record, codec.encode(cursor), late))
     for provider, left in remaining.items():
         # The vendor's list may be at its end, but sessions it gave wait for a later page.
         outcomes[provider].exhausted = outcomes[provider].exhausted and left == 0
-    has_next = any(remaining.values())
-    return MergedPage(taken, has_next, False, _total(plan, outcomes))
+    has_next = any(remaining.values()) or bool(bounded)
+    page = MergedPage(taken, has_next, False, _total(plan, outcomes))
+    if not taken and bounded:
+        key = stop_at or plan.resumed_key or plan.after_key or _start_key(plan)
+        resume = Cursor(plan.order, plan.filter_hash, plan.window, key, dict(positions))
+        page.resume_cursor = codec.encode(resume)
+    return page
+
+
+def _start_key(plan: _Plan) -> SortKey:
+    """A sort key before every session of the plan's window, in its order."""
+    after, before = plan.vendor_window
+    return (before if plan.order is SortOrder.NEWEST_FIRST else after, "", "", "")
 
 
 def _total(plan: _Plan, outcomes: dict[Provider, SourceOutcome]) -> int | None:
     """The count of the whole query: only when every vendor answered with an exact count (a
     keyset-narrowed page counts a narrowed window, so it has none)."""
-    if plan.after_key is not None or not all(o.ok for o in outcomes.values()):
+    narrowed = plan.after_key is not None or plan.fetch_window is not None
+    if narrowed or not all(o.ok for o in outcomes.values()):
         return None
     totals = [o.total for o in outcomes.values() if o.queried]
     return None if None in totals else sum(t for t in totals if t is not None)

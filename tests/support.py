@@ -93,8 +93,8 @@ async def walk_pages(
         assert not page.truncated, "a walk over the simulator's data must not be truncated"
         if page.exhausted:
             return records, pages
-        assert len(page.items) == page_size, "a short page must say it is exhausted"
-        after = json.loads(json.dumps(page.items[-1].resume))
+        assert len(page.items) == page_size or page.stopped, "a short page must say why"
+        after = json.loads(json.dumps(page.next_after))
     raise AssertionError("the walk did not end")
 
 

@@ -9,15 +9,18 @@ has no transcript: details are fetched for the candidates and kept on the record
 sessions have no tags and are all voice calls: such filters match nothing, without a request.
 
 NEWEST_FIRST is the vendor's order: the streams are merged by sort key, and a position holds
-each stream's native cursor and skip (`stream.StreamReader`). OLDEST_FIRST cannot be asked for:
-the window is scanned (≤ `scan_cap` sessions), sorted, and resumed by keyset; the keyset's
-start time narrows `startTime` of the rescan.
+each stream's native cursor and skip (`stream.StreamReader`). The vendor's pages may be short or
+empty while more follow, so a page reads at most `list_call_bound` of them, empty ones included:
+a walk that reaches it stops, resumable from each stream's position. OLDEST_FIRST cannot be
+asked for: the window is scanned (≤ `scan_cap` sessions, and a bounded number of pages),
+sorted, and resumed by keyset; the keyset's start time narrows `startTime` of the rescan.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -29,7 +32,14 @@ from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import ProviderError, UserInputError
 from providers.keyset import after_key, keyset_position, read_keyset
 from providers.query import PagedSession, Position, SessionPage, SessionQuery, SortOrder, matches
-from providers.records import Channel, Provider, SessionRecord, SessionRef, SessionStatus
+from providers.records import (
+    Channel,
+    Provider,
+    SessionRecord,
+    SessionRef,
+    SessionStatus,
+    SortKey,
+)
 from providers.samsara.mapping import (
     RAW_STATUSES,
     format_time,
@@ -39,6 +49,7 @@ from providers.samsara.mapping import (
 from providers.samsara.stream import MAX_PAGE_SIZE, PageFetch, StreamPage, StreamReader
 from providers.settings import VendorConfig
 from providers.transport import reading
+from providers.walk import CallAllowance
 
 __all__ = ["SamsaraAdapter", "error_message"]
 
@@ -83,6 +94,26 @@ class SamsaraAdapter(Adapter):
 
     # --- listing ----------------------------------------------------------------------------------
 
+    def list_call_bound(self, query: SessionQuery, limit: int) -> int:
+        """NEWEST_FIRST: each stream's first (or resumed) page and one more, then three pages
+        per 100 sessions asked (the vendor's pages may be short, or empty while more follow),
+        twice as many with a text filter (a details call per page). OLDEST_FIRST: the scan, each
+        stream's first page and two pages per 100 sessions of `scan_cap`, plus with a text
+        filter a details call per 100 of them."""
+        streams = self._stream_count(query)
+        if not streams or limit < 1:
+            return 0
+        if query.order is SortOrder.NEWEST_FIRST:
+            per_page = 2 if query.needs_details else 1
+            return per_page * (2 * streams + 3 * math.ceil(limit / MAX_PAGE_SIZE))
+        scan, details = self._scan_bounds(query, streams)
+        return scan + details
+
+    def _scan_bounds(self, query: SessionQuery, streams: int) -> tuple[int, int]:
+        """The calls of an OLDEST_FIRST scan, and of the details a text filter reads."""
+        pages = math.ceil(query.scan_cap / MAX_PAGE_SIZE)
+        return streams + 2 * pages, pages if query.needs_details else 0
+
     async def _list_sessions(
         self, query: SessionQuery, after: Position | None, limit: int
     ) -> SessionPage:
@@ -95,14 +126,36 @@ class SamsaraAdapter(Adapter):
     async def _newest_first(
         self, query: SessionQuery, after: Position | None, limit: int
     ) -> SessionPage:
+        calls = CallAllowance(self.list_call_bound(query, limit))
+        per_page = 2 if query.needs_details else 1
         streams = self._stream_params(query, query.started_after)
         readers = self._readers(query, streams, after)
         items: list[PagedSession] = []
+        frontier: SortKey | None = None  # the last session read, matching or not
         while len(items) < limit:
-            await asyncio.gather(*(r.load() for r in readers if r.needs_page))
+            needing = [reader for reader in readers if reader.needs_page]
+            if needing:
+                # Every stream needs its head before the newest can be told: load what the
+                # bound allows; an empty page counts too, and is read through on the next turn.
+                loading: list[StreamReader] = []
+                for reader in needing:
+                    if not calls.take(per_page):
+                        break
+                    loading.append(reader)
+                await asyncio.gather(*(reader.load_page() for reader in loading))
+                if len(loading) < len(needing):
+                    return SessionPage(
+                        tuple(items),
+                        exhausted=False,
+                        stopped=True,
+                        resume={"streams": [reader.position() for reader in readers]},
+                        frontier=frontier,
+                    )
+                continue
             record = _pop_newest(readers)
             if record is None:
                 break
+            frontier = record.sort_key
             if matches(record, query):
                 position = {"streams": [reader.position() for reader in readers]}
                 items.append(PagedSession(record, position))
@@ -128,7 +181,9 @@ class SamsaraAdapter(Adapter):
     ) -> SessionPage:
         key = read_keyset(self.provider, after)
         start = query.started_after if key is None else max(query.started_after, key[0])
-        scanned, truncated = await self._scan(self._stream_params(query, start), query.scan_cap)
+        streams = self._stream_params(query, start)
+        scan_calls, _ = self._scan_bounds(query, len(streams))
+        scanned, truncated = await self._scan(streams, query.scan_cap, CallAllowance(scan_calls))
         without_text = replace(query, text=None)
         unique = {r.id: r for r in scanned if matches(r, without_text)}
         candidates = after_key(unique.values(), SortOrder.OLDEST_FIRST, key)
@@ -137,16 +192,17 @@ class SamsaraAdapter(Adapter):
         return SessionPage(items, exhausted=not more, truncated=truncated)
 
     async def _scan(
-        self, streams: list[dict[str, str]], cap: int
+        self, streams: list[dict[str, str]], cap: int, calls: CallAllowance
     ) -> tuple[list[SessionRecord], bool]:
-        """Every session of the streams, up to `cap`; True when the cap cut the scan short."""
+        """Every session of the streams, up to `cap` sessions and the calls allowed; True when
+        either cut the scan short."""
         scanned: list[SessionRecord] = []
         for params in streams:
             reader = StreamReader(self._page_fetch(params, None))
             while not reader.done:
-                if len(scanned) >= cap:
+                if len(scanned) >= cap or not calls.take():
                     return scanned, True
-                await reader.load()
+                await reader.load_page()
                 scanned.extend(reader.pop_all())
         if len(scanned) > cap:  # pages are 100 long: what the cap leaves out is reported
             return scanned[:cap], True
@@ -156,7 +212,8 @@ class SamsaraAdapter(Adapter):
         self, candidates: list[SessionRecord], query: SessionQuery, limit: int
     ) -> tuple[list[SessionRecord], bool]:
         """The first `limit` candidates matching `query`, and whether candidates are left after
-        them. A text filter reads details, fetched a batch at a time, only as far as needed."""
+        them. A text filter reads details, fetched a batch at a time, only as far as needed:
+        at most one call per 100 of the `scan_cap` candidates, within the bound."""
         if not query.needs_details:
             return candidates[:limit], len(candidates) > limit
         picked: list[SessionRecord] = []
@@ -170,6 +227,14 @@ class SamsaraAdapter(Adapter):
         return picked, False
 
     # --- vendor calls -----------------------------------------------------------------------------
+
+    def _stream_count(self, query: SessionQuery) -> int:
+        """How many streams `_stream_params` makes of `query`, without checking its ids."""
+        agent_ids = query.agent_ids if query.agent_ids is not None else self.default_agent_ids()
+        if not _can_match(query, agent_ids):
+            return 0
+        lists = (agent_ids, query.vehicle_ids, query.driver_ids)
+        return math.prod(math.ceil(len(set(ids)) / MAX_IDS) for ids in lists if ids is not None)
 
     def _stream_params(self, query: SessionQuery, start: datetime) -> list[dict[str, str]]:
         """The parameters of each stream to read; none when nothing can match."""

@@ -69,10 +69,10 @@ class StreamReader:
     def needs_page(self) -> bool:
         return not self._buffer and not self.done
 
-    async def load(self) -> None:
-        """Fetches pages until a session is buffered or the stream ends."""
-        while self.needs_page:
-            self._take(await self._fetch(self._after, MAX_PAGE_SIZE))
+    async def load_page(self) -> None:
+        """Fetches one page. It may hold nothing new (the vendor's pages may be empty while
+        more follow): the caller decides, within its call bound, whether to ask again."""
+        self._take(await self._fetch(self._after, MAX_PAGE_SIZE))
 
     def pop(self) -> SessionRecord:
         record = self._buffer.popleft()

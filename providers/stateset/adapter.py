@@ -18,6 +18,7 @@ stream SID, which every record carries); only a reference without one costs a sc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -82,6 +83,11 @@ class StateSetAdapter(Adapter):
             raise UserInputError(f"not a {self.provider.name} stream id")
 
     # --- listing ------------------------------------------------------------------------------
+
+    def list_call_bound(self, query: SessionQuery, limit: int) -> int:
+        """The scan: pages of 100 up to `scan_cap`, whatever `limit`. `_scan` moves its offset
+        a full page per call and stops before the cap, so it never makes more."""
+        return max(1, math.ceil(query.scan_cap / self.max_page_size))
 
     async def _list_sessions(
         self, query: SessionQuery, after: Position | None, limit: int

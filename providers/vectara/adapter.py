@@ -15,6 +15,7 @@ candidates, in sort order, only until the page is full.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
@@ -42,6 +43,7 @@ from providers.records import AgentRecord, Provider, SessionRecord, SessionRef, 
 from providers.settings import VendorConfig
 from providers.transport import reading
 from providers.vectara.mapping import add_parameters, agent_record, session_record, with_events
+from providers.walk import CallAllowance, OutOfCalls
 
 __all__ = ["VectaraAdapter"]
 
@@ -54,15 +56,26 @@ _SESSION_KEY_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 _ENABLED = {SessionStatus.ACTIVE: "true", SessionStatus.COMPLETED: "false"}
 
 
-@dataclass
-class _Budget:
-    """The vendor records one scan may still read, shared by the agents scanned at once."""
+# Most pages of one session's events read (2,000 events): past that the vendor's pages are taken
+# for a loop, as a repeated page key is.
+MAX_EVENT_PAGES = 20
 
-    left: int
+
+@dataclass
+class _Scan:
+    """What one listing's scan may still read, shared by the agents scanned at once: sessions
+    (`scan_cap`) and pages past each agent's first (the call bound)."""
+
+    records_left: int
+    more_pages: CallAllowance
     truncated: bool = False
 
-    def spend(self, records: int) -> None:
-        self.left -= max(1, records)  # an empty page costs too, or a vendor loop never ends
+
+class _Unchecked:
+    """A text-filter candidate whose events the call bound left unread."""
+
+
+_UNCHECKED = _Unchecked()
 
 
 class VectaraAdapter(Adapter):
@@ -109,6 +122,20 @@ class VectaraAdapter(Adapter):
 
     # --- listing -------------------------------------------------------------------------------
 
+    def list_call_bound(self, query: SessionQuery, limit: int) -> int:
+        """The scan: each wanted agent's first page, then pages of 100 up to `scan_cap` over all
+        of them. A text filter adds the events calls of its candidates: two per session the
+        page asks for (at least two batches' worth), and enough for one long conversation, so
+        that every page checks at least one candidate and a walk always moves on."""
+        agents = len(self._agents_to_scan(query))
+        if _enabled_param(query.statuses) is None or not agents:
+            return 0
+        scan = agents + math.ceil(query.scan_cap / self.max_page_size)
+        return scan + (self._text_calls(limit) if query.needs_details else 0)
+
+    def _text_calls(self, limit: int) -> int:
+        return MAX_EVENT_PAGES + 2 * max(limit, self.fan_out)
+
     async def _list_sessions(
         self, query: SessionQuery, after: Position | None, limit: int
     ) -> SessionPage:
@@ -117,16 +144,20 @@ class VectaraAdapter(Adapter):
         agent_keys = self._agents_to_scan(query)
         if enabled is None or not agent_keys:
             return SessionPage(items=(), exhausted=True)
-        budget = _Budget(query.scan_cap)
+        more_pages = math.ceil(query.scan_cap / self.max_page_size)
+        scan = _Scan(query.scan_cap, CallAllowance(more_pages))
         scanned = await gather_bounded(
-            agent_keys, lambda agent_key: self._scan_agent(agent_key, enabled, budget), self.fan_out
+            agent_keys, lambda agent_key: self._scan_agent(agent_key, enabled, scan), self.fan_out
         )
         candidates = after_key(_matching(_unique(scanned), query), query.order, resume_key)
-        page, exhausted = await self._take(candidates, query, limit)
+        if query.needs_details:
+            text_calls = CallAllowance(self._text_calls(limit))
+            return await self._take_by_text(candidates, query, limit, text_calls, scan.truncated)
+        page = candidates[:limit]
         return SessionPage(
-            items=tuple(PagedSession(add_parameters(r), keyset_position(r)) for r in page),
-            exhausted=exhausted,
-            truncated=budget.truncated,
+            items=_paged(page),
+            exhausted=len(candidates) <= limit,
+            truncated=scan.truncated,
         )
 
     def _agents_to_scan(self, query: SessionQuery) -> list[str]:
@@ -136,10 +167,10 @@ class VectaraAdapter(Adapter):
         return list(dict.fromkeys(key for key in wanted if SAFE_ID.match(key)))
 
     async def _scan_agent(
-        self, agent_key: str, enabled: dict[str, str], budget: _Budget
+        self, agent_key: str, enabled: dict[str, str], scan: _Scan
     ) -> list[SessionRecord]:
         records: list[SessionRecord] = []
-        pages = self._pages(_agent_path(agent_key) + "/sessions", enabled)
+        pages = self._pages(_agent_path(agent_key) + "/sessions", enabled, scan.more_pages.spend)
         try:
             async with aclosing(pages):
                 async for body in pages:
@@ -149,29 +180,62 @@ class VectaraAdapter(Adapter):
                             for raw in body["sessions"]
                         ]
                     records += found
-                    budget.spend(len(found))
-                    if budget.left <= 0 and _next_page_key(body):
-                        budget.truncated = True
+                    scan.records_left -= len(found)
+                    if scan.records_left <= 0 and _next_page_key(body):
+                        scan.truncated = True
                         break
+        except OutOfCalls:  # more pages than the bound: what was read is sorted, and said so
+            scan.truncated = True
         except UpstreamNotFoundError:
             return []  # no such agent (maybe another vendor's id): none of its sessions
         return records
 
-    async def _take(
-        self, candidates: list[SessionRecord], query: SessionQuery, limit: int
-    ) -> tuple[list[SessionRecord], bool]:
-        """The first `limit` candidates that match, and whether nothing matches after them. A
-        text filter needs each candidate's events: fetched in sort order, batch by batch."""
-        if not query.needs_details:
-            return candidates[:limit], len(candidates) <= limit
+    async def _take_by_text(
+        self,
+        candidates: list[SessionRecord],
+        query: SessionQuery,
+        limit: int,
+        calls: CallAllowance,
+        truncated: bool,
+    ) -> SessionPage:
+        """The first `limit` candidates whose conversation has the text. Their events are read
+        in sort order, a batch at a time, while the calls last. When they run out the page
+        stops after the last candidate checked, and resumes right after it."""
         found: list[SessionRecord] = []
         checked = 0
         while len(found) < limit and checked < len(candidates):
-            batch = candidates[checked : checked + max(limit - len(found), self.fan_out)]
-            checked += len(batch)
-            detailed = await gather_bounded(batch, self._with_events, self.fan_out)
-            found += [r for r in detailed if r is not None and matches(r, query)]
-        return found[:limit], checked == len(candidates) and len(found) <= limit
+            if checked and not calls.left:
+                return _stopped(found, candidates[checked - 1], truncated)
+            # The page's first candidate may read all of its events: a page always gets past it.
+            lead = None if checked else calls.split(MAX_EVENT_PAGES)
+            size = min(max(limit - len(found), self.fan_out), 1 + calls.left)
+            batch = candidates[checked : checked + size]
+            allowances = [lead or calls] + [calls] * (len(batch) - 1)
+            results = await gather_bounded(
+                list(zip(batch, allowances, strict=True)), self._checked, self.fan_out
+            )
+            if lead is not None:
+                calls.give_back(lead)
+            for result in results:
+                if isinstance(result, _Unchecked):
+                    return _stopped(found, candidates[checked - 1], truncated)
+                checked += 1
+                if result is not None and matches(result, query):
+                    found.append(result)
+                    if len(found) == limit:
+                        break
+        return SessionPage(
+            items=_paged(found), exhausted=checked == len(candidates), truncated=truncated
+        )
+
+    async def _checked(
+        self, candidate: tuple[SessionRecord, CallAllowance]
+    ) -> SessionRecord | _Unchecked | None:
+        record, calls = candidate
+        try:
+            return await self._with_events(record, calls)
+        except OutOfCalls:
+            return _UNCHECKED
 
     # --- getters -------------------------------------------------------------------------------
 
@@ -241,9 +305,11 @@ class VectaraAdapter(Adapter):
         with reading(self.provider):
             return with_events(session_record(session, agent_key), events)
 
-    async def _with_events(self, record: SessionRecord) -> SessionRecord | None:
+    async def _with_events(
+        self, record: SessionRecord, calls: CallAllowance | None = None
+    ) -> SessionRecord | None:
         """`record` with its conversation; None when it was deleted since it was listed."""
-        events = await self._events(record.agent_id or "", record.id)
+        events = await self._events(record.agent_id or "", record.id, calls)
         if events is None:
             return None
         with reading(self.provider):
@@ -251,19 +317,43 @@ class VectaraAdapter(Adapter):
 
     # --- requests ------------------------------------------------------------------------------
 
-    async def _events(self, agent_key: str, session_key: str) -> list[Json] | None:
-        """Every event of a session, in the vendor's (chronological) order; None: no session."""
+    async def _events(
+        self, agent_key: str, session_key: str, calls: CallAllowance | None = None
+    ) -> list[Json] | None:
+        """Every event of a session, in the vendor's (chronological) order; None: no session.
+        Each page draws on `calls` when given (`OutOfCalls` once spent). More than
+        `MAX_EVENT_PAGES` pages is the vendor's fault, like a repeated page key."""
+        pages_read = 1
+
+        def before_next_page() -> None:
+            nonlocal pages_read
+            if pages_read == MAX_EVENT_PAGES:
+                raise UpstreamProtocolError(
+                    f"{self.provider.name} sent more than {MAX_EVENT_PAGES * self.max_page_size} "
+                    "events for one session",
+                    provider=self.provider,
+                )
+            pages_read += 1
+            if calls is not None:
+                calls.spend()
+
+        if calls is not None:
+            calls.spend()
+        path = _session_path(agent_key, session_key) + "/events"
         events: list[Json] = []
         try:
-            async for body in self._pages(_session_path(agent_key, session_key) + "/events", {}):
+            async for body in self._pages(path, {}, before_next_page):
                 with reading(self.provider):
                     events += [_object(event) for event in body["events"]]
         except UpstreamNotFoundError:
             return None
         return events
 
-    async def _pages(self, path: str, params: Mapping[str, str]) -> AsyncGenerator[Json]:
-        """The pages of a listing, following `page_key` while it is present and non-empty."""
+    async def _pages(
+        self, path: str, params: Mapping[str, str], before_next_page: Callable[[], None]
+    ) -> AsyncGenerator[Json]:
+        """The pages of a listing, following `page_key` while it is present and non-empty.
+        `before_next_page` bounds the walk: it raises to end it."""
         seen: set[str] = set()
         page_key: str | None = None
         while True:
@@ -280,6 +370,7 @@ class VectaraAdapter(Adapter):
                     f"{self.provider.name} sent the same page_key twice", provider=self.provider
                 )
             seen.add(page_key)
+            before_next_page()
 
     async def _get_or_none(self, path: str) -> Json | None:
         try:
@@ -301,6 +392,22 @@ def _matching(records: list[SessionRecord], query: SessionQuery) -> list[Session
     """The records that match all but the text filter (it needs events)."""
     without_text = replace(query, text=None)
     return [record for record in records if matches(record, without_text)]
+
+
+def _paged(records: list[SessionRecord]) -> tuple[PagedSession, ...]:
+    return tuple(PagedSession(add_parameters(r), keyset_position(r)) for r in records)
+
+
+def _stopped(found: list[SessionRecord], last: SessionRecord, truncated: bool) -> SessionPage:
+    """A page the call bound ended after `last`, the last candidate checked."""
+    return SessionPage(
+        items=_paged(found),
+        exhausted=False,
+        truncated=truncated,
+        stopped=True,
+        resume=keyset_position(last),
+        frontier=last.sort_key,
+    )
 
 
 # --- small helpers --------------------------------------------------------------------------

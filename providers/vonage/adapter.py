@@ -9,11 +9,14 @@ Getting: `/insights/sessions/{id}/parameters` when the start day is known, else 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -23,10 +26,16 @@ from providers.errors import (
     ProviderError,
     UpstreamNotFoundError,
     UpstreamRejectedError,
-    UserInputError,
 )
-from providers.query import PagedSession, Position, SessionPage, SessionQuery, matches
-from providers.records import Provider, SessionRecord, SessionRef
+from providers.query import (
+    PagedSession,
+    Position,
+    SessionPage,
+    SessionQuery,
+    SortOrder,
+    matches,
+)
+from providers.records import Provider, SessionRecord, SessionRef, SortKey
 from providers.settings import VendorConfig
 from providers.transport import reading
 from providers.vonage.mapping import MAPPED_FIELDS, SUMMARY_FIELDS, format_time, session_record
@@ -36,11 +45,14 @@ from providers.vonage.search import (
     Place,
     Search,
     Slice,
+    Slices,
     build_search,
     page_geometry,
+    read_resume,
     sort_by,
-    window_slices,
+    stop_position,
 )
+from providers.walk import CallAllowance
 
 __all__ = ["INVALID_API_KEY", "VonageAdapter"]
 
@@ -78,15 +90,21 @@ def _total(body: Any) -> int:
     return int(total["value"] if isinstance(total, Mapping) else total)
 
 
-def _resume_point(slices: Sequence[Slice], after: Position | None) -> tuple[int, int]:
+def _resume_point(slices: Slices, after: Position | None) -> tuple[int, int]:
     """The slice to start in and the offset inside it."""
     if after is None:
         return 0, 0
-    place = Place.from_position(after)
-    for number, window in enumerate(slices):
-        if window.key == place.slice_key:
-            return number, place.next_offset
-    raise UserInputError("this Vonage position belongs to another query window")
+    slice_key, offset = read_resume(after)
+    return slices.number_of(slice_key), offset
+
+
+@dataclass(frozen=True, slots=True)
+class _Hits:
+    """One `/insights/sessions` answer: the page asked, its hits, the slice's count."""
+
+    page: PageGeometry
+    hits: list[Any]
+    total: int
 
 
 class VonageAdapter(Adapter):
@@ -108,6 +126,9 @@ class VonageAdapter(Adapter):
     )
     max_page_size = MAX_PAGE_SIZE
     reports_total = True
+    # Most calls one page may make: any query window is walked at most this many vendor pages
+    # (slices) at a time, and the cursor goes on from where it stopped.
+    walk_calls: ClassVar[int] = 16
 
     @classmethod
     def auth_headers(cls, credential: str) -> dict[str, str]:
@@ -128,54 +149,34 @@ class VonageAdapter(Adapter):
             return dataclasses.replace(query, agent_ids=self.default_agent_ids())
         return query
 
+    def list_call_bound(self, query: SessionQuery, limit: int) -> int:
+        """An exact search needs at most a page per slice walked plus the pages `limit` fills
+        (and one for a page resumed mid-way); a search that `matches` finishes may read any
+        number of pages. Either way at most `walk_calls`."""
+        search = build_search(self._scoped(query))
+        slices = len(Slices.of(query))
+        if search is None or not slices or limit < 1:
+            return 0
+        if not search.exact:
+            return self.walk_calls
+        return min(self.walk_calls, slices + math.ceil(limit / MAX_PAGE_SIZE) + 1)
+
     async def _list_sessions(
         self, query: SessionQuery, after: Position | None, limit: int
     ) -> SessionPage:
         if limit < 1:
             return SessionPage(items=(), exhausted=False)
+        calls = CallAllowance(self.list_call_bound(query, limit))
         query = self._scoped(query)
         search = build_search(query)
-        slices = window_slices(query)
+        slices = Slices.of(query)
         if search is None or not slices:
             return SessionPage(items=(), exhausted=True, total=0)
-        first, offset = _resume_point(slices, after)
-        items: list[PagedSession] = []
-        total: int | None = None
-        for window in slices[first:]:
-            found, slice_done, slice_total = await self._walk_slice(
-                query, search, window, offset, limit - len(items)
-            )
-            items.extend(found)
-            offset = 0
-            if len(slices) == 1 and search.exact:
-                total = slice_total
-            if len(items) == limit and not (slice_done and window is slices[-1]):
-                return SessionPage(tuple(items), exhausted=False, total=total)
-        return SessionPage(tuple(items), exhausted=True, total=total)
+        number, offset = _resume_point(slices, after)
+        walk = _SliceWalk(self, query, search, slices, calls, limit)
+        return await walk.run(number, offset)
 
-    async def _walk_slice(
-        self, query: SessionQuery, search: Search, window: Slice, offset: int, wanted: int
-    ) -> tuple[list[PagedSession], bool, int]:
-        """Up to `wanted` matching sessions of one slice from `offset`; whether the slice has
-        nothing after them; the vendor's count for the slice."""
-        found: list[PagedSession] = []
-        while True:
-            # Hits that `matches` may drop make "what is still needed" a guess: take full pages.
-            page = page_geometry(offset, wanted - len(found) if search.exact else MAX_PAGE_SIZE)
-            hits, total = await self._search_page(query, search, window, page)
-            for index in range(page.skip, len(hits)):
-                place = Place(window.key, page, index)
-                with reading(self.provider):
-                    record = session_record(hits[index], _needs_details(query))
-                if window.contains(record.started_at) and matches(record, query):
-                    found.append(PagedSession(record, place.position()))
-                    if len(found) == wanted:
-                        return found, place.next_offset >= total, total
-            offset = page.first + len(hits)
-            if len(hits) < page.size or offset >= total:
-                return found, True, total
-
-    async def _search_page(
+    async def search_page(
         self, query: SessionQuery, search: Search, window: Slice, page: PageGeometry
     ) -> tuple[list[Any], int]:
         params: dict[str, str | int] = {
@@ -215,6 +216,122 @@ class VonageAdapter(Adapter):
             return None
         with reading(self.provider):
             return session_record(doc)
+
+
+class _SliceWalk:
+    """One `list_sessions` over the slices, from a slice and an offset in it, until the page
+    is full, the last slice is read, or the call allowance is spent (then it stops, with a
+    position that goes on exactly there).
+
+    Slices go out one page at a time while they hold sessions. A slice with nothing in it
+    (Vonage answers 404 or a zero total) makes the next round ask the first pages of the
+    following slices together, twice as many after each empty round, within the allowance: a
+    long empty stretch (a window from year 1) then costs a few round trips per page instead of
+    one per slice, and a page that finds sessions at once asks for no slice it does not need."""
+
+    def __init__(
+        self,
+        adapter: VonageAdapter,
+        query: SessionQuery,
+        search: Search,
+        slices: Slices,
+        calls: CallAllowance,
+        limit: int,
+    ) -> None:
+        self.adapter = adapter
+        self.query = query
+        self.search = search
+        self.slices = slices
+        self.calls = calls
+        self.limit = limit
+        self.items: list[PagedSession] = []
+        self.frontier: SortKey | None = None  # how far the walk has read, in the query's order
+        self.ready: dict[int, _Hits] = {}  # first pages of slices asked ahead
+        self.empty_run = 0  # slices in a row that held nothing
+
+    async def run(self, number: int, offset: int) -> SessionPage:
+        total = None
+        while number < len(self.slices):
+            hits = self.ready.pop(number, None)
+            if hits is None:
+                fetched = await self._fetch(number, offset)
+                if fetched is None:
+                    return self._stopped(number, offset, total)
+                hits = fetched
+            window = self.slices[number]
+            if len(self.slices) == 1 and self.search.exact:
+                total = hits.total
+            full_at = self._read(window, hits)
+            if full_at is not None:  # the page is full; is anything left after it?
+                last = number == len(self.slices) - 1 and full_at >= hits.total
+                return SessionPage(tuple(self.items), exhausted=last, total=total)
+            offset = hits.page.first + len(hits.hits)
+            if len(hits.hits) < hits.page.size or offset >= hits.total:  # the slice is read
+                self.empty_run = self.empty_run + 1 if hits.total == 0 else 0
+                self.frontier = _boundary(window, self.query.order)
+                number, offset = number + 1, 0
+        return SessionPage(tuple(self.items), exhausted=True, total=total)
+
+    def _read(self, window: Slice, hits: _Hits) -> int | None:
+        """Takes the matching hits of one vendor page; the offset after the hit that filled the
+        page, or None while it is not full."""
+        with_details = _needs_details(self.query)
+        for index in range(hits.page.skip, len(hits.hits)):
+            place = Place(window.key, hits.page, index)
+            with reading(self.adapter.provider):
+                record = session_record(hits.hits[index], with_details)
+            if not window.contains(record.started_at):
+                continue
+            self.frontier = record.sort_key
+            if matches(record, self.query):
+                self.items.append(PagedSession(record, place.position()))
+                if len(self.items) == self.limit:
+                    return place.next_offset
+        return None
+
+    async def _fetch(self, number: int, offset: int) -> _Hits | None:
+        """The page of slice `number` at `offset`, and the first pages of slices ahead when the
+        last ones were empty; None when no call is left."""
+        if not self.calls.take():
+            return None
+        ahead: list[int] = []
+        if offset == 0 and self.empty_run:
+            wanted = min(2 ** min(self.empty_run, 8), self.adapter.fan_out) - 1
+            for later in range(number + 1, min(number + 1 + wanted, len(self.slices))):
+                if not self.calls.take():
+                    break
+                ahead.append(later)
+        pages = await asyncio.gather(
+            self._search(number, offset), *(self._search(later, 0) for later in ahead)
+        )
+        self.ready.update(zip(ahead, pages[1:], strict=True))
+        return pages[0]
+
+    async def _search(self, number: int, offset: int) -> _Hits:
+        # Hits that `matches` may drop make "what is still needed" a guess: take full pages.
+        wanted = self.limit - len(self.items) if self.search.exact else MAX_PAGE_SIZE
+        page = page_geometry(offset, wanted)
+        hits, total = await self.adapter.search_page(
+            self.query, self.search, self.slices[number], page
+        )
+        return _Hits(page, hits, total)
+
+    def _stopped(self, number: int, offset: int, total: int | None) -> SessionPage:
+        return SessionPage(
+            tuple(self.items),
+            exhausted=False,
+            total=total,
+            stopped=True,
+            resume=stop_position(self.slices[number].key, offset),
+            frontier=self.frontier,
+        )
+
+
+def _boundary(window: Slice, order: SortOrder) -> SortKey:
+    """A sort key past every session of `window` (read) and before any session after it: its
+    far end, with the smallest tie-break (no provider name is empty)."""
+    moment = window.start if order is SortOrder.NEWEST_FIRST else window.end
+    return (moment, "", "", "")
 
 
 def _needs_details(query: SessionQuery) -> bool:

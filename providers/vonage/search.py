@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 from providers.errors import UserInputError
@@ -25,10 +25,12 @@ __all__ = [
     "Place",
     "Search",
     "Slice",
+    "Slices",
     "build_search",
     "page_geometry",
+    "read_resume",
     "sort_by",
-    "window_slices",
+    "stop_position",
 ]
 
 MAX_PAGE_SIZE = 100
@@ -60,20 +62,52 @@ class Slice:
         return {"range": {"session_start_time": window}}
 
 
-def window_slices(query: SessionQuery) -> list[Slice]:
-    """The query window in 60-day slices, walked in the query's order: oldest slice first for
-    OLDEST_FIRST, newest first for NEWEST_FIRST."""
-    start, end = query.started_after, query.started_before
-    slices: list[Slice] = []
-    if query.order is SortOrder.OLDEST_FIRST:
-        while start < end:
-            slices.append(Slice(start, min(start + MAX_WINDOW, end)))
-            start = slices[-1].end
-    else:
-        while start < end:
-            slices.append(Slice(max(end - MAX_WINDOW, start), end))
-            end = slices[-1].start
-    return slices
+@dataclass(frozen=True, slots=True)
+class Slices:
+    """The query window in 60-day slices, numbered in the query's order: oldest slice first for
+    OLDEST_FIRST, newest first for NEWEST_FIRST. Each slice is computed when it is walked: a
+    window from year 1 has 12,332 of them, and a page walks only a few."""
+
+    start: datetime
+    end: datetime
+    order: SortOrder
+
+    @classmethod
+    def of(cls, query: SessionQuery) -> Slices:
+        return cls(query.started_after, query.started_before, query.order)
+
+    def __len__(self) -> int:
+        if self.end <= self.start:
+            return 0
+        return -(-(self.end - self.start) // MAX_WINDOW)
+
+    def __getitem__(self, number: int) -> Slice:
+        if not 0 <= number < len(self):
+            raise IndexError(number)
+        if self.order is SortOrder.OLDEST_FIRST:
+            start = self.start + number * MAX_WINDOW
+            return Slice(start, start + min(MAX_WINDOW, self.end - start))
+        end = self.end - number * MAX_WINDOW
+        return Slice(end - min(MAX_WINDOW, end - self.start), end)
+
+    def number_of(self, key: str) -> int:
+        """The number of the slice whose `key` this is; a key of another window is the
+        client's error (a cursor made for another query)."""
+        try:
+            start = datetime.fromisoformat(key).replace(tzinfo=UTC)
+        except ValueError:
+            start = None
+        if start is not None and self.start <= start < self.end:
+            if self.order is SortOrder.OLDEST_FIRST:
+                number, rest = divmod(start - self.start, MAX_WINDOW)
+            elif start == self.start:  # the oldest slice may be shorter than 60 days
+                number, rest = len(self) - 1, timedelta(0)
+            else:
+                number, rest = divmod(self.end - start, MAX_WINDOW)
+                number -= 1
+            if not rest and 0 <= number < len(self) and self[number].key == key:
+                return number
+        raise UserInputError("this Vonage position belongs to another query window")
 
 
 def sort_by(order: SortOrder) -> str:
@@ -265,6 +299,25 @@ class Place:
         ):
             raise UserInputError("not a Vonage position")
         return cls(slice_key, PageGeometry(number, size, 0), index)
+
+
+def stop_position(slice_key: str, offset: int) -> Position:
+    """Where a walk that reached its call bound goes on: `offset` hits into that slice. It
+    names no hit (the walk may have stopped between two slices, or on hits that did not
+    match), so it is not a `Place`."""
+    return {"slice": slice_key, "offset": offset}
+
+
+def read_resume(position: Any) -> tuple[str, int]:
+    """The slice and the offset in it that `position` (a `Place` or a `stop_position`)
+    resumes at."""
+    if isinstance(position, Mapping) and set(position) == {"slice", "offset"}:
+        slice_key, offset = position["slice"], position["offset"]
+        if isinstance(slice_key, str) and _is_count(offset):
+            return slice_key, offset
+        raise UserInputError("not a Vonage position")
+    place = Place.from_position(position)
+    return place.slice_key, place.next_offset
 
 
 def _is_count(value: Any) -> TypeGuard[int]:

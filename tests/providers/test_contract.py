@@ -34,8 +34,8 @@ async def walk(vendor: Vendor, query: SessionQuery, page_size: int) -> list[Sess
         records.extend(item.record for item in page.items)
         if page.exhausted:
             return records
-        assert len(page.items) == page_size, "a short page must say it is exhausted"
-        after = page.items[-1].resume
+        assert len(page.items) == page_size or page.stopped, "a short page must say why"
+        after = page.next_after
     raise AssertionError("the walk did not end")
 
 
