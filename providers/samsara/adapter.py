@@ -304,6 +304,10 @@ class SamsaraAdapter(Adapter):
 
     # --- getters ----------------------------------------------------------------------------------
 
+    def detail_call_bound(self, sessions: int) -> int:
+        """The details endpoint takes 100 ids a call."""
+        return math.ceil(sessions / MAX_PAGE_SIZE)
+
     async def get_sessions(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
         for ref in refs:
             self.check_ref(ref)

@@ -168,6 +168,11 @@ class StateSetAdapter(Adapter):
 
     # --- getting ------------------------------------------------------------------------------
 
+    def detail_call_bound(self, sessions: int) -> int:
+        """One lookup by stream id per session; a reference without one (a bare id) is found
+        by reading the list, at most `id_scan_cap` sessions, once for all of them."""
+        return sessions + math.ceil(self.id_scan_cap / self.max_page_size)
+
     async def get_sessions(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
         for ref in refs:
             self.check_ref(ref)

@@ -248,6 +248,10 @@ class VectaraAdapter(Adapter):
                 f"a {self.provider.name} session is known by its agent key and its own key"
             )
 
+    def detail_call_bound(self, sessions: int) -> int:
+        """Per session: the session itself and its events, at most `MAX_EVENT_PAGES` pages."""
+        return sessions * (1 + MAX_EVENT_PAGES)
+
     async def get_sessions(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
         return await self._by_key(refs, self._fetch_session)
 

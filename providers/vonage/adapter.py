@@ -197,6 +197,10 @@ class VonageAdapter(Adapter):
 
     # --- getting ------------------------------------------------------------------------------
 
+    def detail_call_bound(self, sessions: int) -> int:
+        """One call per session: by start day, or the (slower) search when the day is unknown."""
+        return sessions
+
     async def get_sessions(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
         for ref in refs:
             self.check_ref(ref)
