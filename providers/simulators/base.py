@@ -128,6 +128,7 @@ class _Guard:
             path,
             scope.get("query_string", b"").decode("latin-1"),
             bool(auth_value),
+            sim.clock(),
         )
 
         async def logged_send(message: Message) -> None:
@@ -138,7 +139,7 @@ class _Guard:
         faults: Faults = sim.faults
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
-        decision = faults.decide(path)
+        decision = faults.decide(path, sim.clock().timestamp())
         if decision.hang:
             await asyncio.sleep(faults.hang_s)
         if decision.status is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -44,10 +43,11 @@ class Faults:
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
 
-    def decide(self, path: str) -> FaultDecision:
+    def decide(self, path: str, now_s: float) -> FaultDecision:
+        """What to do with a request for `path` at `now_s` (the simulator's clock, seconds)."""
         if self.path_pattern is not None and not re.search(self.path_pattern, path):
             return FaultDecision()
-        if self.rate_limit_per_minute is not None and self._over_rate_limit():
+        if self.rate_limit_per_minute is not None and self._over_rate_limit(now_s):
             return FaultDecision(status=429, retry_after=self.retry_after)
         budget_left = self.error_budget is None or self.error_budget > 0
         if self.error_status is not None and budget_left and self._rng.random() < self.error_rate:
@@ -63,8 +63,7 @@ class Faults:
             return FaultDecision(wrong_shape=True)
         return FaultDecision()
 
-    def _over_rate_limit(self) -> bool:
-        now = time.monotonic()
+    def _over_rate_limit(self, now: float) -> bool:
         while self._recent and now - self._recent[0] > 60.0:
             self._recent.popleft()
         assert self.rate_limit_per_minute is not None

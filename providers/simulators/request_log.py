@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from urllib.parse import parse_qs
 
 __all__ = ["LoggedRequest", "RequestLog"]
@@ -16,6 +17,7 @@ class LoggedRequest:
     raw_query: str
     auth_present: bool
     status: int = 0  # filled in when the answer leaves
+    at: datetime | None = None  # the simulator's clock when the request came in
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -28,19 +30,23 @@ class RequestLog:
     # Bumped by `clear`: a request still in flight across a clear (a hang) is not written back.
     _generation: int = 0
 
-    def record(self, method: str, path: str, raw_query: str, auth_present: bool) -> tuple[int, int]:
+    def record(
+        self,
+        method: str,
+        path: str,
+        raw_query: str,
+        auth_present: bool,
+        at: datetime | None = None,
+    ) -> tuple[int, int]:
         query = parse_qs(raw_query, keep_blank_values=True)
-        self.entries.append(LoggedRequest(method, path, query, raw_query, auth_present))
+        self.entries.append(LoggedRequest(method, path, query, raw_query, auth_present, at=at))
         return self._generation, len(self.entries) - 1
 
     def set_status(self, token: tuple[int, int], status: int) -> None:
         generation, index = token
         if generation != self._generation:
             return
-        entry = self.entries[index]
-        self.entries[index] = LoggedRequest(
-            entry.method, entry.path, entry.query, entry.raw_query, entry.auth_present, status
-        )
+        self.entries[index] = replace(self.entries[index], status=status)
 
     def clear(self) -> None:
         self.entries.clear()
