@@ -131,8 +131,8 @@ class QueryCost(SchemaExtension):
         if self.budget is not None:
             yield
             return
-        # stand-in: the request's budget (its deadline) is opened per request by the app; until
-        # it is, one without a deadline counts this request's vendor calls.
+        # The HTTP router opens each request's budget (graph/deadline.py); an execution outside
+        # it (`schema.execute` in a script or a test) gets one without a deadline here.
         requested = self.execution_context.context
         clock = requested.sources.clock if isinstance(requested, RequestContext) else SYSTEM_CLOCK
         with request_budget(None, clock) as budget:

@@ -136,8 +136,9 @@ class Adapter(ABC):
         self, query: SessionQuery, after: Position | None, limit: int
     ) -> SessionPage:
         """Up to `limit` sessions matching `query` in `query.order`, starting right after the
-        record whose `resume` is `after` (from the start when None). A page shorter than `limit`
-        only when `exhausted` (or `truncated`): empty vendor pages are walked through."""
+        record whose `resume` is `after` (from the start when None). A page is shorter than
+        `limit` only when `exhausted`, `truncated`, or `stopped` at `list_call_bound` (then it
+        resumes from `next_after`, even with no item)."""
         if query.fleet_scoped and not self.answers_fleet_filters:
             return SessionPage(items=(), exhausted=True, total=0 if self.reports_total else None)
         return await self._list_sessions(query, after, limit)

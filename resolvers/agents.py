@@ -4,6 +4,7 @@ sessions of the default window (StateSet and Vonage have no agent list endpoint)
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,6 +13,7 @@ from providers.errors import SessionGraphError
 from providers.query import SessionQuery
 from providers.records import Provider
 from resolvers.cache import RecordCache
+from resolvers.cost import DISCOVERY_PAGE
 
 __all__ = ["KnownAgent", "discover_agents"]
 
@@ -63,15 +65,14 @@ async def _agents_of(
         started_after=now - timedelta(days=window_days), started_before=now, scan_cap=scan_cap
     )
     after = None
-    seen = 0
-    while seen < scan_cap:
-        page = await adapter.list_sessions(query, after, 100)
+    # Pages of 100, at most `scan_cap` sessions' worth: the bound the query cost prices.
+    for _ in range(max(1, math.ceil(scan_cap / DISCOVERY_PAGE))):
+        page = await adapter.list_sessions(query, after, DISCOVERY_PAGE)
         for item in page.items:
             record = item.record
             if record.agent_id is not None:
                 names[record.agent_id] = names.get(record.agent_id) or record.agent_name
-        seen += len(page.items)
-        if page.exhausted or page.truncated or not page.items:
+        after = page.next_after
+        if page.exhausted or page.truncated or after is None:
             break
-        after = page.items[-1].resume
     return {KnownAgent(adapter.provider, agent_id, name) for agent_id, name in names.items()}
