@@ -70,6 +70,9 @@ class Adapter(ABC):
     fan_out: ClassVar[int] = 16
     answers_fleet_filters: ClassVar[bool] = False  # vehicle / driver ids
     reports_total: ClassVar[bool] = False  # can say how many sessions match a query
+    # The vendor has no batch detail endpoint (one call per session): the loaders then fetch
+    # each session on its own, so one failed call costs only its session's details.
+    fetches_per_session: ClassVar[bool] = False
     # The vendor's get-by-id needs the session's start day (Vonage): node ids then carry it.
     fetches_by_day: ClassVar[bool] = False
 

@@ -3,6 +3,7 @@ vendor (built inside the request: aiodataloader binds the running loop at constr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,16 +38,40 @@ class _SessionLoader(DataLoader[SessionRef, SessionRecord | None]):
         self.summaries = summaries  # details may be left out: no detail field is selected
         self.listed: dict[SessionRef, SessionRecord] = {}  # what a list call already gave
 
-    async def batch_load_fn(self, refs: Sequence[SessionRef]) -> list[SessionRecord | None]:
+    # An exception in a key's place fails that key's load only: aiodataloader does this,
+    # though its types say a batch returns values only.
+    async def batch_load_fn(  # type: ignore[override]
+        self, refs: Sequence[SessionRef]
+    ) -> list[SessionRecord | SessionGraphError | None]:
         scope = self.adapter.settings.cache_scope
-        found = [self.records.session(scope, ref) for ref in refs]
+        found: list[SessionRecord | SessionGraphError | None] = [
+            self.records.session(scope, ref) for ref in refs
+        ]
         missing = [i for i, record in enumerate(found) if record is None]
-        fetched = await self._fetch([refs[i] for i in missing])
+        if self.adapter.fetches_per_session:
+            fetched = await self._each([refs[i] for i in missing])
+        else:
+            fetched = list(await self._fetch([refs[i] for i in missing]))
         for i, record in zip(missing, fetched, strict=True):
             found[i] = record
-            if record is not None:
+            if isinstance(record, SessionRecord):
                 self.records.keep_session(scope, refs[i], record)  # kept only with details
-        return found
+        return found  # an error in a key's place fails that key's load only (DataLoader)
+
+    async def _each(self, refs: list[SessionRef]) -> list[SessionRecord | SessionGraphError | None]:
+        """A vendor with one call per session: each fetched on its own (`fan_out` at once), so
+        a call that fails costs only its session. The transport's breaker and rate limit keep a
+        failing vendor from being asked on and on."""
+        gate = asyncio.Semaphore(self.adapter.fan_out)
+
+        async def one(ref: SessionRef) -> SessionRecord | SessionGraphError | None:
+            async with gate:
+                try:
+                    return (await self._fetch([ref]))[0]
+                except SessionGraphError as exc:
+                    return exc
+
+        return list(await asyncio.gather(*(one(ref) for ref in refs)))
 
     async def _fetch(self, refs: list[SessionRef]) -> list[SessionRecord | None]:
         """Listed sessions are completed (cheaper on some vendors), the others fetched."""

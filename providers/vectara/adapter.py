@@ -80,6 +80,7 @@ _UNCHECKED = _Unchecked()
 
 class VectaraAdapter(Adapter):
     provider = Provider.VECTARA
+    fetches_per_session = True
     config = VendorConfig(
         credential_env="VECTARA_API_KEY",
         base_url_env="VECTARA_BASE_URL",

@@ -110,6 +110,7 @@ class _Hits:
 class VonageAdapter(Adapter):
     provider = Provider.VONAGE
     fetches_by_day = True
+    fetches_per_session = True
     config = VendorConfig(
         credential_env="VONAGE_AI_STUDIO_API_KEY",
         base_url_env="VONAGE_AI_STUDIO_BASE_URL",
