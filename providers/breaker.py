@@ -19,6 +19,7 @@ requests in a row open the breaker; outside a request (no budget) every call cou
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -90,6 +91,10 @@ class CircuitBreaker:
         self._since: datetime | None = None
         self._opened_at = 0.0  # monotonic
         self._probe_started: float | None = None  # monotonic, while a probe is out
+        # Set when the probe out has told (answered, failed or was given up): the calls that
+        # came meanwhile wait for it rather than fail, so a page whose calls go out together
+        # (Vectara's agents) does not cancel its own probe by failing around it.
+        self._probe_told: asyncio.Event | None = None
         # The requests counted in the current run of failures (at most `policy.failures`).
         self._failed_requests: list[object] = []
 
@@ -105,6 +110,7 @@ class CircuitBreaker:
             return Pass(request, probe=False)
         if self._state is BreakerState.HALF_OPEN and self._probe_started is None:
             self._probe_started = now
+            self._probe_told = asyncio.Event()
             return Pass(request, probe=True)
         if self._state is BreakerState.OPEN:
             wait = self._opened_at + self.policy.cooldown_s - now
@@ -113,9 +119,20 @@ class CircuitBreaker:
             wait = self._probe_started + self._probe_timeout_s - now
         raise CircuitOpen(max(0.0, wait), self._failures)
 
+    def probe_out(self) -> asyncio.Event | None:
+        """The event the probe out sets when it has told; None when no probe is out."""
+        return self._probe_told if self._probe_started is not None else None
+
+    def _probe_over(self) -> None:
+        self._probe_started = None
+        if self._probe_told is not None:
+            self._probe_told.set()
+            self._probe_told = None
+
     def succeeded(self, call: Pass) -> None:
+        if call.probe:
+            self._probe_over()
         if call.probe or self._state is BreakerState.CLOSED:
-            self._probe_started = None
             self._failures = 0
             self._failed_requests.clear()
             if self._state is not BreakerState.CLOSED:
@@ -125,9 +142,9 @@ class CircuitBreaker:
 
     def failed(self, call: Pass) -> None:
         if call.probe:
-            self._probe_started = None
             self._failures += 1
             self._open()
+            self._probe_over()
         elif self._state is BreakerState.CLOSED and not self._counted(call.request):
             self._failures += 1
             if call.request is not None:
@@ -139,7 +156,7 @@ class CircuitBreaker:
         """The call ended without telling anything (cancelled, refused before it was sent): a
         probe slot it held goes to the next call."""
         if call.probe:
-            self._probe_started = None
+            self._probe_over()
 
     def _counted(self, request: object | None) -> bool:
         return request is not None and any(seen is request for seen in self._failed_requests)

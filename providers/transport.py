@@ -204,7 +204,7 @@ class VendorClient:
     async def _send(self, method: str, path: str, params: Params | None) -> httpx.Response:
         attempt = 1
         while True:  # at most `attempts` tries: `_retry_wait` answers None for the last one
-            admitted = self._admit()
+            admitted = await self._admit()
             try:
                 outcome = await self._attempt(method, path, params, first=attempt == 1)
             except BaseException:
@@ -224,16 +224,33 @@ class VendorClient:
             await self.clock.sleep(wait)
             attempt += 1
 
-    def _admit(self) -> Pass:
-        try:
-            return self._breaker.admit(current_budget())
-        except CircuitOpen as refused:
-            raise UpstreamUnavailableError(
-                f"{self.provider.name} is failing ({refused.failures} failures in a row):"
-                f" sessiongraph asks it again in {refused.retry_after:.1f} s",
-                provider=self.provider,
-                retry_after=round(refused.retry_after, 3),
-            ) from None
+    async def _admit(self) -> Pass:
+        """The breaker's pass for one try. While a half-open probe is out, a call waits for its
+        outcome (within the probe's timeout and this call's time) and asks again: let through
+        when the probe closed the breaker, refused when it opened it again."""
+        refused: CircuitOpen | None = None
+        for _ in range(3):  # a probe given up makes the next caller the probe: three looks do
+            try:
+                return self._breaker.admit(current_budget())
+            except CircuitOpen as exc:
+                refused = exc
+            told = self._breaker.probe_out()
+            if told is None:
+                break
+            try:
+                # The probe's own attempt is bounded by its timeout, so it tells by then; this
+                # call waits no longer than its own time either.
+                async with asyncio.timeout(self._time_left()):
+                    await told.wait()
+            except TimeoutError:
+                break
+        assert refused is not None
+        raise UpstreamUnavailableError(
+            f"{self.provider.name} is failing ({refused.failures} failures in a row):"
+            f" sessiongraph asks it again in {refused.retry_after:.1f} s",
+            provider=self.provider,
+            retry_after=round(refused.retry_after, 3),
+        )
 
     async def _attempt(
         self, method: str, path: str, params: Params | None, *, first: bool

@@ -72,9 +72,13 @@ async def running_gateway(
 ) -> AsyncIterator[Gateway]:
     clock = FakeClock(anchor)
     simulators = build_simulators(size=size, seed=seed, anchor=anchor, clock=clock)
-    sources: Sources = demo_sources(simulators=simulators, clock=clock)
     env = {"SESSIONGRAPH_CURSOR_SECRET": "test-secret", **(environ or {})}
-    app = create_app(load_settings(env), sources=sources)
+    settings = load_settings(env)
+    # The vendor clients take the attempt timeout from the settings, as `serve` does.
+    sources: Sources = demo_sources(
+        simulators=simulators, clock=clock, timeout_s=settings.timeout_s
+    )
+    app = create_app(settings, sources=sources)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
