@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,23 +15,10 @@ from providers.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from providers.query import SessionQuery
 from providers.simulators.samsara import SamsaraSimulator
 from providers.simulators.vectara import VectaraSimulator
+from tests.providers.resilience.conftest import ANCHOR, QUERY
 from tests.support import FakeClock, connect
-
-ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-QUERY = SessionQuery(started_after=ANCHOR - timedelta(days=90), started_before=ANCHOR)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(ANCHOR)
-
-
-@pytest.fixture
-def sim(clock: FakeClock) -> SamsaraSimulator:
-    return SamsaraSimulator(size=40, anchor=ANCHOR, clock=clock.now)
 
 
 @pytest.fixture

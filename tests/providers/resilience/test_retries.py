@@ -5,29 +5,15 @@ the vendor's load. Counted at the simulator."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from providers.adapter import Adapter
 from providers.budget import request_budget
 from providers.errors import UpstreamUnavailableError
-from providers.query import SessionQuery
 from providers.simulators.samsara import SamsaraSimulator
+from tests.providers.resilience.conftest import QUERY
 from tests.support import FakeClock, connect
-
-ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-QUERY = SessionQuery(started_after=ANCHOR - timedelta(days=90), started_before=ANCHOR)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(ANCHOR)
-
-
-@pytest.fixture
-def sim(clock: FakeClock) -> SamsaraSimulator:
-    return SamsaraSimulator(size=40, anchor=ANCHOR, clock=clock.now)
 
 
 @pytest.fixture

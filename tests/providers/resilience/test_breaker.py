@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -20,24 +20,11 @@ from providers.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from providers.query import SessionQuery
 from providers.simulators.samsara import SamsaraSimulator
 from providers.simulators.vectara import VectaraSimulator
 from tests.oracles import expected_records
+from tests.providers.resilience.conftest import ANCHOR, QUERY
 from tests.support import FakeClock, connect
-
-ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-QUERY = SessionQuery(started_after=ANCHOR - timedelta(days=90), started_before=ANCHOR)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(ANCHOR)
-
-
-@pytest.fixture
-def sim(clock: FakeClock) -> SamsaraSimulator:
-    return SamsaraSimulator(size=40, anchor=ANCHOR, clock=clock.now)
 
 
 @pytest.fixture

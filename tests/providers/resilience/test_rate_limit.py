@@ -5,7 +5,6 @@ than the limit through in any minute, counted at the simulator."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,24 +13,11 @@ from graph.settings import ConfigError, load_settings
 from providers.adapter import Adapter
 from providers.budget import request_budget
 from providers.errors import UpstreamRateLimitedError
-from providers.query import SessionQuery
 from providers.records import Provider
 from providers.simulators.samsara import SamsaraSimulator
 from tests.oracles import expected_records
+from tests.providers.resilience.conftest import QUERY
 from tests.support import FakeClock, connect
-
-ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-QUERY = SessionQuery(started_after=ANCHOR - timedelta(days=90), started_before=ANCHOR)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(ANCHOR)
-
-
-@pytest.fixture
-def sim(clock: FakeClock) -> SamsaraSimulator:
-    return SamsaraSimulator(size=40, anchor=ANCHOR, clock=clock.now)
 
 
 @pytest.fixture
