@@ -55,6 +55,16 @@ class Gateway:
         body: dict[str, Any] = response.json()
         return body
 
+    async def first_session_id(self, provider: Provider) -> str:
+        """The node id of `provider`'s newest session (listed, so its ref is complete)."""
+        listed = await self.query(
+            "query($p: [Provider!]) { sessions(first: 1, filter: {providers: $p})"
+            " { nodes { id } } }",
+            p=[provider.name],
+        )
+        node_id: str = listed["data"]["sessions"]["nodes"][0]["id"]
+        return node_id
+
     def calls(self) -> dict[Provider, int]:
         return {p: len(s.log) for p, s in self.simulators.items()}
 

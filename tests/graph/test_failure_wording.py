@@ -16,10 +16,7 @@ NODE = "query($id: ID!) { node(id: $id) { id ... on Session { transcript { text 
 async def test_a_body_the_gateway_cannot_read_is_told_without_exception_names(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
-    listed = await gateway.query(
-        "{ sessions(first: 1, filter: {providers: [VONAGE]}) { nodes { id } } }"
-    )
-    node_id = listed["data"]["sessions"]["nodes"][0]["id"]
+    node_id = await gateway.first_session_id(Provider.VONAGE)
     gateway.simulators[Provider.VONAGE].faults.malformed_rate = 1.0
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="sessiongraph"):

@@ -25,10 +25,7 @@ AFTER, BEFORE = ANCHOR - timedelta(days=90), ANCHOR
 async def test_a_vendor_down_fails_the_node_it_serves_with_one_warning_line(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
-    listed = await gateway.query(
-        "{ sessions(first: 1, filter: {providers: [VONAGE]}) { nodes { id } } }"
-    )
-    node_id = listed["data"]["sessions"]["nodes"][0]["id"]
+    node_id = await gateway.first_session_id(Provider.VONAGE)
     gateway.simulators[Provider.VONAGE].faults.error_status = 500
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="sessiongraph"):
