@@ -25,7 +25,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from providers.simulators.faults import Faults
 from providers.simulators.request_log import RequestLog
 
-__all__ = ["SessionKey", "Simulator"]
+__all__ = ["LIST_ORDERS", "SessionKey", "Simulator"]
+
+# How a vendor without a promised order serves its list (StateSet, Vectara), so a sync can be
+# tested against each: by start time, newest first; in the order sessions were added (the
+# initial data oldest first, arrivals appended at the end); or a seeded shuffle, arrivals put
+# anywhere. Vendors that promise an order ignore it.
+LIST_ORDERS = ("newest-first", "insertion", "shuffled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +62,24 @@ class Simulator(ABC):
         anchor: datetime | None = None,
         api_key: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        order: str = "shuffled",
+        arrivals_per_hour: float = 0.0,
+        deletions_per_hour: float = 0.0,
     ) -> None:
         # "Now" for the vendor's defaults, cursor and URL expiry and rate windows; tests pin it.
         self.clock: Callable[[], datetime] = clock or _utc_now
         self.size = size
         self.seed = seed
         self.anchor = anchor or self.clock().replace(second=0, microsecond=0)
+        if order not in LIST_ORDERS:
+            raise ValueError(f"order must be one of {', '.join(LIST_ORDERS)}")
+        if arrivals_per_hour < 0 or deletions_per_hour < 0:
+            raise ValueError("arrival and deletion rates cannot be negative")
+        # The data changes over time (after the anchor, by `clock`): new sessions arrive at a
+        # steady rate, active ones complete, some are deleted. 0: the data stays as generated.
+        self.order = order
+        self.arrivals_per_hour = arrivals_per_hour
+        self.deletions_per_hour = deletions_per_hour
         self.api_key = api_key or f"demo-{self.vendor}-key"
         self.rng = random.Random(f"{self.vendor}:{seed}")
         self.log = RequestLog()
@@ -93,6 +111,11 @@ class Simulator(ABC):
     @abstractmethod
     def agent_ids(self) -> tuple[str, ...]:
         """The agent ids to configure (Samsara ids, Vectara keys) to see every session."""
+
+    def advance(self, now: datetime) -> None:
+        """Brings the data up to `now` (arrivals, completions, deletions due by then). Called
+        before every request is served; tests may call it to read the model as of a moment.
+        Must be cheap when nothing is due. By default the data never changes."""
 
     # --- serving ----------------------------------------------------------------------------------
 
@@ -136,6 +159,7 @@ class _Guard:
                 sim.log.set_status(index, message["status"])
             await send(message)
 
+        sim.advance(sim.clock())
         faults: Faults = sim.faults
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
