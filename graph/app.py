@@ -10,8 +10,9 @@ and while it runs: one deadline, and no work left once its client is gone (`dead
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import orjson
@@ -31,6 +32,7 @@ from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
 from graph.over_http import BodyLimit, RequestRefused, ResponseFormat, read_request, refusal
 from graph.schema import build_schema
 from graph.settings import Settings, load_settings
+from index.sync import SyncLimits
 from providers.adapter import Adapter
 from providers.records import Provider
 from resolvers.connection import PagingLimits
@@ -169,8 +171,38 @@ def open_sources(settings: Settings) -> Sources:
     return live_sources(settings.providers)
 
 
-def create_app(settings: Settings | None = None, sources: Sources | None = None) -> FastAPI:
-    """The app. `sources` lets tests hand in simulators they hold (to read their logs)."""
+# Where the index lives in live mode when SESSIONGRAPH_INDEX_URL is not set.
+DEFAULT_INDEX_URL = "sqlite:///.sessiongraph/index.db"
+
+
+def sync_limits(settings: Settings) -> SyncLimits:
+    return SyncLimits(
+        interval_s=settings.sync_interval_s,
+        reconcile_interval_s=settings.reconcile_interval_s,
+        retention_days=settings.retention_days,
+        max_sessions=settings.index_max_sessions,
+    )
+
+
+async def open_index(
+    settings: Settings, sources: Sources, exits: AsyncExitStack, start_sync: bool
+) -> None:
+    """The index `settings` ask for. Demo mode's data is generated afresh at every start, so
+    by default its index is a temporary file, gone at shutdown."""
+    url = settings.index_url
+    if url == "off":
+        return
+    if url is None and sources.demo:
+        folder = exits.enter_context(tempfile.TemporaryDirectory(prefix="sessiongraph-"))
+        url = f"sqlite:///{folder}/index.db"
+    await sources.open_index(url or DEFAULT_INDEX_URL, sync_limits(settings), start_sync=start_sync)
+
+
+def create_app(
+    settings: Settings | None = None, sources: Sources | None = None, start_sync: bool = True
+) -> FastAPI:
+    """The app. `sources` lets tests hand in simulators they hold (to read their logs);
+    `start_sync=False` leaves the index's sync to them (`Sources.index.syncer.run_once`)."""
     settings = settings or load_settings()
     if settings.cursor_secret_generated:
         log.warning(
@@ -189,10 +221,12 @@ def create_app(settings: Settings | None = None, sources: Sources | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = sources or open_sources(settings)
         app.state.sources = opened
-        try:
-            yield
-        finally:
-            await opened.aclose()
+        async with AsyncExitStack() as exits:
+            try:
+                await open_index(settings, opened, exits, start_sync)
+                yield
+            finally:
+                await opened.aclose()
 
     async def context(request: Request, response: Response) -> GraphContext:
         opened: Sources = request.app.state.sources

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 from strawberry.relay import PageInfo
 from strawberry.types import Info
 
-from graph.enums import Provider, SessionOrder
+from graph.enums import IndexState, Provider, SessionOrder
 from graph.inputs import SessionFilter
 from graph.lookahead import DETAIL_FIELDS, selects_any
 from graph.types import Agent, Session
@@ -53,6 +55,21 @@ class SourceStatus:
         "stopped at the configured cap and sessions may be missing."
     )
     exhausted: bool = strawberry.field(description="Nothing more from this vendor.")
+    from_index: bool = strawberry.field(
+        default=False,
+        description="Answered from the session index, without a vendor list call (vendors "
+        "that promise no order, once their index is READY or STALE).",
+    )
+    index_state: IndexState | None = strawberry.field(
+        default=None,
+        description="The session index's state for this vendor's lists in this query; null "
+        "for vendors always asked live (they order and filter by time themselves).",
+    )
+    indexed_at: datetime | None = strawberry.field(
+        default=None,
+        description="When the index answered: the time of its last sync (the oldest of the "
+        "lists read).",
+    )
 
     @classmethod
     def from_outcome(cls, outcome: SourceOutcome) -> SourceStatus:
@@ -64,6 +81,9 @@ class SourceStatus:
             message=outcome.error.message if outcome.error else None,
             truncated=outcome.truncated,
             exhausted=outcome.exhausted,
+            from_index=outcome.indexed_at is not None,
+            index_state=IndexState(outcome.index_state) if outcome.index_state else None,
+            indexed_at=outcome.indexed_at,
         )
 
 
@@ -97,7 +117,7 @@ async def resolve_sessions(
         spec = spec.with_agent(*agent)
     order = order_by.sort_order if order_by is not None else SortOrder.NEWEST_FIRST
     page = await fetch_sessions(
-        context.sources.adapters,
+        context.sources.listers,
         spec,
         order,
         PageArgs(first, after, last, before),

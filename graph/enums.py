@@ -6,12 +6,14 @@ from enum import Enum
 
 import strawberry
 
+from index.state import IndexState
 from providers.query import SortOrder
 from providers.records import Channel, Provider, SessionStatus, Speaker, ToolCallStatus
 
 __all__ = [
     "BreakerState",
     "Channel",
+    "IndexState",
     "Provider",
     "ProviderMode",
     "SessionOrder",
@@ -29,6 +31,14 @@ strawberry.enum(
 strawberry.enum(Channel, description="How the user reached the agent.")
 strawberry.enum(Speaker, description="Who said a transcript turn.")
 strawberry.enum(ToolCallStatus, description="How a tool call ended.")
+strawberry.enum(
+    IndexState,
+    description="The session index of a vendor that promises no order. OFF: no index (or the "
+    "vendor is asked live by design). BUILDING: its first full read is under way; queries scan "
+    "the vendor live, bounded. READY: queries read the index, no vendor list call. STALE: the "
+    "last sync failed; queries still read the index, flagged. FAILED: the build failed; "
+    "queries scan live.",
+)
 
 
 @strawberry.enum(

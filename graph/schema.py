@@ -28,16 +28,18 @@ from graph.connection import (
     resolve_sessions,
 )
 from graph.cost import cost_extensions
-from graph.enums import BreakerState, Provider, ProviderMode, SessionOrder
+from graph.enums import BreakerState, IndexState, Provider, ProviderMode, SessionOrder
 from graph.errors import PartialErrors, is_expected
 from graph.inputs import SessionFilter
 from graph.lookahead import DETAIL_FIELDS, selects_any
 from graph.settings import Settings
 from graph.types import Agent, Session
 from providers import records
+from providers.adapter import Adapter
 from providers.errors import ProviderError, UserInputError
 from resolvers.context import RequestContext
 from resolvers.nodes import parse_agent_node_id, parse_session_node_id
+from resolvers.sources import Sources
 
 __all__ = ["ProviderHealth", "Query", "build_schema", "schema"]
 
@@ -85,6 +87,61 @@ class ProviderInfo:
     health: ProviderHealth | None = strawberry.field(
         description="Its circuit breaker; null when the vendor is not configured."
     )
+    index: ProviderIndex = strawberry.field(
+        description="Its session index (vendors that promise no order); state OFF for the others."
+    )
+
+
+@strawberry.type(description="A vendor's session index: how fresh, how complete.")
+class ProviderIndex:
+    state: IndexState
+    sessions: int | None = strawberry.field(
+        description="Sessions the index holds for this vendor; null when OFF."
+    )
+    synced_at: datetime | None = strawberry.field(
+        description="The last successful sync (of the least recently synced list)."
+    )
+    lag_seconds: float | None = strawberry.field(
+        description="Seconds since `syncedAt`: how old the freshest answer may be."
+    )
+    build_progress: int | None = strawberry.field(
+        description="Sessions read so far by a build under way."
+    )
+    error: str | None = strawberry.field(
+        description="Why the last sync failed (STALE, FAILED), or why there is no index."
+    )
+
+    @classmethod
+    async def of(cls, sources: Sources, adapter: Adapter | None) -> ProviderIndex:
+        if adapter is None or not adapter.indexed:
+            return cls.without(IndexState.OFF)
+        if sources.index is None:
+            failed = sources.index_error is not None
+            return cls.without(IndexState.FAILED if failed else IndexState.OFF, sources.index_error)
+        summary = await sources.index.reader.summary(adapter)
+        lag = None
+        if summary.synced_at is not None:
+            lag = round((sources.clock.now() - summary.synced_at).total_seconds(), 3)
+        building = summary.state is IndexState.BUILDING
+        return cls(
+            state=summary.state,
+            sessions=summary.sessions,
+            synced_at=summary.synced_at,
+            lag_seconds=lag,
+            build_progress=summary.progress if building else None,
+            error=summary.error,
+        )
+
+    @classmethod
+    def without(cls, state: IndexState, error: str | None = None) -> ProviderIndex:
+        return cls(
+            state=state,
+            sessions=None,
+            synced_at=None,
+            lag_seconds=None,
+            build_progress=None,
+            error=error,
+        )
 
 
 async def _node(info: Ctx, global_id: str, details: bool = True) -> Session | Agent | None:
@@ -147,7 +204,7 @@ class Query:
         return node
 
     @strawberry.field(description="Every vendor and whether this server queries it.")
-    def providers(self, info: Ctx) -> list[ProviderInfo]:
+    async def providers(self, info: Ctx) -> list[ProviderInfo]:
         sources = info.context.sources
         mode = ProviderMode.DEMO if sources.demo else ProviderMode.LIVE
         return [
@@ -157,6 +214,7 @@ class Query:
                 enabled=(adapter := sources.adapter(provider)) is not None,
                 agent_ids=list(adapter.default_agent_ids()) if adapter else [],
                 health=ProviderHealth.of(adapter.client.health()) if adapter else None,
+                index=await ProviderIndex.of(sources, adapter),
             )
             for provider in records.Provider
         ]

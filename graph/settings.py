@@ -59,6 +59,20 @@ class Settings:
     # The most vendor calls one query may cost (resolvers.cost). The README's examples cost tens
     # to a few hundred; 30 aliases of nested 100-session pages with transcripts, 300 000.
     max_cost: int = 5000
+    # The session index of the vendors without order (index/): "off", "sqlite:///path" or
+    # "postgresql://user@host/db". Default: a file under ./.sessiongraph/ in live mode, a
+    # temporary file in demo mode (the demo's data is generated afresh at each start).
+    index_url: str | None = None
+    sync_interval_s: float = 30.0
+    reconcile_interval_s: float = 3600.0
+    index_retention_days: int | None = None  # default: default_window_days + 7
+    index_max_sessions: int = 1_000_000  # per vendor list (a Vectara agent's, StateSet's)
+
+    @property
+    def retention_days(self) -> int:
+        if self.index_retention_days is not None:
+            return self.index_retention_days
+        return self.default_window_days + 7
 
 
 # Each setting's default is stated once, on `Settings`.
@@ -117,6 +131,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         demo_anchor=_moment(setting("demo_anchor"), "SESSIONGRAPH_DEMO_ANCHOR"),
         http_transport=http_transport,
         max_cost=number("max_cost", int),
+        index_url=_index_url(setting("index_url", "")),
+        sync_interval_s=number("sync_interval_s", float),
+        reconcile_interval_s=number("reconcile_interval_s", float),
+        index_retention_days=(
+            number("index_retention_days", int) if setting("index_retention_days", "") else None
+        ),
+        index_max_sessions=number("index_max_sessions", int),
+    )
+
+
+_INDEX_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
+
+
+def _index_url(text: str) -> str | None:
+    if not text:
+        return None
+    if text.lower() == "off" or text.startswith(_INDEX_SCHEMES):
+        return "off" if text.lower() == "off" else text
+    raise ConfigError(
+        "SESSIONGRAPH_INDEX_URL must be off, sqlite:///<path> or postgresql://…,"
+        f" not {text.split('://')[0]!r}://…"
     )
 
 

@@ -12,19 +12,21 @@ import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from providers.clock import SYSTEM_CLOCK, Clock
 from providers.errors import UserInputError
-from providers.query import Position, SessionPage, SessionQuery
+from providers.feed import FeedPage, FeedPosition
+from providers.keyset import keyset_position
+from providers.query import PagedSession, Position, SessionPage, SessionQuery, matches
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
 from providers.settings import ProviderSettings, VendorConfig
 from providers.transport import VendorClient
 
-__all__ = ["SAFE_ID", "Adapter", "gather_bounded"]
+__all__ = ["SAFE_ID", "Adapter", "SessionLister", "gather_bounded"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -60,6 +62,17 @@ def _first_leaf(failures: BaseExceptionGroup[Exception]) -> Exception:
     return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
+class SessionLister(Protocol):
+    """What pages the merged connection: an adapter (live), or the session index over one."""
+
+    @property
+    def provider(self) -> Provider: ...
+
+    async def list_sessions(
+        self, query: SessionQuery, after: Position | None, limit: int
+    ) -> SessionPage: ...
+
+
 class Adapter(ABC):
     provider: ClassVar[Provider]
     config: ClassVar[VendorConfig]
@@ -75,6 +88,13 @@ class Adapter(ABC):
     fetches_per_session: ClassVar[bool] = False
     # The vendor's get-by-id needs the session's start day (Vonage): node ids then carry it.
     fetches_by_day: ClassVar[bool] = False
+    # The vendor promises no order and has no time filter (StateSet, Vectara): its sessions are
+    # kept in the session index by a background sync, through the `feed_*` methods below.
+    indexed: ClassVar[bool] = False
+    # The vendor's list entries carry the transcript: a text filter can be checked on them.
+    lists_transcripts: ClassVar[bool] = True
+    # The vendor's list can be read at any offset: a sync can probe its tail for new sessions.
+    feed_by_offset: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -198,3 +218,34 @@ class Adapter(ABC):
 
     def default_agent_ids(self) -> tuple[str, ...]:
         return self.settings.agent_ids
+
+    # --- what the session index's sync reads (vendors that set `indexed`) -----------------------
+
+    def feed_scopes(self) -> tuple[str, ...]:
+        """The lists the index keeps for this vendor (`""`: the vendor has one list)."""
+        raise NotImplementedError(f"{self.provider.name} is not indexed")
+
+    async def feed_page(
+        self, scope: str, at: FeedPosition, *, active_only: bool = False
+    ) -> FeedPage:
+        """One page (the vendor's largest) of `scope`'s list from `at`; only the sessions still
+        active, by the vendor's own filter, when `active_only`."""
+        raise NotImplementedError(f"{self.provider.name} is not indexed")
+
+    async def take_by_text(
+        self, candidates: Sequence[SessionRecord], query: SessionQuery, limit: int
+    ) -> SessionPage:
+        """The first `limit` of `candidates` (listed records in the query's order, matching all
+        but its text filter) whose conversation has the text: for the index, which orders and
+        filters, and leaves the text to a vendor whose list has no transcript. By default the
+        listed records carry it. A vendor that reads conversations stops within
+        `list_call_bound` and says where (`stopped`)."""
+        found = [record for record in candidates if matches(record, query)]
+        return SessionPage(
+            items=tuple(PagedSession(record, keyset_position(record)) for record in found[:limit]),
+            exhausted=len(found) <= limit,
+        )
+
+    async def feed_refetch(self, records: Sequence[SessionRecord]) -> list[SessionRecord | None]:
+        """`records` again, as the vendor's list would show them now; None: gone."""
+        return await self.get_summaries([record.ref for record in records])

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 
 from providers.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["RequestBudget", "current_budget", "request_budget"]
+__all__ = [
+    "BackgroundPacing",
+    "RequestBudget",
+    "background_calls",
+    "current_budget",
+    "current_pacing",
+    "request_budget",
+]
 
 
 @dataclass(slots=True)
@@ -53,3 +60,31 @@ def request_budget(timeout_s: float | None, clock: Clock = SYSTEM_CLOCK) -> Iter
         yield budget
     finally:
         _current.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundPacing:
+    """How background work (the index's sync) shares a vendor's rate limit with queries: its
+    calls leave `keep_share` of the bucket's burst to interactive queries, and may wait up to
+    `max_wait_s` for a token (a query's wait is bounded by its deadline instead)."""
+
+    keep_share: float = 0.5
+    max_wait_s: float = 120.0
+
+
+_pacing: ContextVar[BackgroundPacing | None] = ContextVar("sessiongraph_pacing", default=None)
+
+
+def current_pacing() -> BackgroundPacing | None:
+    return _pacing.get()
+
+
+@contextmanager
+def background_calls(pacing: BackgroundPacing | None = None) -> Iterator[BackgroundPacing]:
+    """Vendor calls made inside the block (and the tasks it starts) are background calls."""
+    pacing = pacing or BackgroundPacing()
+    token = _pacing.set(pacing)
+    try:
+        yield pacing
+    finally:
+        _pacing.reset(token)

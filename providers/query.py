@@ -112,6 +112,11 @@ class SessionPage:
     stopped: bool = False  # the walk reached its call bound: `resume` goes on from there
     resume: Position | None = None  # set when stopped
     frontier: SortKey | None = None  # when stopped: the walk read every session up to this key
+    # The session index's word on this page (vendors without order): its state for the query's
+    # lists ("ready", "stale": answered from it; "building", "failed", "off": asked live) and
+    # when they were last synced. None: the vendor is always asked live.
+    index_state: str | None = None
+    indexed_at: datetime | None = None
 
     @property
     def next_after(self) -> Position | None:

@@ -47,11 +47,15 @@ class TokenBucket:
         self._clock = clock
         self._due = clock.monotonic()  # when the bucket would be empty again at the steady rate
 
-    def reserve(self, max_wait_s: float) -> float:
+    def reserve(self, max_wait_s: float, keep: int = 0) -> float:
         """Takes the next token and returns how many seconds to wait before using it. When that
-        wait would be longer than `max_wait_s`, takes nothing and raises `WaitTooLong`."""
+        wait would be longer than `max_wait_s`, takes nothing and raises `WaitTooLong`.
+
+        `keep` tokens stay in the bucket for others: a background caller (the index's sync)
+        passes a share of the burst, so interactive queries never find the bucket drained."""
         now = self._clock.monotonic()
-        wait = max(0.0, self._due - self._tolerance - now)
+        keep = min(keep, self.capacity - 1)
+        wait = max(0.0, self._due - self._tolerance + keep * self._interval - now)
         if wait > max_wait_s:
             raise WaitTooLong(wait)
         self._due = max(self._due, now) + self._interval

@@ -8,7 +8,8 @@ and everything that protects the vendor and the request from each other, per cal
 - Deadline: each attempt gets min(its own timeout, what is left of the request's budget); with
   nothing left, nothing is sent. Every request sent is counted in the budget (the actual cost).
 - Rate limit: a call waits for a token while the wait fits the deadline, else fails as rate
-  limited with the wait as `retry_after`. A vendor's 429 pauses the bucket until its Retry-After.
+  limited with the wait as `retry_after`. Background calls (`budget.background_calls`) leave a
+  share of the burst to queries. A vendor's 429 pauses the bucket until its Retry-After.
 - Breaker: while open, calls fail at once as unavailable, `retry_after` the time to the probe.
 - Retries: 429 (when the vendor's Retry-After is short), 502/503/504 and refused connections,
   at most `RetryPolicy.attempts` tries, full-jitter back-off, within the client's retry budget
@@ -35,7 +36,7 @@ from providers.breaker import (
     Health,
     Pass,
 )
-from providers.budget import current_budget
+from providers.budget import current_budget, current_pacing
 from providers.clock import SYSTEM_CLOCK, Clock
 from providers.errors import (
     ProviderError,
@@ -297,8 +298,11 @@ class VendorClient:
     async def _take_token(self) -> None:
         if self._bucket is None:
             return
+        pacing = current_pacing()
+        keep = int(self._bucket.capacity * pacing.keep_share) if pacing else 0
+        max_wait = pacing.max_wait_s if pacing else self._time_left()
         try:
-            wait = self._bucket.reserve(self._time_left())
+            wait = self._bucket.reserve(max_wait, keep)
         except WaitTooLong as refused:
             raise UpstreamRateLimitedError(
                 f"{self.provider.name} was not asked: its rate limit"

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from providers.adapter import Adapter
+from providers.adapter import SessionLister
 from providers.errors import (
     ProviderNotConfiguredError,
     SessionGraphError,
@@ -82,6 +82,8 @@ class SourceOutcome:
     exhausted: bool = False
     queried: bool = True
     total: int | None = None
+    index_state: str | None = None  # see `SessionPage.index_state`
+    indexed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +145,7 @@ class _Plan:
 
 
 async def fetch_sessions(
-    adapters: dict[Provider, Adapter],
+    adapters: Mapping[Provider, SessionLister],
     spec: SessionFilterSpec,
     order: SortOrder,
     args: PageArgs,
@@ -291,7 +293,7 @@ def _keyset_plan(
 
 
 async def _fetch_all(
-    adapters: dict[Provider, Adapter],
+    adapters: Mapping[Provider, SessionLister],
     queries: dict[Provider, SessionQuery],
     plan: _Plan,
     outcomes: dict[Provider, SourceOutcome],
@@ -327,11 +329,13 @@ async def _fetch_all(
                 truncated=page.truncated,
                 exhausted=(page.exhausted or page.truncated) and not page.stopped,
                 total=page.total,
+                index_state=page.index_state,
+                indexed_at=page.indexed_at,
             )
     return streams
 
 
-async def _take(adapter: Adapter, query: SessionQuery, plan: _Plan) -> _Stream:
+async def _take(adapter: SessionLister, query: SessionQuery, plan: _Plan) -> _Stream:
     """`plan.count + 1` sessions strictly after the plan's starting point, from one vendor, in
     one `list_sessions` call: the page's cost is that call's bound, never a loop of them."""
     wanted = plan.count + 1

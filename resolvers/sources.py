@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from providers.adapter import Adapter
+from index.reader import IndexReader
+from index.store import IndexStore, IndexVersionError
+from index.sync import Syncer, SyncLimits
+from providers.adapter import Adapter, SessionLister
 from providers.clock import SYSTEM_CLOCK, Clock
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
@@ -21,9 +24,18 @@ from resolvers.cache import RecordCache
 if TYPE_CHECKING:
     from providers.simulators import Simulator
 
-__all__ = ["Sources", "build_simulators", "demo_sources", "live_sources"]
+__all__ = ["IndexRuntime", "Sources", "build_simulators", "demo_sources", "live_sources"]
 
 log = logging.getLogger("sessiongraph")
+
+
+@dataclass
+class IndexRuntime:
+    """The open session index: its store, what queries read, and the background sync."""
+
+    store: IndexStore
+    reader: IndexReader
+    syncer: Syncer
 
 
 @dataclass
@@ -33,6 +45,8 @@ class Sources:
     simulators: dict[Provider, Simulator] = field(default_factory=dict)
     clock: Clock = SYSTEM_CLOCK
     cache: RecordCache = field(init=False)
+    index: IndexRuntime | None = None
+    index_error: str | None = None  # the index was asked for and could not be opened
 
     def __post_init__(self) -> None:
         self.cache = RecordCache(clock=self.clock)
@@ -40,7 +54,37 @@ class Sources:
     def adapter(self, provider: Provider) -> Adapter | None:
         return self.adapters.get(provider)
 
+    @property
+    def listers(self) -> dict[Provider, SessionLister]:
+        """What pages each vendor's sessions: the index over an indexed vendor, else the
+        adapter itself."""
+        listers: dict[Provider, SessionLister] = dict(self.adapters)
+        if self.index is not None:
+            for provider, adapter in self.adapters.items():
+                if adapter.indexed:
+                    listers[provider] = self.index.reader.lister(adapter)
+        return listers
+
+    async def open_index(self, url: str, limits: SyncLimits, *, start_sync: bool = True) -> None:
+        """Opens the index at `url` and starts its sync. A store that cannot be opened (or is
+        of a newer schema) leaves the server running on live scans, and says why."""
+        try:
+            store = await IndexStore.open(url)
+        except (IndexVersionError, OSError, ValueError) as exc:
+            self.index_error = str(exc)
+            log.error("index: not opened, vendors without order are scanned live: %s", exc)
+            return
+        reader = IndexReader(store, limits.retention_days, self.clock)
+        syncer = Syncer(store, list(self.adapters.values()), limits, self.clock)
+        self.index = IndexRuntime(store, reader, syncer)
+        log.info("index: %s", store.describe())
+        if start_sync:
+            syncer.start()
+
     async def aclose(self) -> None:
+        if self.index is not None:
+            await self.index.syncer.stop()
+            await self.index.store.aclose()
         for adapter in self.adapters.values():
             await adapter.aclose()
 

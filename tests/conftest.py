@@ -72,6 +72,11 @@ class Gateway:
         for simulator in self.simulators.values():
             simulator.log.clear()
 
+    async def sync(self) -> None:
+        """One round of the index's sync (tests drive it: `running_gateway` starts none)."""
+        assert self.sources.index is not None, self.sources.index_error
+        await self.sources.index.syncer.run_once()
+
 
 @asynccontextmanager
 async def running_gateway(
@@ -79,16 +84,25 @@ async def running_gateway(
     environ: dict[str, str] | None = None,
     seed: int = 3,
     anchor: datetime = ANCHOR,
+    **simulator_options: Any,
 ) -> AsyncIterator[Gateway]:
+    """The app over simulators at `size`, with its index off unless `environ` names one
+    (SESSIONGRAPH_INDEX_URL); its sync runs when the test says (`Gateway.sync`)."""
     clock = FakeClock(anchor)
-    simulators = build_simulators(size=size, seed=seed, anchor=anchor, clock=clock)
-    env = {"SESSIONGRAPH_CURSOR_SECRET": "test-secret", **(environ or {})}
+    simulators = build_simulators(
+        size=size, seed=seed, anchor=anchor, clock=clock, **simulator_options
+    )
+    env = {
+        "SESSIONGRAPH_CURSOR_SECRET": "test-secret",
+        "SESSIONGRAPH_INDEX_URL": "off",
+        **(environ or {}),
+    }
     settings = load_settings(env)
     # The vendor clients take the attempt timeout from the settings, as `serve` does.
     sources: Sources = demo_sources(
         simulators=simulators, clock=clock, timeout_s=settings.timeout_s
     )
-    app = create_app(settings, sources=sources)
+    app = create_app(settings, sources=sources, start_sync=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:

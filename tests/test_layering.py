@@ -48,8 +48,12 @@ def test_the_oracles_share_no_code_with_the_adapters() -> None:
     assert offenders == set()
 
 
-def test_imports_point_one_way_graph_resolvers_providers() -> None:
-    forbidden = {"providers": {"resolvers", "graph"}, "resolvers": {"graph"}}
+def test_imports_point_one_way_graph_resolvers_index_providers() -> None:
+    forbidden = {
+        "providers": {"index", "resolvers", "graph"},
+        "index": {"resolvers", "graph"},
+        "resolvers": {"graph"},
+    }
     offenders = {
         f"{path.relative_to(ROOT)} imports {module}"
         for package, above in forbidden.items()
@@ -61,11 +65,11 @@ def test_imports_point_one_way_graph_resolvers_providers() -> None:
 
 
 def test_no_vendor_is_named_outside_its_own_folder() -> None:
-    """`graph/` and `resolvers/` know no vendor: what differs is declared by each adapter."""
+    """`graph/`, `resolvers/` and `index/` know no vendor: each adapter declares what differs."""
     vendors = ("samsara", "stateset", "vectara", "vonage")
     offenders = {
         f"{path.relative_to(ROOT)} imports {module}"
-        for package in ("graph", "resolvers")
+        for package in ("graph", "resolvers", "index")
         for path in (ROOT / package).rglob("*.py")
         for module in imported_modules(path)
         if any(f"providers.{vendor}" in module for vendor in vendors)

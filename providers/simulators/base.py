@@ -116,6 +116,7 @@ class Simulator(ABC):
         """Brings the data up to `now` (arrivals, completions, deletions due by then). Called
         before every request is served; tests may call it to read the model as of a moment.
         Must be cheap when nothing is due. By default the data never changes."""
+        return None
 
     # --- serving ----------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import httpx
 
 from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import ProviderError, UserInputError
+from providers.feed import FeedPage, FeedPosition
 from providers.keyset import after_key, keyset_position, read_keyset
 from providers.query import PagedSession, Position, SessionPage, SessionQuery, matches
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
@@ -63,6 +64,8 @@ class StateSetAdapter(Adapter):
     )
     max_page_size = 100
     reports_total = True  # after a complete scan the count of matches is exact
+    indexed = True  # no order, no time filter
+    feed_by_offset = True
     # Most records a get-by-id scan reads for references without a stream id.
     id_scan_cap: ClassVar[int] = 10_000
 
@@ -165,6 +168,23 @@ class StateSetAdapter(Adapter):
         body = await self.client.get_json(SESSIONS_PATH, params)
         with reading(self.provider):
             return voice_session_page(body, details)
+
+    # --- the index's feed ---------------------------------------------------------------------
+
+    def feed_scopes(self) -> tuple[str, ...]:
+        return ("",)  # one list for the whole account
+
+    async def feed_page(
+        self, scope: str, at: FeedPosition, *, active_only: bool = False
+    ) -> FeedPage:
+        offset = at if isinstance(at, int) else 0
+        params = {"limit": str(self.max_page_size), "offset": str(offset)}
+        if active_only:
+            params["status"] = "active"
+        page = await self._page(params)
+        end = offset + len(page.sessions)
+        more = len(page.sessions) == self.max_page_size and (page.total is None or end < page.total)
+        return FeedPage(page.sessions, page.total, end if more else None, offset)
 
     # --- getting ------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from providers.errors import (
     UpstreamProtocolError,
     UserInputError,
 )
+from providers.feed import FeedPage, FeedPosition
 from providers.keyset import after_key, keyset_position, read_keyset
 from providers.query import (
     PagedSession,
@@ -81,6 +82,8 @@ _UNCHECKED = _Unchecked()
 class VectaraAdapter(Adapter):
     provider = Provider.VECTARA
     fetches_per_session = True
+    indexed = True  # no order, no time filter
+    lists_transcripts = False  # the conversation is in the events
     config = VendorConfig(
         credential_env="VECTARA_API_KEY",
         base_url_env="VECTARA_BASE_URL",
@@ -229,6 +232,12 @@ class VectaraAdapter(Adapter):
             items=_paged(found), exhausted=checked == len(candidates), truncated=truncated
         )
 
+    async def take_by_text(
+        self, candidates: Sequence[SessionRecord], query: SessionQuery, limit: int
+    ) -> SessionPage:
+        calls = CallAllowance(self._text_calls(limit))
+        return await self._take_by_text(list(candidates), query, limit, calls, truncated=False)
+
     async def _checked(
         self, candidate: tuple[SessionRecord, CallAllowance]
     ) -> SessionRecord | _Unchecked | None:
@@ -237,6 +246,26 @@ class VectaraAdapter(Adapter):
             return await self._with_events(record, calls)
         except OutOfCalls:
             return _UNCHECKED
+
+    # --- the index's feed ----------------------------------------------------------------------
+
+    def feed_scopes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(key for key in self.default_agent_ids() if SAFE_ID.match(key)))
+
+    async def feed_page(
+        self, scope: str, at: FeedPosition, *, active_only: bool = False
+    ) -> FeedPage:
+        params: dict[str, str | int] = {"limit": self.max_page_size}
+        if isinstance(at, str):
+            params["page_key"] = at
+        if active_only:
+            params["enabled"] = "true"
+        body = _object(await self.client.get_json(_agent_path(scope) + "/sessions", params))
+        with reading(self.provider):
+            records = tuple(session_record(raw, scope) for raw in body["sessions"])
+            metadata = body.get("metadata")
+            total = metadata.get("total_count") if isinstance(metadata, Mapping) else None
+        return FeedPage(records, total if isinstance(total, int) else None, _next_page_key(body))
 
     # --- getters -------------------------------------------------------------------------------
 
