@@ -278,3 +278,23 @@ async def test_a_hundred_thousand_calls_build_with_an_exact_total() -> None:
     assert [doc["id"] for doc in tail["data"]] == [key.id for key in keys[99_950:]]
     active = await get(sim, {"status": "active", "limit": 100})
     assert active["total"] == len(sim.ids_with_status("active")) >= 100_000 // 40
+
+
+def test_a_call_on_the_line_is_never_deleted() -> None:
+    """A busy line: a call arrives every second and lasts minutes, one is deleted every 2 s, so
+    most calls are on the line; each deletion must pick one that has ended (and is skipped
+    while every call is on the line)."""
+    sim = simulator(FakeClock(ANCHOR), size=20, arrivals_per_hour=3600, deletions_per_hour=1800)
+    deleted = 0
+    for second in range(1, 301):
+        on_line = sim.planned_ends()  # the calls on the line, and when each ends
+        seen = len(sim.changes)
+        sim.advance(ANCHOR + timedelta(seconds=second))
+        for change in sim.changes[seen:]:
+            if change.kind == DELETED:
+                deleted += 1
+                assert change.at == ANCHOR + timedelta(seconds=second) and second % 2 == 0
+                assert change.call_id not in on_line or on_line[change.call_id] <= change.at
+    assert deleted > 100  # the test is not vacuous: most of the 150 found a call to delete
+    assert len(sim.ids_with_status("active")) > len(sim.calls) / 3
+    assert len(sim.calls) == 20 + 300 - deleted
