@@ -118,6 +118,8 @@ AGENTS = (
     ),
 )
 
+_AGENT_KEYS = frozenset(agent.key for agent in AGENTS)
+
 _QA_NOTES = (
     "Agent confirmed identity before acting.",
     "Good tone; summary matches the call.",
@@ -636,6 +638,8 @@ class StateSetSimulator(Simulator):
         changes, so paging through a filtered list reads it once."""
         if status is None and agent_key is None:
             return self._order
+        if agent_key is not None and agent_key not in _AGENT_KEYS:
+            return []  # not kept: a client must not grow the cache with made-up keys
         chosen = self._filtered.get((status, agent_key))
         if chosen is None:
             entries = self._entries
