@@ -20,9 +20,11 @@ request, deterministic from the seed whatever the steps the clock took):
   later as completed, reviewed or failed, with its full transcript, summary and length;
 - the calls on the line at the anchor end 10-40 minutes after it (so a clock moved by a few
   minutes still sees the anchor's data, and a completion can be tested with no arrivals);
-- every 3600/`deletions_per_hour` s a seeded-random call that is not active is deleted.
+- every 3600/`deletions_per_hour` s a seeded-random call that is not active is deleted (none
+  while every call is active).
 `changes` logs all three, with when and where in the list; `planned_ends()` says when each
-active call will end.
+active call will end, `ids_with_status()` lists the ids the `status` filter selects, `as_of` is
+the model's time. `advance` does nothing unless something is due, and only what is due.
 
 The calls are a model in the simulator's own terms (`VoiceCall`: who dialled whom, the true
 start and length, what was said and which functions ran, as far as the call got by the model's
@@ -58,6 +60,9 @@ from providers.simulators.fake_data import conversation, phone_number, spread_st
 
 __all__ = [
     "AGENTS",
+    "ARRIVED",
+    "COMPLETED",
+    "DELETED",
     "SESSIONS_PATH",
     "STATUSES",
     "Change",
