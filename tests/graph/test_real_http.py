@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -111,6 +112,9 @@ def _demo_answer() -> dict[str, object]:
 
     async def ask() -> dict[str, object]:
         async with running_gateway(size=SIZE, seed=1) as gateway:
+            # The processes' clock: the simulators' data moves with time after the anchor
+            # (StateSet's calls on the line end), so both must ask at the same "now".
+            gateway.clock.advance((datetime.now(UTC) - ANCHOR).total_seconds())
             return await gateway.query(QUERY)
 
     return asyncio.run(ask())

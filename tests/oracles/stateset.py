@@ -14,6 +14,10 @@ The product's decisions for StateSet Voice, restated here apart from the adapter
   the vendor gives no call id; offset, time and length as generated;
 - tags by name; metadata holds the Twilio call SID, model, voice and the QA object as sent;
 - `lookup_key` is the stream id (the only way to fetch one session again).
+
+The simulator's data changes with its clock (calls arrive, end, are deleted): the records are
+stated from its model as of its last `advance`, which every request to it runs first, so read
+them after the requests whose answers they check.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ _SPEAKERS = {
 
 
 def expected_records(simulator: StateSetSimulator) -> list[SessionRecord]:
-    """Every call of `simulator`, details filled, in the simulator's served order."""
+    """Every call of `simulator` as of its last `advance`, details filled, in its served order."""
     return [_record(call) for call in simulator.calls]
 
 

@@ -536,7 +536,7 @@ async def test_without_a_total_the_scan_reads_page_by_page_to_a_short_page(
     sim: StateSetSimulator,
 ) -> None:
     """The envelope is [target]: a vendor that sends no `total` still ends on a short page."""
-    docs = sim.documents * 2  # every session twice, as if the list shifted: each is kept once
+    docs = list(sim.documents) * 2  # every session twice, as if the list shifted: each is kept once
     asked: list[str] = []
 
     def serve(request: httpx.Request) -> httpx.Response:
