@@ -12,7 +12,8 @@ What it keeps of the real API's awkward parts:
   deleted since: sessions added before that place are not seen by the walk under way, sessions
   added after it are; a deleted session's place still works. Page keys never expire here (the
   real ones may: vendors.md §5);
-- session keys are unique per agent only: some agents share a key;
+- session keys (`ase_` and 12 characters of [0-9a-zA-Z_-]) are unique per agent only: some
+  agents share a key (one of every 25 initial sessions may take another agent's first key);
 - `limit` is 1-100 (default 10) on both listings, else 400 with `field_errors`; `enabled`
   must be `true` or `false`; a page key from another listing is refused;
 - errors are `{"messages": ["<code>: …"], "request_id": …}`, a 404 adds `id`;
@@ -22,21 +23,32 @@ What it keeps of the real API's awkward parts:
 - `filter` is accepted as a case-insensitive regular expression over the session's name and
   description ([target]: Vectara's other v2 listings filter that way); the adapter ignores it.
 
-Time (driven only by `clock`, through `advance`, deterministic from the seed):
+The data: 89 days of history before the anchor (a burst of 1 in 40 sessions, at most 50, in
+the last hour), spread over four agents that speak (a fifth, retired, has none).
+
+Time (driven only by `clock`, through `advance`, deterministic from the seed; the simulator is
+built at its clock's "now", and never goes back):
 - a session is open (`enabled: true`) from its creation until its planned close: the end of
   its conversation (its last event) plus its `tti_minutes` (30, 60, 240 or 1440); then
   `enabled: false` for good. So the open sessions are the recent ones (their number follows
-  the rate sessions come at, not the size of the history), and `enabled=true` lists them;
+  the rate sessions come at, not the size of the history: ~400 of 100,000), and
+  `enabled=true` lists them;
 - a session's events appear as its conversation goes on: nothing later than "now" is served,
-  and a tool called but not back yet has no output so far;
+  and a tool called but not back yet has no output so far; an events page key (the index of
+  the next event) stays valid as events are added;
 - with `arrivals_per_hour` > 0, the k-th new session is created at anchor + k * 3600 /
-  arrivals_per_hour s (k ≥ 1), on a seeded-random agent that speaks (weighted as the data);
+  arrivals_per_hour s (k ≥ 1, to the millisecond), with a fresh key, on a seeded-random agent
+  that speaks (weighted as the history); its first event comes 1 to 20 s later;
 - with `deletions_per_hour` > 0, at anchor + k * 3600 / deletions_per_hour s one seeded-random
   closed session disappears: listing, `GET` and its events then 404 or leave it out, and
   `total_count` drops (none closed: nothing happens). `DELETE` removes one at once, open or not;
-- at the anchor, with no arrivals or deletions, the data is the generated data; `changes`
-  logs every arrival, close and deletion with its time. One `advance` makes at most
-  `MAX_CHANGES_PER_ADVANCE` changes (a clock far ahead is caught up over several requests).
+- the changes due at one moment are made closes first, then arrivals, then deletions, so the
+  data at a moment does not depend on how often the clock was read; one `advance` makes at
+  most `MAX_CHANGES_PER_ADVANCE` (a clock far ahead is caught up over several requests, the
+  model standing at the last change made meanwhile);
+- at the anchor the data is the generated data, whatever the rates; `changes` logs every
+  arrival, close and deletion (`DELETE`s included) with its time, `model_time` says where the
+  model stands.
 
 The chats are a model in the simulator's own terms (`ChatSession`: its agent, when it began,
 who the customer is, what was said and which tools ran, as far as the chat got by the model's
@@ -44,9 +56,11 @@ time, the last `advance`, and whether it is still open); the vendor's JSON is re
 Tests state what a client should see from the same model, never from the JSON.
 
 Size: only what listing needs is made up front (key, agent, `created_at`, whether the session
-is open). The rest of a session (its customer, name and description, conversation, events)
-comes from its own seeded RNG on first use, so it does not depend on what was read before; the
-`filter` parameter reads every name and description of the agent once.
+is open: its conversation is drawn only when it may still be open). The rest of a session (its
+customer, name and description, conversation, events) comes from its own seeded RNG on first
+use, so it does not depend on what was read before; a closed session's JSON is kept once
+rendered. The `filter` parameter reads every name and description of the agent (once). At
+100,000 sessions: built in about a second, every list read in about 7 s the first time.
 """
 
 from __future__ import annotations
@@ -163,7 +177,7 @@ AGENT_OWNER = "cx-platform"
 # Where the customer's app says the chat came from (the session's `metadata.channel`); None: it
 # does not say.
 CHANNELS = ("web_chat", "email", "whatsapp", "phone", "chat", "voice", "sms", None)
-_CHANNEL_WEIGHTS = (40, 15, 12, 8, 8, 4, 3, 10)
+_CHANNEL_SHARES = tuple(itertools.accumulate((40, 15, 12, 8, 8, 4, 3, 10)))  # cumulated weights
 SPOKEN_CHANNELS = frozenset({"phone", "voice", "whatsapp", "sms"})  # the customer has a number
 _TOPIC_TITLES = {
     "order_status": "Order status",
@@ -403,6 +417,7 @@ class VectaraSimulator(Simulator):
         self._profiles: dict[int, _Profile] = {}
         self._stories: dict[int, _Story] = {}  # at most _CACHE_SIZE, oldest drawn dropped
         self._settled: dict[int, ChatSession] = {}  # closed sessions: they no longer change
+        self._rendered: dict[int, bytes] = {}  # closed sessions' JSON, likewise
         self._make_initial(anchor)
         # What time brings: its own RNGs, so that the initial data does not depend on it.
         self._arrival_rng = random.Random(f"vectara:{self.seed}:arrivals")
@@ -559,6 +574,7 @@ class VectaraSimulator(Simulator):
                 self._closed[index] = last
                 self._closed_at[last] = index
         self._settled.pop(entry.number, None)
+        self._rendered.pop(entry.number, None)
         self._changes.append(Change(self._now, "deleted", *place))
 
     def _mark_closed(self, place: Place) -> None:
@@ -716,8 +732,12 @@ class VectaraSimulator(Simulator):
         metadata: Json = {"total_count": total}
         if len(picked) > limit:
             metadata["page_key"] = self._page_key(agent_key, page[-1][0])
-        sessions = [self._session_json(self._entries[(agent_key, key)]) for _, key in page]
-        return JSONResponse({"sessions": sessions, "metadata": metadata})
+        # Assembled from each session's rendered JSON: a cold sync reads every session.
+        sessions = b",".join(
+            self._session_bytes(self._entries[(agent_key, key)]) for _, key in page
+        )
+        body = b'{"sessions":[' + sessions + b'],"metadata":' + _dumps(metadata) + b"}"
+        return Response(body, media_type="application/json")
 
     def _selected(
         self,
@@ -746,7 +766,8 @@ class VectaraSimulator(Simulator):
         return len(listing), listing.after(after)
 
     async def _get_session(self, request: Request) -> Response:
-        return JSONResponse(self._session_json(self._entries[self._session(request)]))
+        body = self._session_bytes(self._entries[self._session(request)])
+        return Response(body, media_type="application/json")
 
     async def _delete_session(self, request: Request) -> Response:
         self._remove(self._session(request))
@@ -829,6 +850,15 @@ class VectaraSimulator(Simulator):
 
     # --- the vendor's JSON, rendered from the model ----------------------------------------------
 
+    def _session_bytes(self, entry: _Entry) -> bytes:
+        """The session's JSON document, kept once it is closed (it no longer changes)."""
+        body = self._rendered.get(entry.number)
+        if body is None:
+            body = _dumps(self._session_json(entry))
+            if entry.key not in self._open[entry.agent_key]:
+                self._rendered[entry.number] = body
+        return body
+
     def _session_json(self, entry: _Entry) -> Json:
         """The AgentSession document (vendors.md §3): `key` and `id` equal, no name sent as
         `""`, no description as null, the rest in the free `metadata` object."""
@@ -890,7 +920,7 @@ def _start_times(rng: random.Random, count: int, anchor: datetime) -> list[datet
 def _draw_profile(rng: random.Random, agent: ChatAgent) -> tuple[_Profile, Conversation]:
     """The session's own fields, and the conversation its events will hold."""
     talk = conversation(rng, list(agent.topics))
-    channel = rng.choices(CHANNELS, _CHANNEL_WEIGHTS)[0]
+    channel = CHANNELS[bisect_right(_CHANNEL_SHARES, rng.random() * _CHANNEL_SHARES[-1])]
     customer_id = f"customer_{rng.randint(10000, 99999)}"
     priority = rng.choice(["low", "medium", "high"])
     number = phone_number(rng) if channel in SPOKEN_CHANNELS else None
@@ -1077,6 +1107,11 @@ def _every(anchor: datetime, per_hour: float, k: int) -> datetime:
         return _to_ms(anchor + timedelta(seconds=k * 3600 / per_hour))
     except (ZeroDivisionError, OverflowError):
         return _NEVER
+
+
+def _dumps(document: Json) -> bytes:
+    """JSON as Starlette's `JSONResponse` renders it."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _ended(run: ToolRun) -> datetime:

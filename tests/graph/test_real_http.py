@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -111,6 +112,9 @@ def _demo_answer() -> dict[str, object]:
 
     async def ask() -> dict[str, object]:
         async with running_gateway(size=SIZE, seed=1) as gateway:
+            # The served simulators' data has changed since the anchor (open chats closed): ask
+            # the demo ones at the same real time.
+            gateway.clock.advance((datetime.now(UTC) - ANCHOR).total_seconds())
             return await gateway.query(QUERY)
 
     return asyncio.run(ask())
