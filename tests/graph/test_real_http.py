@@ -112,8 +112,8 @@ def _demo_answer() -> dict[str, object]:
 
     async def ask() -> dict[str, object]:
         async with running_gateway(size=SIZE, seed=1) as gateway:
-            # The processes' clock: the simulators' data moves with time after the anchor
-            # (StateSet's calls on the line end), so both must ask at the same "now".
+            # The processes' clock: the simulators' data moves with time after the anchor (calls
+            # on the line end, open chats close), so both must ask at the same "now".
             gateway.clock.advance((datetime.now(UTC) - ANCHOR).total_seconds())
             return await gateway.query(QUERY)
 

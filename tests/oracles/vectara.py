@@ -1,5 +1,10 @@
 """What a client should see of the Vectara simulator's chats, stated from its model.
 
+The model is the data as of the simulator's last `advance` (its `model_time`): sessions that
+arrived are in it, deleted ones are not, a chat under way holds what was said so far and an
+open one is open until its planned close. Advance the simulator to the moment a test asks
+about (a request does it too) before stating what it should see.
+
 The product's decisions for Vectara (vendors.md §3 and §6 say what the vendor sends; where it is
 silent, these are sessiongraph's own choices, written here apart from `providers/vectara`):
 - a Vectara session has no status of its own: an enabled session is a chat still open
@@ -51,7 +56,8 @@ SPEAKERS = {"user": (Speaker.USER, "input_message"), "agent": (Speaker.AGENT, "a
 
 
 def expected_records(simulator: VectaraSimulator) -> list[SessionRecord]:
-    """Every chat the simulator holds, with its conversation, as `get_sessions` returns it."""
+    """Every chat the simulator holds now, with its conversation so far, as `get_sessions`
+    returns it."""
     return [record(session) for session in simulator.sessions]
 
 
