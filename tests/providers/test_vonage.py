@@ -111,8 +111,8 @@ def naive(moment: datetime) -> str:
 def test_dataset_looks_like_insights(sim: VonageSimulator) -> None:
     sessions = sim.sessions
     ended = [s for s in sessions if not s.running]
-    assert len(sessions) - len(ended) == 1
-    assert Counter(s.status_code for s in ended) == {0: 80, 100: 11, 200: 8}
+    assert len(sessions) - len(ended) == 2
+    assert Counter(s.status_code for s in ended) == {0: 78, 100: 8, 200: 12}
     assert {s.channel for s in sessions} == {"telephony", "whatsapp", "http"}
     assert {s.agent.id for s in sessions} == set(sim.agent_ids()) and len(sim.agent_ids()) == 4
     assert len({s.started_at for s in sessions}) < SIZE  # ties on the very same microsecond
@@ -126,14 +126,19 @@ def test_dataset_looks_like_insights(sim: VonageSimulator) -> None:
             assert session.ended_at is not None and session.ended_at < ANCHOR
         if any(call.error for call in session.webhooks):
             assert session.status_code == 200  # a failed webhook makes the session erroneous
+    outcomes = {call.error is None for s in sessions for call in s.webhooks}
+    assert outcomes == {True, False}
+
+
+def test_a_recording_is_published_an_hour_after_the_call() -> None:
+    # A thousand sessions: enough calls that ended within the last hour.
+    sim = VonageSimulator(size=1000, seed=1, anchor=ANCHOR, clock=lambda: ANCHOR)
     recordings = {
         (ANCHOR - s.ended_at < timedelta(hours=1), s.recording is None)
-        for s in ended
+        for s in sim.sessions
         if s.channel == "telephony" and s.ended_at is not None
     }
     assert recordings == {(True, True), (False, False)}  # null only just after the call
-    outcomes = {call.error is None for s in sessions for call in s.webhooks}
-    assert outcomes == {True, False}
 
 
 def test_documents_spell_the_model_the_insights_way(sim: VonageSimulator) -> None:
@@ -177,11 +182,37 @@ def test_documents_spell_the_model_the_insights_way(sim: VonageSimulator) -> Non
 
 def test_the_model_is_seeded_and_the_keys_come_from_it() -> None:
     first, again = simulator(), simulator()
-    assert first.sessions == again.sessions and first.documents == again.documents
+    assert first.sessions == again.sessions
+    # The talk is generated when read, each session from its own seed: the same whatever the
+    # order sessions are read in.
+    assert [s.talk for s in first.sessions] == [s.talk for s in reversed(again.sessions)][::-1]
+    assert list(first.documents) == list(again.documents)
     assert [(k.id, k.agent_id, k.started_at) for k in first.session_keys()] == [
         (s.id, s.agent.id, s.started_at) for s in first.sessions
     ]
     assert simulator(seed=2).sessions != first.sessions
+
+
+def test_the_talk_follows_what_was_drawn_up_front(sim: VonageSimulator) -> None:
+    """Tags and status codes are drawn before the talk (searches filter on them): the talk
+    generated later must agree with them."""
+    for session in sim.sessions:
+        collected = Counter(hit.tag for step in session.steps for hit in step.tags)
+        assert collected == {tag.tag: tag.count for tag in session.tags}
+        assert {hit.category for step in session.steps for hit in step.tags} == {
+            tag.category for tag in session.tags
+        }
+        failed = any(call.error for call in session.webhooks)
+        assert not failed or session.status_code == 200
+        assert (session.steps[-1].kind == "end_call") != session.running
+    # Both branches of a failing lookup occur, so the check above can fail.
+    assert {any(call.error for call in s.webhooks) for s in sim.sessions} == {True, False}
+    # A tag's category is the same in every session.
+    categories: dict[str, set[str]] = {}
+    for session in sim.sessions:
+        for tag in session.tags:
+            categories.setdefault(tag.tag, set()).add(tag.category)
+    assert all(len(found) == 1 for found in categories.values())
 
 
 # --- the simulator: auth, parameters, limits -----------------------------------------------------

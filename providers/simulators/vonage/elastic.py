@@ -5,6 +5,10 @@ Semantics kept from Elasticsearch, as seed 003 describes them: `term`/`terms` co
 match any element of a list field; `match` is a case-insensitive OR of words and does nothing on
 ID fields; `range` rounds date-only bounds the way ES date math does; a sort puts documents that
 lack the field last whatever the direction; a dotted path walks through lists.
+
+What a clause or a sort key reads goes through a `Reader` (`values` over a plain document by
+default), so a caller may hand over anything that stands for a document and read its fields
+its own way (the simulator reads most of them without building the document).
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
+    "DATE_FIELD",
     "ID_FIELDS",
+    "Filter",
     "InvalidParameter",
     "Predicate",
+    "Reader",
     "SortKey",
     "analyze",
     "compile_filter",
@@ -32,7 +39,9 @@ __all__ = [
 ]
 
 Document = dict[str, Any]
-Predicate = Callable[[Document], bool]
+Predicate = Callable[[Any], bool]  # of a document, or of what stands for one
+Reader = Callable[[Any, Sequence[str]], list[Any]]  # every value at a dotted path of a document
+Bounds = dict[str, datetime]  # a range on DATE_FIELD: gte, gt, lte, lt → naive UTC
 
 # "Any ID field can only be searched using term searches, match searches will not work."
 ID_FIELDS = frozenset(
@@ -72,6 +81,7 @@ ID_FIELDS = frozenset(
 )
 DATE_FIELD = "session_start_time"
 _RANGE_BOUNDS = frozenset({"gte", "gt", "lte", "lt"})
+_Doc = TypeVar("_Doc")
 
 
 # Elasticsearch's standard analyzer, near enough: runs of letters, digits and underscores, an
@@ -140,22 +150,22 @@ def _single_entry(value: Any, what: str) -> tuple[str, Any]:
     return str(key), inner
 
 
-def _term(path: list[str], wanted: Any) -> Predicate:
-    return lambda doc: any(_same(found, wanted) for found in values(doc, path))
+def _term(path: list[str], wanted: Any, read: Reader) -> Predicate:
+    return lambda doc: any(_same(found, wanted) for found in read(doc, path))
 
 
-def _terms(path: list[str], wanted: Any) -> Predicate:
+def _terms(path: list[str], wanted: Any, read: Reader) -> Predicate:
     if not isinstance(wanted, list):
         raise InvalidParameter("invalid filter_by: terms needs a list")
-    return lambda doc: any(_same(found, w) for found in values(doc, path) for w in wanted)
+    return lambda doc: any(_same(found, w) for found in read(doc, path) for w in wanted)
 
 
-def _match(field: str, path: list[str], text: Any) -> Predicate:
+def _match(field: str, path: list[str], text: Any, read: Reader) -> Predicate:
     asked = analyze(str(text))
     if field in ID_FIELDS or not asked:
         return lambda doc: False
     return lambda doc: any(
-        asked.intersection(analyze(found)) for found in values(doc, path) if isinstance(found, str)
+        asked.intersection(analyze(found)) for found in read(doc, path) if isinstance(found, str)
     )
 
 
@@ -177,62 +187,94 @@ def _within(found: Any, bounds: dict[str, Any]) -> bool:
     return all(checks[name](bound) for name, bound in bounds.items())
 
 
-def _range(field: str, path: list[str], spec: Any) -> Predicate:
-    if not isinstance(spec, dict) or not spec or not set(spec) <= _RANGE_BOUNDS:
-        raise InvalidParameter("invalid filter_by: range needs gte, gt, lte or lt")
-    bounds = {name: _bound(field, name, value) for name, value in spec.items()}
-
+def _range(field: str, path: list[str], bounds: dict[str, Any], read: Reader) -> Predicate:
     def comparable(found: Any) -> Any:
         if field == DATE_FIELD:
             return parse_moment(found) if isinstance(found, str) else None
         return found if isinstance(found, int | float) and not isinstance(found, bool) else None
 
-    def check(doc: Document) -> bool:
-        found = (comparable(value) for value in values(doc, path))
+    def check(doc: Any) -> bool:
+        found = (comparable(value) for value in read(doc, path))
         return any(value is not None and _within(value, bounds) for value in found)
 
     return check
 
 
-def _clause(clause: Any) -> Predicate:
+def _range_bounds(field: str, spec: Any) -> dict[str, Any]:
+    if not isinstance(spec, dict) or not spec or not set(spec) <= _RANGE_BOUNDS:
+        raise InvalidParameter("invalid filter_by: range needs gte, gt, lte or lt")
+    return {name: _bound(field, name, value) for name, value in spec.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Clause:
+    test: Predicate
+    start_bounds: Bounds | None = None  # a range on DATE_FIELD: its bounds
+
+
+def _clause(clause: Any, read: Reader) -> _Clause:
     kind, body = _single_entry(clause, "a clause")
     field, argument = _single_entry(body, kind)
     path = field.split(".")
     if kind == "term":
-        return _term(path, argument)
+        return _Clause(_term(path, argument, read))
     if kind == "terms":
-        return _terms(path, argument)
+        return _Clause(_terms(path, argument, read))
     if kind == "match":
-        return _match(field, path, argument)
+        return _Clause(_match(field, path, argument, read))
     if kind == "range":
-        return _range(field, path, argument)
+        bounds = _range_bounds(field, argument)
+        return _Clause(_range(field, path, bounds, read), bounds if field == DATE_FIELD else None)
     raise InvalidParameter(f"invalid filter_by: unsupported clause {kind!r}")
 
 
-def _clauses(spec: dict[str, Any], key: str) -> list[Predicate]:
+def _clauses(spec: dict[str, Any], key: str, read: Reader) -> list[_Clause]:
     listed = spec.get(key, [])
     if not isinstance(listed, list):
         raise InvalidParameter(f"invalid filter_by: {key} must be a list")
-    return [_clause(clause) for clause in listed]
+    return [_clause(clause, read) for clause in listed]
 
 
-def compile_filter(text: str) -> Predicate:
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A compiled `filter_by`. Its `must` ranges on the start time are also given as bounds
+    (`start_ranges`): a caller holding documents in start order can find the ones within them
+    by bisection, then test only the rest (`selects_others`)."""
+
+    start_ranges: tuple[Bounds, ...]
+    start_checks: tuple[Predicate, ...]  # the same ranges as tests
+    must: tuple[Predicate, ...]  # the other `must` clauses
+    must_not: tuple[Predicate, ...]
+    should: tuple[Predicate, ...]
+
+    def selects(self, doc: Any) -> bool:
+        return all(test(doc) for test in self.start_checks) and self.selects_others(doc)
+
+    def selects_others(self, doc: Any) -> bool:
+        """Every clause but the `must` ranges on the start time."""
+        return (
+            all(test(doc) for test in self.must)
+            and not any(test(doc) for test in self.must_not)
+            and (not self.should or any(test(doc) for test in self.should))
+        )
+
+
+def compile_filter(text: str, read: Reader = values) -> Filter:
     try:
         spec = json.loads(text)
     except ValueError:
         raise InvalidParameter("invalid filter_by: not JSON") from None
     if not isinstance(spec, dict) or not set(spec) <= {"must", "must_not", "should"}:
         raise InvalidParameter("invalid filter_by: expected must, must_not and should lists")
-    must, must_not, should = (_clauses(spec, key) for key in ("must", "must_not", "should"))
-
-    def selects(doc: Document) -> bool:
-        return (
-            all(test(doc) for test in must)
-            and not any(test(doc) for test in must_not)
-            and (not should or any(test(doc) for test in should))
-        )
-
-    return selects
+    must, must_not, should = (_clauses(spec, key, read) for key in ("must", "must_not", "should"))
+    starts = [clause for clause in must if clause.start_bounds is not None]
+    return Filter(
+        start_ranges=tuple(clause.start_bounds for clause in starts if clause.start_bounds),
+        start_checks=tuple(clause.test for clause in starts),
+        must=tuple(clause.test for clause in must if clause.start_bounds is None),
+        must_not=tuple(clause.test for clause in must_not),
+        should=tuple(clause.test for clause in should),
+    )
 
 
 # --- sort_by ---------------------------------------------------------------------------------
@@ -255,11 +297,11 @@ def parse_sort(text: str) -> list[SortKey]:
     return keys
 
 
-def _sort_value(doc: Document, key: SortKey) -> tuple[int, Any] | None:
+def _sort_value(doc: Any, key: SortKey, read: Reader) -> tuple[int, Any] | None:
     """A list sorts by its smallest value ascending, its largest descending; objects do not sort."""
     found = [
         (0, value) if isinstance(value, int | float) else (1, value)
-        for value in values(doc, key.path)
+        for value in read(doc, key.path)
         if isinstance(value, int | float | str)
     ]
     if not found:
@@ -267,11 +309,13 @@ def _sort_value(doc: Document, key: SortKey) -> tuple[int, Any] | None:
     return max(found) if key.descending else min(found)
 
 
-def sort_documents(docs: Iterable[Document], keys: Sequence[SortKey]) -> list[Document]:
+def sort_documents(
+    docs: Iterable[_Doc], keys: Sequence[SortKey], read: Reader = values
+) -> list[_Doc]:
     """Stable, least significant key first; documents lacking a key go last."""
     ordered = list(docs)
     for key in reversed(keys):
-        keyed = [(_sort_value(doc, key), doc) for doc in ordered]
+        keyed = [(_sort_value(doc, key, read), doc) for doc in ordered]
         present = [(value, doc) for value, doc in keyed if value is not None]
         present.sort(key=lambda pair: pair[0], reverse=key.descending)
         ordered = [doc for _, doc in present] + [doc for value, doc in keyed if value is None]
