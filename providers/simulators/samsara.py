@@ -54,6 +54,7 @@ __all__ = [
     "STREAM_PATH",
     "CallContent",
     "CallEvent",
+    "Contents",
     "Driver",
     "PresignedRecording",
     "Recipient",
@@ -170,7 +171,7 @@ class VoiceSession:
     recipient: Recipient
     recording_key: str | None  # the object a presigned URL points at; None: no recording
     # Where the content comes from on first read: not part of what the session is.
-    contents: _Contents = field(compare=False, repr=False)
+    contents: Contents = field(compare=False, repr=False)
 
     @property
     def content(self) -> CallContent:
@@ -205,9 +206,9 @@ class VoiceSession:
         return self.recipient.driver_id
 
 
-class _Contents:
+class Contents:
     """Every session's content, generated on first read from an RNG seeded with the simulator's
-    seed and the session's id, and kept."""
+    seed and the session's id, and kept (`cache`: those generated so far)."""
 
     def __init__(self, seed: int, anchor: datetime) -> None:
         self.seed = seed
@@ -306,7 +307,7 @@ class SamsaraSimulator(Simulator):
             Driver(str(rng.randint(10**7, 10**8 - 1)), person_name(rng), vehicle_id)
             for vehicle_id in self.vehicle_ids + self.vehicle_ids[:8]
         ]
-        self.contents = _Contents(self.seed, self.anchor)
+        self.contents = Contents(self.seed, self.anchor)
         self._recipients: dict[tuple[str, str, str | None, str | None], Recipient] = {}
         self._running_since = self.anchor - timedelta(hours=1)  # only these may be running
         starts = spread_start_times(rng, self.size, self.anchor)
@@ -318,7 +319,7 @@ class SamsaraSimulator(Simulator):
         self.by_id = {session.id: session for session in self.sessions}
 
     def _session(self, started_at: datetime) -> VoiceSession:
-        """What the stream filters on; the content comes on first read (`_Contents`)."""
+        """What the stream filters on; the content comes on first read (`Contents`)."""
         rng = self.rng
         agent = rng.choice(self.agents)
         recipient = self._recipient()

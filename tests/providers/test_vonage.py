@@ -33,7 +33,8 @@ from providers.records import (
     Tag,
     TranscriptTurn,
 )
-from providers.simulators.vonage.elastic import analyze
+from providers.simulators.vonage.documents import LIGHT_PATHS, render
+from providers.simulators.vonage.elastic import analyze, compile_filter, values
 from providers.simulators.vonage.server import VonageSimulator
 from providers.vonage.adapter import VonageAdapter
 from providers.vonage.mapping import MAPPED_FIELDS, session_record
@@ -417,6 +418,63 @@ async def test_filter_clauses_behave_like_elasticsearch(
     october = where(lambda s: s.started_at >= datetime(2026, 10, 1, tzinfo=UTC))
     span = {"gte": "2026-10-01", "lte": "2026-10-31"}
     assert await found({"must": [{"range": {"session_start_time": span}}]}) == october
+
+
+def test_paths_read_from_the_model_are_what_the_documents_say(sim: VonageSimulator) -> None:
+    """Searches read these paths from the model instead of rendering documents: they must find
+    what `values` finds in the rendered document, for every kind of session."""
+    assert {s.running for s in sim.sessions} == {True, False}
+    assert {s.channel for s in sim.sessions} == {"telephony", "whatsapp", "http"}
+    for session in sim.sessions:
+        doc = render(session, sim.account_id)
+        for path, read in LIGHT_PATHS.items():
+            assert read(session) == values(doc, list(path)), (path, session.id)
+
+
+SEARCHES: list[dict[str, Any]] = [
+    {"must": [{"terms": {"channel": ["whatsapp", "http"]}}]},
+    {"must": [{"term": {"channel_data.status_code": "200"}}]},
+    {"must_not": [{"term": {"status": "ended"}}]},
+    {"should": [{"term": {"tags_list.tag": "refund"}}, {"term": {"tags_list.tag": "faq"}}]},
+    {"must": [{"range": {"channel_data.duration": {"gte": 200_000}}}]},
+    {"must": [{"range": {"session_start_time": {"gt": "2026-10-10", "lt": "2026-10-20"}}}]},
+    {"must": [{"term": {"params_list.name": "order_id"}}]},  # heavy: generates talks
+    {"must": [{"match": {"transcription.*": "refund appointment"}}]},
+    {"must": [{"match": {"*": "whatsapp"}}]},  # every top-level field: renders documents
+    {"must": [{"term": {"flow_path.type": "webhook"}}, {"term": {"agent_information.id": "x"}}]},
+]
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+async def test_a_search_answers_the_same_before_and_after_documents_are_rendered(
+    search: dict[str, Any],
+) -> None:
+    """Before: fields read from the model and the talk (hits of `id` only render nothing);
+    after: from the rendered documents."""
+    sim = simulator()
+    params = {"from_date": "2026-09-02", "to_date": "2026-10-31", "page_size": 100}
+    params |= {"sort_by": "channel_data.duration:desc,id:asc", "project_fields": '["id"]'}
+    params["filter_by"] = json.dumps(search)
+    async with httpx.AsyncClient(
+        transport=sim.transport(), base_url=sim.base_url, headers={"X-Vgai-Key": sim.api_key}
+    ) as client:
+        before = await client.get(SEARCH, params=params)
+        assert all(sim.document(s) for s in sim.sessions)
+        after = await client.get(SEARCH, params=params)
+    assert (before.status_code, before.json()) == (after.status_code, after.json())
+    if before.status_code == 200:
+        assert 0 < len(before.json()["hits"]) < 100
+
+
+def test_the_searches_above_can_disagree() -> None:
+    """Most select some sessions but not all; one selects none."""
+    sim = simulator()
+    start, end = datetime(2026, 9, 2, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+    docs = [sim.document(s) for s in sim.sessions if start <= s.started_at < end]
+    counts = [
+        sum(compile_filter(json.dumps(search)).selects(doc) for doc in docs) for search in SEARCHES
+    ]
+    assert counts[-1] == 0 and all(0 < count < len(docs) for count in counts[:-1])
 
 
 def test_match_reads_words_the_way_elasticsearch_does() -> None:

@@ -6,8 +6,8 @@ microseconds, and `channel_data` whose `audio_url` stays null until the recordin
 
 A document is spelled field by field (`FIELDS`): the light fields from what the model draws up
 front, the heavy ones (`HEAVY_FIELDS`) from the session's talk, generated when first read. A
-search reads the light fields of each session it examines (`light_field`), never building the
-document, and renders only the hits it serves."""
+search reads the paths its clauses name straight from the model where it can (`LIGHT_PATHS`),
+never building the document, and renders only the hits it serves."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ __all__ = [
     "FIELDS",
     "HEAVY_FIELDS",
     "IN_PROGRESS",
+    "LIGHT_PATHS",
     "USER_KEY",
     "Document",
     "format_time",
-    "light_field",
     "render",
 ]
 
@@ -121,11 +121,25 @@ HEAVY_FIELDS = frozenset(
 )
 
 
-def light_field(session: Session, account_id: str, name: str) -> Any:
-    """The value `render` gives field `name` (one not in `HEAVY_FIELDS`), without the talk."""
-    if name in HEAVY_FIELDS:
-        raise ValueError(f"{name} is a heavy field: it needs the rendered document")
-    return FIELDS[name](session, account_id)
+# What searches filter and sort on, read from the model: every value `elastic.values` finds at
+# the path of the rendered document (a test holds the two to that), in a fraction of the time.
+LIGHT_PATHS: Mapping[tuple[str, ...], Callable[[Session], list[Any]]] = {
+    ("id",): lambda s: [s.id],
+    ("status",): lambda s: [_status(s)],
+    ("channel",): lambda s: [s.channel],
+    ("source",): lambda s: [_digits(s.caller)],
+    ("destination",): lambda s: [_digits(s.callee)],
+    ("language",): lambda s: [s.agent.language],
+    ("session_start_time",): lambda s: [format_time(s.started_at)],
+    ("agent_information", "id"): lambda s: [s.agent.id],
+    ("agent_information", "version_id"): lambda s: [s.agent.version_id],
+    ("agent_information", "name"): lambda s: [s.agent.name],
+    ("channel_data", "call_status"): lambda s: [_status(s)],
+    ("channel_data", "status_code"): lambda s: [s.status_code],
+    ("channel_data", "duration"): lambda s: [] if s.duration_ms is None else [s.duration_ms],
+    ("tags_list", "tag"): lambda s: [tag.tag for tag in s.tags],
+    ("tags_list", "category"): lambda s: [tag.category for tag in s.tags],
+}
 
 
 def render(session: Session, account_id: str) -> Document:

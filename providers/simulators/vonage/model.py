@@ -207,6 +207,7 @@ class Dataset:
     agents: tuple[Agent, ...]
     sessions: tuple[Session, ...]  # storage order: what a search without sort_by returns
     by_start: tuple[Session, ...]  # the same, by start time, then agent id, then id
+    talks: Talks  # where every session's talk comes from, and those generated so far
 
 
 def start_order(session: Session) -> tuple[datetime, str, str]:
@@ -245,14 +246,15 @@ def generate(rng: random.Random, size: int, anchor: datetime, seed: int) -> Data
         Agent(_object_id(rng), _object_id(rng), name, voice, language, topics, phone_number(rng))
         for name, voice, language, topics in _PROFILES
     )
-    builder = _SessionBuilder(rng, account_id, anchor, Talks(seed))
+    talks = Talks(seed)
+    builder = _SessionBuilder(rng, account_id, anchor, talks)
     sessions = [
         builder.build(rng.choice(agents), start) for start in _start_times(rng, size, anchor)
     ]
     # Built newest first: reversed, only the sessions that share a start need sorting.
     by_start = sorted(reversed(sessions), key=start_order)
     rng.shuffle(sessions)
-    return Dataset(account_id, agents, tuple(sessions), tuple(by_start))
+    return Dataset(account_id, agents, tuple(sessions), tuple(by_start), talks)
 
 
 class Talks:

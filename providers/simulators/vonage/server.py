@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from providers.simulators.base import SessionKey, Simulator
-from providers.simulators.vonage.documents import FIELDS, Document, render
+from providers.simulators.vonage.documents import FIELDS, LIGHT_PATHS, Document, render
 from providers.simulators.vonage.elastic import (
     Filter,
     InvalidParameter,
@@ -50,7 +50,7 @@ from providers.simulators.vonage.elastic import (
     sort_documents,
     values,
 )
-from providers.simulators.vonage.model import Agent, Session
+from providers.simulators.vonage.model import Agent, Session, Talks
 from providers.simulators.vonage.model import generate as generate_dataset
 
 __all__ = ["VonageSimulator"]
@@ -159,6 +159,7 @@ class VonageSimulator(Simulator):
         self._by_id = {session.id: session for session in self.sessions}
         self._rank = {session.id: rank for rank, session in enumerate(self.sessions)}
         self._by_start: list[Session] = list(dataset.by_start)
+        self.talks: Talks = dataset.talks  # `talks.cache`: the talks generated so far
         self._rendered: dict[str, Document] = {}
 
     def document(self, session: Session) -> Document:
@@ -213,7 +214,7 @@ class VonageSimulator(Simulator):
             page_size = params.get("page_size", str(DEFAULT_PAGE_SIZE))
             return _search_answer([], 0, page_size, params.get("page_number", "0"))
         search = _parse_search(params)
-        selects = compile_filter(search.filter_text, self._read) if search.filter_text else None
+        selects = compile_filter(search.filter_text, self._reading) if search.filter_text else None
         matching = self._matching(search, selects)
         if not matching:
             return self._not_found("No sessions found")
@@ -240,7 +241,7 @@ class VonageSimulator(Simulator):
         self._by_start.remove(session)
         del self._by_id[session.id], self._rank[session.id]
         self._rendered.pop(session.id, None)
-        session.talks.forget(session.id)
+        self.talks.forget(session.id)
         return Response(status_code=204)
 
     async def no_route(self, request: Request) -> Response:
@@ -260,17 +261,26 @@ class VonageSimulator(Simulator):
 
     # --- searching ------------------------------------------------------------------------------
 
-    def _read(self, session: Session, path: Sequence[str]) -> list[Any]:
-        """Every value at `path` of the session's document, without rendering it unless the
-        path needs it; a document already rendered (and maybe changed by a test) is read."""
-        doc = self._rendered.get(session.id)
-        if doc is not None:
-            return values(doc, path)
-        head = path[0]
-        if head == "*":
-            return values(self.document(session), path)
-        spell = FIELDS.get(head)
-        return values(spell(session, self.account_id), path[1:]) if spell else []
+    def _reading(self, path: tuple[str, ...]) -> Callable[[Session], list[Any]]:
+        """What reads every value at `path` of a session's document, without rendering it:
+        from the model for `LIGHT_PATHS`, else from the one field the path starts in (a heavy
+        one generates the talk); a document already rendered (and maybe changed by a test) is
+        read as it is."""
+        rendered, account_id = self._rendered, self.account_id
+        light = LIGHT_PATHS.get(path)
+        spell = FIELDS.get(path[0])
+
+        def read(session: Session) -> list[Any]:
+            doc = rendered.get(session.id)
+            if doc is not None:
+                return values(doc, path)
+            if light is not None:
+                return light(session)
+            if spell is not None:
+                return values(spell(session, account_id), path[1:])
+            return values(self.document(session), path) if path[0] == "*" else []
+
+        return read
 
     def _matching(self, search: _SearchRequest, selects: Filter | None) -> list[Session]:
         """The sessions in the date range that the filter selects, in start order."""
@@ -290,7 +300,7 @@ class VonageSimulator(Simulator):
                     high = min(high, bisect.bisect_right(sessions, moment, key=_started_at))
                 else:  # lt
                     high = min(high, bisect.bisect_left(sessions, moment, key=_started_at))
-        return [session for session in sessions[low:high] if selects.selects_others(session)]
+        return selects.select_others(sessions[low:high])
 
     def _ordered(self, matching: list[Session], search: _SearchRequest) -> list[Session]:
         """`matching` (in start order) in the order the search asks: sorted, ties (and no sort
@@ -299,7 +309,7 @@ class VonageSimulator(Simulator):
         if newest_first is not None:  # start order already, and it has no ties left
             return matching[::-1] if newest_first else matching
         stored = sorted(matching, key=lambda session: self._rank[session.id])
-        return sort_documents(stored, search.sort, self._read) if search.sort else stored
+        return sort_documents(stored, search.sort, self._reading) if search.sort else stored
 
     def _hit(self, session: Session, projection: list[tuple[str, ...]] | None) -> Document:
         """A session as a search serves it: only the projected fields, which are all that is
