@@ -13,8 +13,10 @@ from their outlines and generate what was said only when it is read.
 
 from __future__ import annotations
 
+import gc
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -27,6 +29,7 @@ __all__ = [
     "Turn",
     "conversation",
     "conversation_for",
+    "generating",
     "outline",
     "person_name",
     "phone_number",
@@ -99,6 +102,20 @@ class Conversation:
     tags: list[str] = field(default_factory=list)
     summary: str = ""
     parameters: dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def generating() -> Iterator[None]:
+    """Around the generation of a large dataset: the cyclic garbage collector waits. Building
+    100,000 sessions triggers collections that scan them all and free nothing (they are kept),
+    a fifth of the time taken."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True, slots=True)

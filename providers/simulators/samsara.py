@@ -43,6 +43,7 @@ from providers.simulators.base import SessionKey, Simulator
 from providers.simulators.fake_data import (
     Conversation,
     conversation,
+    generating,
     person_name,
     phone_number,
     spread_start_times,
@@ -310,13 +311,14 @@ class SamsaraSimulator(Simulator):
         self.contents = Contents(self.seed, self.anchor)
         self._recipients: dict[tuple[str, str, str | None, str | None], Recipient] = {}
         self._running_since = self.anchor - timedelta(hours=1)  # only these may be running
-        starts = spread_start_times(rng, self.size, self.anchor)
-        if self.anchor.microsecond % 1000:  # whole milliseconds already, from most anchors
-            starts = [_to_ms(started_at) for started_at in starts]
-        sessions = [self._session(started_at) for started_at in starts]
-        # The vendor's one promise: happenedAtTime descending.
-        self.sessions = sorted(sessions, key=lambda s: (s.started_at, s.id), reverse=True)
-        self.by_id = {session.id: session for session in self.sessions}
+        with generating():
+            starts = spread_start_times(rng, self.size, self.anchor)
+            if self.anchor.microsecond % 1000:  # whole milliseconds already, from most anchors
+                starts = [_to_ms(started_at) for started_at in starts]
+            sessions = [self._session(started_at) for started_at in starts]
+            # The vendor's one promise: happenedAtTime descending.
+            self.sessions = sorted(sessions, key=lambda s: (s.started_at, s.id), reverse=True)
+            self.by_id = {session.id: session for session in self.sessions}
 
     def _session(self, started_at: datetime) -> VoiceSession:
         """What the stream filters on; the content comes on first read (`Contents`)."""

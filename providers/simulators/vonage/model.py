@@ -356,7 +356,7 @@ class _SessionBuilder:
         self.anchor = anchor
         self.talks = talks
         self.running_since = anchor - _RUNNING_WITHIN
-        self.shapes: dict[tuple[Outline, bool], _Shape] = {}
+        self.shapes: dict[tuple[str, bool, bool], _Shape] = {}  # by topic, twist, running
         # Each (tag, count) once: sessions share them. A tag's category is stable across
         # sessions, seeded by the tag (not drawn), so whichever session comes first.
         self.tag_counts: dict[tuple[str, int], TagCount] = {}
@@ -396,12 +396,13 @@ class _SessionBuilder:
 
     def _shape(self, plan: Outline, running: bool) -> _Shape:
         """Read off the outline's sketch: every talk of it has the same turns and tools."""
-        shape = self.shapes.get((plan, running))
+        key = (plan.topic, plan.twist, running)  # hashed faster than the outline itself
+        shape = self.shapes.get(key)
         if shape is None:
             sketched = sketch(plan)
             heard = _heard(len(sketched.turns), running)
             failing = any(tool.error for tool in sketched.tools if tool.after_turn < heard)
-            shape = self.shapes[plan, running] = _Shape(failing, tuple(sketched.tags))
+            shape = self.shapes[key] = _Shape(failing, tuple(sketched.tags))
         return shape
 
     def _tag(self, tag: str, count: int) -> TagCount:

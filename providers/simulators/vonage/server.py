@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from providers.simulators.base import SessionKey, Simulator
+from providers.simulators.fake_data import generating
 from providers.simulators.vonage.documents import FIELDS, LIGHT_PATHS, Document, render
 from providers.simulators.vonage.elastic import (
     Filter,
@@ -149,7 +150,8 @@ class VonageSimulator(Simulator):
     search_latency_s: float = 0.0  # /search/{id} is "much slower" on Vonage; 0 keeps tests quick
 
     def generate(self) -> None:
-        dataset = generate_dataset(self.rng, self.size, self.anchor, self.seed)
+        with generating():
+            dataset = generate_dataset(self.rng, self.size, self.anchor, self.seed)
         self.account_id: str = dataset.account_id
         self.agents: tuple[Agent, ...] = dataset.agents
         # The model (what the tests' oracle reads) in storage order, what a search without
