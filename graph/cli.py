@@ -7,6 +7,7 @@ import asyncio
 import logging
 import socket
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from providers.simulators import Simulator
 
 __all__ = ["LIST_ORDERS", "SimulatorServers", "env_lines", "main", "simulator_servers"]
+
+log = logging.getLogger("sessiongraph")
 
 # `providers.simulators.base.LIST_ORDERS`, restated: `serve` must not import the simulators.
 LIST_ORDERS = ("newest-first", "insertion", "shuffled")
@@ -201,6 +204,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     anchor = _anchor(args.anchor)
     arrivals = _rate(args.arrivals_per_hour, "--arrivals-per-hour")
     deletions = _rate(args.deletions_per_hour, "--deletions-per-hour")
+    started = time.perf_counter()
     simulators = build_simulators(
         args.size,
         args.seed,
@@ -208,8 +212,14 @@ async def _simulate(args: argparse.Namespace) -> int:
         order=args.order,
         arrivals_per_hour=arrivals,
         deletions_per_hour=deletions,
+        providers=wanted,  # the others' data is not generated at all
     )
-    simulators = {p: s for p, s in simulators.items() if p in wanted}
+    log.info(
+        "%s: %d sessions each, generated in %.1f s",
+        ", ".join(p.value for p in simulators),
+        args.size,
+        time.perf_counter() - started,
+    )
     running = simulator_servers(simulators, args.host, args.port, args.latency_ms)
     lines = running.env_lines()
     print("\n".join(lines), flush=True)

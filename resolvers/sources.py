@@ -6,7 +6,7 @@ mode imports the simulators."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -63,9 +63,11 @@ def build_simulators(
     order: str = "shuffled",
     arrivals_per_hour: float = 0.0,
     deletions_per_hour: float = 0.0,
+    providers: Collection[Provider] | None = None,
 ) -> dict[Provider, Simulator]:
-    """Every vendor's simulator; `order`, `arrivals_per_hour`, `deletions_per_hour`: see
-    `Simulator` (a vendor that promises an order ignores `order`)."""
+    """The simulator of every vendor (of `providers` only, when given); `order`,
+    `arrivals_per_hour`, `deletions_per_hour`: see `Simulator` (a vendor that promises an order
+    ignores `order`)."""
     # Imported here: demo mode and tests only, live mode never loads the fakes.
     from providers.simulators import simulator_class
 
@@ -80,6 +82,7 @@ def build_simulators(
             deletions_per_hour=deletions_per_hour,
         )
         for p in Provider
+        if providers is None or p in providers
     }
 
 

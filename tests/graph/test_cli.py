@@ -196,6 +196,31 @@ def test_simulate_needs_numbers_and_choices_where_it_says_so(
     assert message in capsys.readouterr().err
 
 
+class _Stop(Exception):
+    """Raised instead of serving, with the simulators that would have been served."""
+
+
+def test_simulate_generates_only_the_chosen_vendors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import providers.simulators
+
+    built: list[str] = []
+    real = providers.simulators.simulator_class
+
+    def counted(vendor: str) -> Any:
+        built.append(vendor)
+        return real(vendor)
+
+    def servers(simulators: dict[Provider, Any], *args: Any) -> None:
+        raise _Stop(set(simulators))
+
+    monkeypatch.setattr(providers.simulators, "simulator_class", counted)
+    monkeypatch.setattr(cli, "simulator_servers", servers)
+    with pytest.raises(_Stop) as stopped:
+        main(["simulate", "--only", "vonage,samsara", "--size", "3"])
+    assert built == ["samsara", "vonage"]  # the other vendors' data is never generated
+    assert stopped.value.args[0] == {Provider.SAMSARA, Provider.VONAGE}
+
+
 def test_simulate_offers_the_simulators_list_orders() -> None:
     # Restated in graph/cli.py so that `serve` never imports the simulators: they must agree.
     from providers.simulators.base import LIST_ORDERS
