@@ -194,6 +194,17 @@ def test_the_model_is_seeded_and_the_keys_come_from_it() -> None:
     assert simulator(seed=2).sessions != first.sessions
 
 
+def test_rendered_documents_are_kept_up_to_a_limit() -> None:
+    sim = simulator()
+    sim.rendered_limit = 10
+    sim.documents[0]["channel"] = "sms"  # a change a test makes to a document is kept…
+    _ = sim.documents[1:10]  # (ten rendered: the limit)
+    assert sim.documents[0]["channel"] == "sms"  # (read again: now the most recent)
+    _ = sim.documents[10:20]  # …until as many as the limit are read after it
+    assert sim.documents[0]["channel"] == sim.sessions[0].channel != "sms"
+    assert sim.documents[0] == render(sim.sessions[0], sim.account_id)
+
+
 def test_the_talk_follows_what_was_drawn_up_front(sim: VonageSimulator) -> None:
     """Tags and status codes are drawn before the talk (searches filter on them): the talk
     generated later must agree with them."""

@@ -8,7 +8,7 @@ may still be running (no duration, no end node, half its turns); a recording is 
 hour after the call ends; every twentieth session starts at the very same microsecond as the one
 before it; a tag may be collected twice in one session.
 
-Built for 100,000 sessions in about a second: a session's scalars, tags and status code (what
+Built for 100,000 sessions in a second or two: a session's scalars, tags and status code (what
 searches filter and sort on) are drawn for every session up front, from the conversation's
 outline (`fake_data.outline`); what was said, run and collected (`Talk`) is generated the first
 time it is read, from the session's own seeded RNG, so it is the same whatever order sessions

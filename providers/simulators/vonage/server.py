@@ -17,7 +17,8 @@ range and the filter's `must` ranges on the start time are found by bisection, a
 start time, agent and id (the gateway's) needs no sorting. The other clauses read the fields of
 each session in range from the model, not from a rendered document; a clause on a heavy field
 (`transcription`, `flow_path`, `params_list`, …) generates the talk of every session it examines,
-once. Documents are rendered when served, and kept.
+once. A search spells only the projected fields of its hits; the other endpoints serve whole
+documents, rendered when first read and kept (the most recently read ten thousand).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import hmac
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -148,6 +150,8 @@ class VonageSimulator(Simulator):
     vendor = "vonage"
     auth_header = "x-vgai-key"
     search_latency_s: float = 0.0  # /search/{id} is "much slower" on Vonage; 0 keeps tests quick
+    # About 16 kB each in memory: all 100,000 would take 1.6 GB.
+    rendered_limit: int = 10_000
 
     def generate(self) -> None:
         with generating():
@@ -162,14 +166,18 @@ class VonageSimulator(Simulator):
         self._rank = {session.id: rank for rank, session in enumerate(self.sessions)}
         self._by_start: list[Session] = list(dataset.by_start)
         self.talks: Talks = dataset.talks  # `talks.cache`: the talks generated so far
-        self._rendered: dict[str, Document] = {}
+        self._rendered: OrderedDict[str, Document] = OrderedDict()  # least recently read first
 
     def document(self, session: Session) -> Document:
         """`session` as Insights spells it: rendered on first read, then kept (a test may
-        change it to see how a client copes)."""
+        change it to see how a client copes), the `rendered_limit` most recently read only."""
         doc = self._rendered.get(session.id)
-        if doc is None:
-            doc = self._rendered[session.id] = render(session, self.account_id)
+        if doc is not None:
+            self._rendered.move_to_end(session.id)
+            return doc
+        doc = self._rendered[session.id] = render(session, self.account_id)
+        if len(self._rendered) > self.rendered_limit:
+            self._rendered.popitem(last=False)  # rendered again, the same, if read again
         return doc
 
     def routes(self) -> Sequence[BaseRoute]:
