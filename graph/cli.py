@@ -7,6 +7,7 @@ import asyncio
 import logging
 import socket
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,12 @@ from resolvers.sources import build_simulators
 if TYPE_CHECKING:
     from providers.simulators import Simulator
 
-__all__ = ["SimulatorServers", "env_lines", "main", "simulator_servers"]
+__all__ = ["LIST_ORDERS", "SimulatorServers", "env_lines", "main", "simulator_servers"]
+
+log = logging.getLogger("sessiongraph")
+
+# `providers.simulators.base.LIST_ORDERS`, restated: `serve` must not import the simulators.
+LIST_ORDERS = ("newest-first", "insertion", "shuffled")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,6 +60,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate.add_argument("--env-file", type=Path, help="also write the environment lines here")
     simulate.add_argument(
         "--only", help="comma-separated vendors to serve (default: all four), e.g. vectara"
+    )
+    simulate.add_argument(
+        "--order",
+        choices=LIST_ORDERS,
+        default="shuffled",
+        help="how vendors that promise no order (StateSet, Vectara) list their sessions; "
+        "Samsara and Vonage keep their own",
+    )
+    simulate.add_argument(
+        "--arrivals-per-hour",
+        type=float,
+        default=0.0,
+        help="new sessions per hour and vendor, from the anchor on (Samsara and Vonage ignore "
+        "it for now)",
+    )
+    simulate.add_argument(
+        "--deletions-per-hour",
+        type=float,
+        default=0.0,
+        help="sessions deleted per hour and vendor (Samsara and Vonage ignore it for now)",
     )
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
@@ -166,10 +192,34 @@ def _only(text: str | None) -> set[Provider]:
         raise ConfigError(f"--only takes {', '.join(p.value for p in Provider)}") from None
 
 
+def _rate(value: float, flag: str) -> float:
+    if value < 0:
+        raise ConfigError(f"{flag} cannot be negative, not {value:g}")
+    return value
+
+
 async def _simulate(args: argparse.Namespace) -> int:
-    wanted = _only(args.only)  # checked before the (slow) data generation
-    simulators = build_simulators(args.size, args.seed, _anchor(args.anchor))
-    simulators = {p: s for p, s in simulators.items() if p in wanted}
+    # Every argument is checked before the (slow) data generation.
+    wanted = _only(args.only)
+    anchor = _anchor(args.anchor)
+    arrivals = _rate(args.arrivals_per_hour, "--arrivals-per-hour")
+    deletions = _rate(args.deletions_per_hour, "--deletions-per-hour")
+    started = time.perf_counter()
+    simulators = build_simulators(
+        args.size,
+        args.seed,
+        anchor,
+        order=args.order,
+        arrivals_per_hour=arrivals,
+        deletions_per_hour=deletions,
+        providers=wanted,  # the others' data is not generated at all
+    )
+    log.info(
+        "%s: %d sessions each, generated in %.1f s",
+        ", ".join(p.value for p in simulators),
+        args.size,
+        time.perf_counter() - started,
+    )
     running = simulator_servers(simulators, args.host, args.port, args.latency_ms)
     lines = running.env_lines()
     print("\n".join(lines), flush=True)

@@ -6,7 +6,7 @@ mode imports the simulators."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -99,14 +99,34 @@ def live_sources(
 
 
 def build_simulators(
-    size: int = 300, seed: int = 1, anchor: datetime | None = None, clock: Clock = SYSTEM_CLOCK
+    size: int = 300,
+    seed: int = 1,
+    anchor: datetime | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    *,
+    order: str = "shuffled",
+    arrivals_per_hour: float = 0.0,
+    deletions_per_hour: float = 0.0,
+    providers: Collection[Provider] | None = None,
 ) -> dict[Provider, Simulator]:
+    """The simulator of every vendor (of `providers` only, when given); `order`,
+    `arrivals_per_hour`, `deletions_per_hour`: see `Simulator` (a vendor that promises an order
+    ignores `order`)."""
     # Imported here: demo mode and tests only, live mode never loads the fakes.
     from providers.simulators import simulator_class
 
     return {
-        p: simulator_class(p.value)(size=size, seed=seed, anchor=anchor, clock=clock.now)
+        p: simulator_class(p.value)(
+            size=size,
+            seed=seed,
+            anchor=anchor,
+            clock=clock.now,
+            order=order,
+            arrivals_per_hour=arrivals_per_hour,
+            deletions_per_hour=deletions_per_hour,
+        )
         for p in Provider
+        if providers is None or p in providers
     }
 
 

@@ -2,22 +2,38 @@
 
 Every function takes a `random.Random`, so a simulator built with the same seed, size and
 anchor serves the same data every time.
+
+A conversation can also be drawn in two steps: its `outline` (topic, and which way it goes)
+first, cheaply, and its words later (`conversation_for`). Everything but the values (names,
+numbers, carriers, days, questions) follows from the outline: the count and roles of the turns,
+the tools, after which turn each runs and whether it fails, the tags and the parameters' names,
+as `sketch(outline)` shows. A simulator holding many sessions can then list and filter them
+from their outlines and generate what was said only when it is read.
 """
 
 from __future__ import annotations
 
+import gc
 import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 __all__ = [
     "Conversation",
+    "Outline",
     "ToolUse",
     "Turn",
     "conversation",
+    "conversation_for",
+    "generating",
+    "outline",
     "person_name",
     "phone_number",
+    "sketch",
     "spread_start_times",
 ]
 
@@ -88,6 +104,37 @@ class Conversation:
     parameters: dict[str, str] = field(default_factory=dict)
 
 
+@contextmanager
+def generating() -> Iterator[None]:
+    """Around the generation of a large dataset: the cyclic garbage collector waits. Building
+    100,000 sessions triggers collections that scan them all and free nothing (they are kept),
+    a fifth of the time taken."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@dataclass(frozen=True, slots=True)
+class Outline:
+    """What a conversation is about and which way it goes, drawn before any of its words."""
+
+    topic: str
+    twist: bool  # the topic's less usual branch (a failed lookup, an escalation); False if none
+
+
+# How often a topic takes its twist; topics not listed have none.
+_TWIST_ODDS = {"order_status": 0.2, "billing": 0.35}
+
+
+def _twist(rng: random.Random, topic: str, forced: bool | None) -> bool:
+    """The twist an outline forced, or drawn here (where `conversation` always drew it)."""
+    return forced if forced is not None else rng.random() < _TWIST_ODDS[topic]
+
+
 def person_name(rng: random.Random) -> str:
     return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
 
@@ -105,15 +152,17 @@ def spread_start_times(
     seconds = int(days * 86400)
     picked: set[int] = set()
     recent = max(1, count // 40)
+    while len(picked) < recent:
+        picked.add(rng.randint(30_000, 3600 * 1000))
     while len(picked) < count:
-        span = 3600 if len(picked) < recent else seconds
-        picked.add(rng.randint(30_000, span * 1000))
-    return [anchor - timedelta(milliseconds=ms) for ms in sorted(picked)]
+        picked.add(rng.randint(30_000, seconds * 1000))
+    one_ms = timedelta(milliseconds=1)  # multiplying it is exact, and cheaper than building one
+    return [anchor - one_ms * ms for ms in sorted(picked)]
 
 
-def _order_status(rng: random.Random, name: str) -> Conversation:
+def _order_status(rng: random.Random, name: str, twist: bool | None = None) -> Conversation:
     order = f"{rng.randint(10000, 99999)}"
-    failed = rng.random() < 0.2
+    failed = _twist(rng, "order_status", twist)
     turns = [
         Turn("agent", "Thanks for calling, this is the order desk. How can I help?"),
         Turn("user", f"Hi, I'm {name}. Where is my order {order}? It was due yesterday."),
@@ -161,7 +210,7 @@ def _order_status(rng: random.Random, name: str) -> Conversation:
     )
 
 
-def _appointment(rng: random.Random, name: str) -> Conversation:
+def _appointment(rng: random.Random, name: str, twist: bool | None = None) -> Conversation:
     day = rng.choice(["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"])
     hour = rng.randint(9, 16)
     slot = f"{day} {hour}:00"
@@ -201,9 +250,9 @@ def _appointment(rng: random.Random, name: str) -> Conversation:
     )
 
 
-def _billing(rng: random.Random, name: str) -> Conversation:
+def _billing(rng: random.Random, name: str, twist: bool | None = None) -> Conversation:
     amount = f"{rng.randint(20, 400)}.{rng.randint(0, 99):02d}"
-    escalate = rng.random() < 0.35
+    escalate = _twist(rng, "billing", twist)
     turns = [
         Turn("agent", "Billing support, how can I help you today?"),
         Turn("user", f"I was charged {amount} twice on my last invoice."),
@@ -250,7 +299,7 @@ def _billing(rng: random.Random, name: str) -> Conversation:
     return Conversation("billing", turns, tools, tags, summary, {"amount": amount})
 
 
-def _roadside(rng: random.Random, name: str) -> Conversation:
+def _roadside(rng: random.Random, name: str, twist: bool | None = None) -> Conversation:
     route = f"R-{rng.randint(100, 999)}"
     delay = rng.randint(10, 90)
     turns = [
@@ -285,7 +334,7 @@ def _roadside(rng: random.Random, name: str) -> Conversation:
     )
 
 
-def _faq(rng: random.Random, name: str) -> Conversation:
+def _faq(rng: random.Random, name: str, twist: bool | None = None) -> Conversation:
     question = rng.choice(
         [
             ("What are your opening hours?", "We're open 8am to 8pm, Monday to Saturday."),
@@ -302,10 +351,46 @@ def _faq(rng: random.Random, name: str) -> Conversation:
     return Conversation("faq", turns, [], ["faq"], f"Answered: {question[0]}", {})
 
 
-_TOPICS = [_order_status, _appointment, _billing, _roadside, _faq]
+_Maker = Callable[[random.Random, str, bool | None], Conversation]
+_TOPICS: list[_Maker] = [_order_status, _appointment, _billing, _roadside, _faq]
+_MAKERS = {maker.__name__.lstrip("_"): maker for maker in _TOPICS}
+
+
+def _makers(topics: list[str] | None) -> list[_Maker]:
+    return [m for m in _TOPICS if topics is None or m.__name__.lstrip("_") in topics]
 
 
 def conversation(rng: random.Random, topics: list[str] | None = None) -> Conversation:
     """One conversation on a random topic (restricted to `topics` when given)."""
-    makers = [m for m in _TOPICS if topics is None or m.__name__.lstrip("_") in topics]
-    return rng.choice(makers)(rng, person_name(rng))
+    return rng.choice(_makers(topics))(rng, person_name(rng), None)
+
+
+@cache
+def _topic_names(topics: tuple[str, ...] | None) -> tuple[str, ...]:
+    return tuple(
+        maker.__name__.lstrip("_") for maker in _makers(None if topics is None else [*topics])
+    )
+
+
+# Every outline there is: `outline` hands out these, not copies.
+_OUTLINES = {(topic, twist): Outline(topic, twist) for topic in _MAKERS for twist in (False, True)}
+
+
+def outline(rng: random.Random, topics: list[str] | None = None) -> Outline:
+    """The outline of one conversation on a random topic (restricted to `topics` when given),
+    with the same odds as `conversation`'s."""
+    topic = rng.choice(_topic_names(None if topics is None else tuple(topics)))
+    return _OUTLINES[topic, topic in _TWIST_ODDS and rng.random() < _TWIST_ODDS[topic]]
+
+
+def conversation_for(rng: random.Random, plan: Outline) -> Conversation:
+    """A conversation that follows `plan`: its values drawn from `rng`."""
+    return _MAKERS[plan.topic](rng, person_name(rng), plan.twist)
+
+
+@cache
+def sketch(plan: Outline) -> Conversation:
+    """One conversation of `plan`, for what every conversation of `plan` shares (the turns'
+    count and roles, the tools and which fail, the tags, the parameters' names): its values
+    are those of an arbitrary seed."""
+    return conversation_for(random.Random(0), plan)

@@ -11,20 +11,27 @@ What it generated is kept as a model in its own terms (`VoiceSession` and the va
 who the agent talked to, when, for how long, what was said and run), and the vendor JSON is
 rendered from it on each request. Tests state what a client should see from that model; nothing
 here reads or imports the adapter.
+
+Built for 100,000 sessions in about a second: what the stream filters on (agent, start, status,
+recipient and fleet ids, trigger, recording) is drawn for every session up front, and what was
+said and run (`CallContent`, which also fixes the duration) the first time it is read, from the
+session's own seeded RNG, so it is the same whatever order sessions are read in. A stream page
+reads the content of the sessions it serves (their durations), never more; a page is found by
+scanning from where the last one stopped, not from the start.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import hashlib
 import itertools
 import json
 import random
 import re
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +43,7 @@ from providers.simulators.base import SessionKey, Simulator
 from providers.simulators.fake_data import (
     Conversation,
     conversation,
+    generating,
     person_name,
     phone_number,
     spread_start_times,
@@ -45,7 +53,9 @@ from providers.simulators.faults import Faults
 __all__ = [
     "DETAILS_PATH",
     "STREAM_PATH",
+    "CallContent",
     "CallEvent",
+    "Contents",
     "Driver",
     "PresignedRecording",
     "Recipient",
@@ -142,19 +152,51 @@ class CallEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class CallContent:
+    """What was said and run during one session, and so how long it lasted."""
+
+    duration_ms: int | None  # None while running
+    updated_at: datetime  # aware UTC, to the millisecond
+    turns: tuple[SpokenTurn, ...]
+    tool_runs: tuple[ToolRun, ...]
+    call_events: tuple[CallEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class VoiceSession:
     id: str
     agent: StudioAgent
     started_at: datetime  # aware UTC, to the millisecond (the vendor's precision)
     status: str  # completed | running | failed | unknown
-    duration_ms: int | None  # None while running
-    updated_at: datetime  # aware UTC, to the millisecond
     trigger_type: str  # "" when none
     recipient: Recipient
-    turns: tuple[SpokenTurn, ...]
-    tool_runs: tuple[ToolRun, ...]
-    call_events: tuple[CallEvent, ...]
     recording_key: str | None  # the object a presigned URL points at; None: no recording
+    # Where the content comes from on first read: not part of what the session is.
+    contents: Contents = field(compare=False, repr=False)
+
+    @property
+    def content(self) -> CallContent:
+        return self.contents.of(self)
+
+    @property
+    def duration_ms(self) -> int | None:
+        return self.content.duration_ms
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.content.updated_at
+
+    @property
+    def turns(self) -> tuple[SpokenTurn, ...]:
+        return self.content.turns
+
+    @property
+    def tool_runs(self) -> tuple[ToolRun, ...]:
+        return self.content.tool_runs
+
+    @property
+    def call_events(self) -> tuple[CallEvent, ...]:
+        return self.content.call_events
 
     @property
     def vehicle_id(self) -> str | None:
@@ -163,6 +205,38 @@ class VoiceSession:
     @property
     def driver_id(self) -> str | None:
         return self.recipient.driver_id
+
+
+class Contents:
+    """Every session's content, generated on first read from an RNG seeded with the simulator's
+    seed and the session's id, and kept (`cache`: those generated so far)."""
+
+    def __init__(self, seed: int, anchor: datetime) -> None:
+        self.seed = seed
+        self.anchor = anchor
+        self.cache: dict[str, CallContent] = {}
+
+    def of(self, session: VoiceSession) -> CallContent:
+        content = self.cache.get(session.id)
+        if content is None:
+            content = self.cache[session.id] = self._generate(session)
+        return content
+
+    def _generate(self, session: VoiceSession) -> CallContent:
+        rng = random.Random(f"samsara:{self.seed}:{session.id}")
+        talk = conversation(rng, list(session.agent.topics))
+        turns = _timed_turns(rng, talk, session.recipient.speaker_type, session.status)
+        running = session.status == "running"
+        said_until = turns[-1].end_ms
+        duration = None if running else said_until + rng.randint(500, 3000)
+        last_heard = session.started_at + timedelta(milliseconds=duration or said_until)
+        return CallContent(
+            duration_ms=duration,
+            updated_at=_to_ms(min(self.anchor, last_heard)),
+            turns=turns,
+            tool_runs=_tool_runs(talk, turns, running),
+            call_events=_call_events(session.status, duration),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +256,7 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Cursor:
-    offset: int
+    offset: int  # where the next page's scan starts in `sessions` (the next match, if any)
     page: int  # pages served before this one: decides short and empty pages
     fingerprint: str  # of every parameter but `after`: all must stay the same while following it
     end_ms: int  # the resolved endTime (it defaults to "now" on the first page)
@@ -201,9 +275,9 @@ class _StreamRequest:
     cursor: _Cursor
 
     def admits(self, session: VoiceSession) -> bool:
+        """Everything but the start time, which the scan of `sessions` checks."""
         return (
-            self.start <= session.started_at <= self.end  # the vendor's endTime is inclusive
-            and session.agent.id in self.agent_ids
+            session.agent.id in self.agent_ids
             and session.status in self.statuses
             and (self.vehicle_ids is None or session.vehicle_id in self.vehicle_ids)
             and (self.driver_ids is None or session.driver_id in self.driver_ids)
@@ -234,39 +308,36 @@ class SamsaraSimulator(Simulator):
             Driver(str(rng.randint(10**7, 10**8 - 1)), person_name(rng), vehicle_id)
             for vehicle_id in self.vehicle_ids + self.vehicle_ids[:8]
         ]
-        starts = spread_start_times(rng, self.size, self.anchor)
-        sessions = [self._session(_to_ms(started_at)) for started_at in starts]
-        # The vendor's one promise: happenedAtTime descending.
-        self.sessions = sorted(sessions, key=lambda s: (s.started_at, s.id), reverse=True)
-        self.by_id = {session.id: session for session in self.sessions}
+        self.contents = Contents(self.seed, self.anchor)
+        self._recipients: dict[tuple[str, str, str | None, str | None], Recipient] = {}
+        self._running_since = self.anchor - timedelta(hours=1)  # only these may be running
+        with generating():
+            starts = spread_start_times(rng, self.size, self.anchor)
+            if self.anchor.microsecond % 1000:  # whole milliseconds already, from most anchors
+                starts = [_to_ms(started_at) for started_at in starts]
+            sessions = [self._session(started_at) for started_at in starts]
+            # The vendor's one promise: happenedAtTime descending.
+            self.sessions = sorted(sessions, key=lambda s: (s.started_at, s.id), reverse=True)
+            self.by_id = {session.id: session for session in self.sessions}
 
     def _session(self, started_at: datetime) -> VoiceSession:
+        """What the stream filters on; the content comes on first read (`Contents`)."""
         rng = self.rng
         agent = rng.choice(self.agents)
-        talk = conversation(rng, list(agent.topics))
         recipient = self._recipient()
         status = self._status(started_at)
-        turns = _timed_turns(rng, talk, recipient.speaker_type, status)
-        running = status == "running"
-        said_until = turns[-1].end_ms
-        duration = None if running else said_until + rng.randint(500, 3000)
         session_id = _uuid(rng)
         trigger_type = self._trigger(recipient)
-        recorded = not running and rng.random() < 0.85
-        last_heard = started_at + timedelta(milliseconds=duration or said_until)
+        recorded = status != "running" and rng.random() < 0.85
         return VoiceSession(
             id=session_id,
             agent=agent,
             started_at=started_at,
             status=status,
-            duration_ms=duration,
-            updated_at=_to_ms(min(self.anchor, last_heard)),
             trigger_type=trigger_type,
             recipient=recipient,
-            turns=turns,
-            tool_runs=_tool_runs(talk, turns, running),
-            call_events=_call_events(status, duration),
             recording_key=f"org-4821/voice-sessions/{session_id}.wav" if recorded else None,
+            contents=self.contents,
         )
 
     def _recipient(self) -> Recipient:
@@ -275,16 +346,27 @@ class SamsaraSimulator(Simulator):
         if kind < 0.55:
             driver = rng.choice(self.drivers)
             vehicle_id = driver.vehicle_id if rng.random() < 0.9 else rng.choice(self.vehicle_ids)
-            return Recipient(driver.name, "driver", vehicle_id, driver.id)
+            return self._shared(driver.name, "driver", vehicle_id, driver.id)
         if kind < 0.7:  # a dashboard user, talking about one vehicle
-            return Recipient(person_name(rng), "admin", rng.choice(self.vehicle_ids), None)
+            return self._shared(person_name(rng), "admin", rng.choice(self.vehicle_ids), None)
         if kind < 0.9:  # a caller from outside the fleet
             return Recipient(phone_number(rng), "unknown", None, None)
-        return Recipient("", "unknown", rng.choice(self.vehicle_ids), None)
+        return self._shared("", "unknown", rng.choice(self.vehicle_ids), None)
+
+    def _shared(
+        self, text: str, speaker_type: str, vehicle_id: str | None, driver_id: str | None
+    ) -> Recipient:
+        """One value for each of the few hundred recipients inside the fleet: a hundred
+        thousand sessions then hold references, not as many copies."""
+        key = (text, speaker_type, vehicle_id, driver_id)
+        recipient = self._recipients.get(key)
+        if recipient is None:
+            recipient = self._recipients[key] = Recipient(*key)
+        return recipient
 
     def _status(self, started_at: datetime) -> str:
         rng = self.rng
-        if self.anchor - started_at < timedelta(hours=1) and rng.random() < 0.6:
+        if started_at > self._running_since and rng.random() < 0.6:
             return "running"
         draw = rng.random()
         return "failed" if draw < 0.1 else "unknown" if draw < 0.13 else "completed"
@@ -391,17 +473,21 @@ class SamsaraSimulator(Simulator):
             asked = self._stream_request(request.query_params)
         except BadRequest as exc:
             return self.error_response(400, str(exc))
-        matching = [session for session in self.sessions if asked.admits(session)]
         cursor = asked.cursor
-        page = matching[cursor.offset : cursor.offset + _page_size(cursor.page, asked.limit)]
-        next_offset = cursor.offset + len(page)
-        has_next = next_offset < len(matching)
+        # The first page starts at the newest session within endTime; later ones where the
+        # previous page found its look-ahead match.
+        first = cursor.offset if cursor.page else self._newest_within(asked.end)
+        matches = self._matches(asked, first)
+        page = list(itertools.islice(matches, _page_size(cursor.page, asked.limit)))
+        following = next(matches, None)  # hasNextPage says exactly whether one more matches
+        has_next = following is not None
+        next_offset = following[0] if following is not None else len(self.sessions)
         next_cursor = _Cursor(
             next_offset, cursor.page + 1, cursor.fingerprint, cursor.end_ms, self._now_s()
         )
         return JSONResponse(
             {
-                "data": [self.summary(session) for session in page],
+                "data": [self.summary(session) for _, session in page],
                 "pagination": {
                     "endCursor": _encode_cursor(next_cursor) if has_next else "",
                     "hasNextPage": has_next,
@@ -420,6 +506,20 @@ class SamsaraSimulator(Simulator):
 
     def _now_s(self) -> int:
         return int(self.clock().timestamp())
+
+    def _newest_within(self, end: datetime) -> int:
+        """The index in `sessions` (newest first) of the first session started by `end`."""
+        return bisect.bisect_left(self.sessions, -_epoch_ms(end), key=_newest_first)
+
+    def _matches(self, asked: _StreamRequest, first: int) -> Iterator[tuple[int, VoiceSession]]:
+        """The sessions `asked` admits from index `first` on, with their index, until the
+        start time passes `startTime`."""
+        for index in range(first, len(self.sessions)):
+            session = self.sessions[index]
+            if session.started_at < asked.start:
+                return
+            if asked.admits(session):
+                yield index, session
 
     # --- parameters -------------------------------------------------------------------------------
 
@@ -451,7 +551,7 @@ class SamsaraSimulator(Simulator):
     def _cursor(self, after: str | None, fingerprint: str, params: Mapping[str, str]) -> _Cursor:
         if not after:
             end = _optional_time(params, "endTime") or self.clock()
-            end_ms = (end - _EPOCH) // timedelta(milliseconds=1)
+            end_ms = _epoch_ms(end)
             return _Cursor(0, 0, fingerprint, end_ms, self._now_s())
         cursor = _decode_cursor(after)
         if cursor.fingerprint != fingerprint:
@@ -469,6 +569,15 @@ def _format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _epoch_ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _newest_first(session: VoiceSession) -> int:
+    """A key that grows along `sessions` (newest first): the negated start, in milliseconds."""
+    return -_epoch_ms(session.started_at)
+
+
 def _to_ms(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
@@ -481,8 +590,14 @@ def _parse_time(text: str) -> datetime:
 # --- generation helpers ---------------------------------------------------------------------------
 
 
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version and variant bits
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+
+
 def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    """`str(uuid.UUID(int=rng.getrandbits(128), version=4))`, in half the time."""
+    digits = f"{rng.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def _timed_turns(

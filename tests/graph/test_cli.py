@@ -155,6 +155,8 @@ def test_serve_with_a_bad_setting_says_so_and_serves_nothing(
         ),
         (["--only", "vectara,"], "--only takes samsara, stateset, vectara, vonage"),
         (["--anchor", "yesterday"], "--anchor must be an ISO 8601 time, not 'yesterday'"),
+        (["--arrivals-per-hour", "-1"], "--arrivals-per-hour cannot be negative, not -1"),
+        (["--deletions-per-hour", "-0.5"], "--deletions-per-hour cannot be negative, not -0.5"),
     ],
 )
 def test_simulate_refuses_bad_arguments_before_serving(
@@ -172,11 +174,58 @@ def test_simulate_refuses_bad_arguments_before_serving(
     assert started == []
 
 
-def test_simulate_needs_numbers_where_it_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--size", "many"], "--size: invalid int value: 'many'"),
+        (["--arrivals-per-hour", "lots"], "--arrivals-per-hour: invalid float value: 'lots'"),
+        (["--deletions-per-hour", ""], "--deletions-per-hour: invalid float value: ''"),
+        (
+            ["--order", "oldest-first"],
+            "--order: invalid choice: 'oldest-first' (choose from 'newest-first', "
+            "'insertion', 'shuffled')",
+        ),
+    ],
+)
+def test_simulate_needs_numbers_and_choices_where_it_says_so(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exited:
-        main(["simulate", "--size", "many"])
+        main(["simulate", *argv])
     assert exited.value.code == 2
-    assert "--size: invalid int value: 'many'" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+
+
+class _Stop(Exception):
+    """Raised instead of serving, with the simulators that would have been served."""
+
+
+def test_simulate_generates_only_the_chosen_vendors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import providers.simulators
+
+    built: list[str] = []
+    real = providers.simulators.simulator_class
+
+    def counted(vendor: str) -> Any:
+        built.append(vendor)
+        return real(vendor)
+
+    def servers(simulators: dict[Provider, Any], *args: Any) -> None:
+        raise _Stop(set(simulators))
+
+    monkeypatch.setattr(providers.simulators, "simulator_class", counted)
+    monkeypatch.setattr(cli, "simulator_servers", servers)
+    with pytest.raises(_Stop) as stopped:
+        main(["simulate", "--only", "vonage,samsara", "--size", "3"])
+    assert built == ["samsara", "vonage"]  # the other vendors' data is never generated
+    assert stopped.value.args[0] == {Provider.SAMSARA, Provider.VONAGE}
+
+
+def test_simulate_offers_the_simulators_list_orders() -> None:
+    # Restated in graph/cli.py so that `serve` never imports the simulators: they must agree.
+    from providers.simulators.base import LIST_ORDERS
+
+    assert cli.LIST_ORDERS == LIST_ORDERS
 
 
 # --- simulate: servers on loopback ---------------------------------------------------------------
@@ -193,7 +242,9 @@ async def simulate(
     monkeypatch.setattr(
         cli,
         "build_simulators",
-        lambda size, seed, anchor: build_simulators(size, seed, anchor, clock),
+        lambda size, seed, anchor, **options: build_simulators(
+            size, seed, anchor, clock, **options
+        ),
     )
     running: list[SimulatorServers] = []
     serve = SimulatorServers.serve
@@ -292,6 +343,11 @@ async def test_simulate_with_no_env_file_binds_any_free_ports(
     async with simulate(["--size", "2", "--latency-ms", "5"], monkeypatch) as running:
         assert set(running.simulators) == set(Provider)
         assert {s.faults.latency_s for s in running.simulators.values()} == {0.005}
+        # Without the flags, the data is shuffled where no order is promised, and stays put.
+        assert {
+            (s.order, s.arrivals_per_hour, s.deletions_per_hour)
+            for s in running.simulators.values()
+        } == {("shuffled", 0.0, 0.0)}
         ports = {url.rsplit(":", 1)[1] for url in running.urls.values()}
         assert len(ports) == 4 and "0" not in ports
         lines = capsys.readouterr().out.splitlines()
@@ -301,3 +357,16 @@ async def test_simulate_with_no_env_file_binds_any_free_ports(
                 # Without its key every simulator answers 401, as the vendor would.
                 response = await client.get(f"{url}/anything")
                 assert response.status_code == 401, provider
+
+
+async def test_simulate_passes_order_arrivals_and_deletions_to_every_simulator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    argv = ["--size", "3", "--order", "insertion", "--arrivals-per-hour", "12.5"]
+    argv += ["--deletions-per-hour", "2"]
+    async with simulate(argv, monkeypatch) as running:
+        assert set(running.simulators) == set(Provider)
+        assert {
+            (s.order, s.arrivals_per_hour, s.deletions_per_hour)
+            for s in running.simulators.values()
+        } == {("insertion", 12.5, 2.0)}

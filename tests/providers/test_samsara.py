@@ -117,6 +117,9 @@ def test_the_model_is_seeded_and_newest_first() -> None:
 
     one, two = build(), build()
     assert one.sessions == two.sessions
+    # What was said is generated when read, each session from its own seed: the same whatever
+    # the order sessions are read in.
+    assert [s.content for s in one.sessions] == [s.content for s in reversed(two.sessions)][::-1]
     keys = [(s.started_at, s.id) for s in one.sessions]
     assert keys == sorted(keys, reverse=True) and len(set(keys)) == SIZE
     assert [(k.id, k.agent_id, k.started_at) for k in one.session_keys()] == [

@@ -33,7 +33,8 @@ from providers.records import (
     Tag,
     TranscriptTurn,
 )
-from providers.simulators.vonage.elastic import analyze
+from providers.simulators.vonage.documents import LIGHT_PATHS, render
+from providers.simulators.vonage.elastic import analyze, compile_filter, values
 from providers.simulators.vonage.server import VonageSimulator
 from providers.vonage.adapter import VonageAdapter
 from providers.vonage.mapping import MAPPED_FIELDS, session_record
@@ -111,8 +112,8 @@ def naive(moment: datetime) -> str:
 def test_dataset_looks_like_insights(sim: VonageSimulator) -> None:
     sessions = sim.sessions
     ended = [s for s in sessions if not s.running]
-    assert len(sessions) - len(ended) == 1
-    assert Counter(s.status_code for s in ended) == {0: 80, 100: 11, 200: 8}
+    assert len(sessions) - len(ended) == 2
+    assert Counter(s.status_code for s in ended) == {0: 78, 100: 8, 200: 12}
     assert {s.channel for s in sessions} == {"telephony", "whatsapp", "http"}
     assert {s.agent.id for s in sessions} == set(sim.agent_ids()) and len(sim.agent_ids()) == 4
     assert len({s.started_at for s in sessions}) < SIZE  # ties on the very same microsecond
@@ -126,14 +127,19 @@ def test_dataset_looks_like_insights(sim: VonageSimulator) -> None:
             assert session.ended_at is not None and session.ended_at < ANCHOR
         if any(call.error for call in session.webhooks):
             assert session.status_code == 200  # a failed webhook makes the session erroneous
+    outcomes = {call.error is None for s in sessions for call in s.webhooks}
+    assert outcomes == {True, False}
+
+
+def test_a_recording_is_published_an_hour_after_the_call() -> None:
+    # A thousand sessions: enough calls that ended within the last hour.
+    sim = VonageSimulator(size=1000, seed=1, anchor=ANCHOR, clock=lambda: ANCHOR)
     recordings = {
         (ANCHOR - s.ended_at < timedelta(hours=1), s.recording is None)
-        for s in ended
+        for s in sim.sessions
         if s.channel == "telephony" and s.ended_at is not None
     }
     assert recordings == {(True, True), (False, False)}  # null only just after the call
-    outcomes = {call.error is None for s in sessions for call in s.webhooks}
-    assert outcomes == {True, False}
 
 
 def test_documents_spell_the_model_the_insights_way(sim: VonageSimulator) -> None:
@@ -177,11 +183,48 @@ def test_documents_spell_the_model_the_insights_way(sim: VonageSimulator) -> Non
 
 def test_the_model_is_seeded_and_the_keys_come_from_it() -> None:
     first, again = simulator(), simulator()
-    assert first.sessions == again.sessions and first.documents == again.documents
+    assert first.sessions == again.sessions
+    # The talk is generated when read, each session from its own seed: the same whatever the
+    # order sessions are read in.
+    assert [s.talk for s in first.sessions] == [s.talk for s in reversed(again.sessions)][::-1]
+    assert list(first.documents) == list(again.documents)
     assert [(k.id, k.agent_id, k.started_at) for k in first.session_keys()] == [
         (s.id, s.agent.id, s.started_at) for s in first.sessions
     ]
     assert simulator(seed=2).sessions != first.sessions
+
+
+def test_rendered_documents_are_kept_up_to_a_limit() -> None:
+    sim = simulator()
+    sim.rendered_limit = 10
+    sim.documents[0]["channel"] = "sms"  # a change a test makes to a document is kept…
+    _ = sim.documents[1:10]  # (ten rendered: the limit)
+    assert sim.documents[0]["channel"] == "sms"  # (read again: now the most recent)
+    _ = sim.documents[10:20]  # …until as many as the limit are read after it
+    assert sim.documents[0]["channel"] == sim.sessions[0].channel != "sms"
+    assert sim.documents[0] == render(sim.sessions[0], sim.account_id)
+
+
+def test_the_talk_follows_what_was_drawn_up_front(sim: VonageSimulator) -> None:
+    """Tags and status codes are drawn before the talk (searches filter on them): the talk
+    generated later must agree with them."""
+    for session in sim.sessions:
+        collected = Counter(hit.tag for step in session.steps for hit in step.tags)
+        assert collected == {tag.tag: tag.count for tag in session.tags}
+        assert {hit.category for step in session.steps for hit in step.tags} == {
+            tag.category for tag in session.tags
+        }
+        failed = any(call.error for call in session.webhooks)
+        assert not failed or session.status_code == 200
+        assert (session.steps[-1].kind == "end_call") != session.running
+    # Both branches of a failing lookup occur, so the check above can fail.
+    assert {any(call.error for call in s.webhooks) for s in sim.sessions} == {True, False}
+    # A tag's category is the same in every session.
+    categories: dict[str, set[str]] = {}
+    for session in sim.sessions:
+        for tag in session.tags:
+            categories.setdefault(tag.tag, set()).add(tag.category)
+    assert all(len(found) == 1 for found in categories.values())
 
 
 # --- the simulator: auth, parameters, limits -----------------------------------------------------
@@ -386,6 +429,63 @@ async def test_filter_clauses_behave_like_elasticsearch(
     october = where(lambda s: s.started_at >= datetime(2026, 10, 1, tzinfo=UTC))
     span = {"gte": "2026-10-01", "lte": "2026-10-31"}
     assert await found({"must": [{"range": {"session_start_time": span}}]}) == october
+
+
+def test_paths_read_from_the_model_are_what_the_documents_say(sim: VonageSimulator) -> None:
+    """Searches read these paths from the model instead of rendering documents: they must find
+    what `values` finds in the rendered document, for every kind of session."""
+    assert {s.running for s in sim.sessions} == {True, False}
+    assert {s.channel for s in sim.sessions} == {"telephony", "whatsapp", "http"}
+    for session in sim.sessions:
+        doc = render(session, sim.account_id)
+        for path, read in LIGHT_PATHS.items():
+            assert read(session) == values(doc, list(path)), (path, session.id)
+
+
+SEARCHES: list[dict[str, Any]] = [
+    {"must": [{"terms": {"channel": ["whatsapp", "http"]}}]},
+    {"must": [{"term": {"channel_data.status_code": "200"}}]},
+    {"must_not": [{"term": {"status": "ended"}}]},
+    {"should": [{"term": {"tags_list.tag": "refund"}}, {"term": {"tags_list.tag": "faq"}}]},
+    {"must": [{"range": {"channel_data.duration": {"gte": 200_000}}}]},
+    {"must": [{"range": {"session_start_time": {"gt": "2026-10-10", "lt": "2026-10-20"}}}]},
+    {"must": [{"term": {"params_list.name": "order_id"}}]},  # heavy: generates talks
+    {"must": [{"match": {"transcription.*": "refund appointment"}}]},
+    {"must": [{"match": {"*": "whatsapp"}}]},  # every top-level field: renders documents
+    {"must": [{"term": {"flow_path.type": "webhook"}}, {"term": {"agent_information.id": "x"}}]},
+]
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+async def test_a_search_answers_the_same_before_and_after_documents_are_rendered(
+    search: dict[str, Any],
+) -> None:
+    """Before: fields read from the model and the talk (hits of `id` only render nothing);
+    after: from the rendered documents."""
+    sim = simulator()
+    params = {"from_date": "2026-09-02", "to_date": "2026-10-31", "page_size": 100}
+    params |= {"sort_by": "channel_data.duration:desc,id:asc", "project_fields": '["id"]'}
+    params["filter_by"] = json.dumps(search)
+    async with httpx.AsyncClient(
+        transport=sim.transport(), base_url=sim.base_url, headers={"X-Vgai-Key": sim.api_key}
+    ) as client:
+        before = await client.get(SEARCH, params=params)
+        assert all(sim.document(s) for s in sim.sessions)
+        after = await client.get(SEARCH, params=params)
+    assert (before.status_code, before.json()) == (after.status_code, after.json())
+    if before.status_code == 200:
+        assert 0 < len(before.json()["hits"]) < 100
+
+
+def test_the_searches_above_can_disagree() -> None:
+    """Most select some sessions but not all; one selects none."""
+    sim = simulator()
+    start, end = datetime(2026, 9, 2, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+    docs = [sim.document(s) for s in sim.sessions if start <= s.started_at < end]
+    counts = [
+        sum(compile_filter(json.dumps(search)).selects(doc) for doc in docs) for search in SEARCHES
+    ]
+    assert counts[-1] == 0 and all(0 < count < len(docs) for count in counts[:-1])
 
 
 def test_match_reads_words_the_way_elasticsearch_does() -> None:

@@ -5,6 +5,11 @@ Semantics kept from Elasticsearch, as seed 003 describes them: `term`/`terms` co
 match any element of a list field; `match` is a case-insensitive OR of words and does nothing on
 ID fields; `range` rounds date-only bounds the way ES date math does; a sort puts documents that
 lack the field last whatever the direction; a dotted path walks through lists.
+
+A clause or a sort key reads its path through the function a `Reading` gives for it (`values`
+over a plain document by default), so a caller may hand over anything that stands for a
+document and read its fields its own way (the simulator reads most of them without building
+the document).
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
+    "DATE_FIELD",
     "ID_FIELDS",
+    "Filter",
     "InvalidParameter",
     "Predicate",
+    "Reading",
     "SortKey",
     "analyze",
     "compile_filter",
@@ -27,12 +35,16 @@ __all__ = [
     "parse_projection",
     "parse_sort",
     "project",
+    "read_values",
     "sort_documents",
     "values",
 ]
 
 Document = dict[str, Any]
-Predicate = Callable[[Document], bool]
+Predicate = Callable[[Any], bool]  # of a document, or of what stands for one
+# A dotted path → the function that reads every value at that path of a document.
+Reading = Callable[[tuple[str, ...]], Callable[[Any], list[Any]]]
+Bounds = dict[str, datetime]  # a range on DATE_FIELD: gte, gt, lte, lt → naive UTC
 
 # "Any ID field can only be searched using term searches, match searches will not work."
 ID_FIELDS = frozenset(
@@ -72,6 +84,7 @@ ID_FIELDS = frozenset(
 )
 DATE_FIELD = "session_start_time"
 _RANGE_BOUNDS = frozenset({"gte", "gt", "lte", "lt"})
+_Doc = TypeVar("_Doc")
 
 
 # Elasticsearch's standard analyzer, near enough: runs of letters, digits and underscores, an
@@ -127,6 +140,11 @@ def parse_moment(text: Any, *, round_up: bool = False) -> datetime:
 # --- filter_by -------------------------------------------------------------------------------
 
 
+def read_values(path: tuple[str, ...]) -> Callable[[Any], list[Any]]:
+    """The default `Reading`: `values` over a plain document."""
+    return lambda doc: values(doc, path)
+
+
 def _same(found: Any, wanted: Any) -> bool:
     if isinstance(found, bool) or isinstance(wanted, bool):
         return found is wanted
@@ -140,22 +158,32 @@ def _single_entry(value: Any, what: str) -> tuple[str, Any]:
     return str(key), inner
 
 
-def _term(path: list[str], wanted: Any) -> Predicate:
-    return lambda doc: any(_same(found, wanted) for found in values(doc, path))
+def _any_of(read: Callable[[Any], list[Any]], wanted: list[Any]) -> Predicate:
+    """Whether a value found is `_same` as one wanted. A string found is the same as a wanted
+    value exactly when it equals the value's text (never a bool's): a set lookup."""
+    texts = frozenset(str(value) for value in wanted if not isinstance(value, bool))
+
+    def test(doc: Any) -> bool:
+        for found in read(doc):
+            if found in texts if isinstance(found, str) else any(_same(found, w) for w in wanted):
+                return True
+        return False
+
+    return test
 
 
-def _terms(path: list[str], wanted: Any) -> Predicate:
+def _terms(read: Callable[[Any], list[Any]], wanted: Any) -> Predicate:
     if not isinstance(wanted, list):
         raise InvalidParameter("invalid filter_by: terms needs a list")
-    return lambda doc: any(_same(found, w) for found in values(doc, path) for w in wanted)
+    return _any_of(read, wanted)
 
 
-def _match(field: str, path: list[str], text: Any) -> Predicate:
+def _match(field: str, read: Callable[[Any], list[Any]], text: Any) -> Predicate:
     asked = analyze(str(text))
     if field in ID_FIELDS or not asked:
         return lambda doc: False
     return lambda doc: any(
-        asked.intersection(analyze(found)) for found in values(doc, path) if isinstance(found, str)
+        asked.intersection(analyze(found)) for found in read(doc) if isinstance(found, str)
     )
 
 
@@ -177,62 +205,108 @@ def _within(found: Any, bounds: dict[str, Any]) -> bool:
     return all(checks[name](bound) for name, bound in bounds.items())
 
 
-def _range(field: str, path: list[str], spec: Any) -> Predicate:
-    if not isinstance(spec, dict) or not spec or not set(spec) <= _RANGE_BOUNDS:
-        raise InvalidParameter("invalid filter_by: range needs gte, gt, lte or lt")
-    bounds = {name: _bound(field, name, value) for name, value in spec.items()}
-
+def _range(field: str, read: Callable[[Any], list[Any]], bounds: dict[str, Any]) -> Predicate:
     def comparable(found: Any) -> Any:
         if field == DATE_FIELD:
             return parse_moment(found) if isinstance(found, str) else None
         return found if isinstance(found, int | float) and not isinstance(found, bool) else None
 
-    def check(doc: Document) -> bool:
-        found = (comparable(value) for value in values(doc, path))
+    def check(doc: Any) -> bool:
+        found = (comparable(value) for value in read(doc))
         return any(value is not None and _within(value, bounds) for value in found)
 
     return check
 
 
-def _clause(clause: Any) -> Predicate:
+def _range_bounds(field: str, spec: Any) -> dict[str, Any]:
+    if not isinstance(spec, dict) or not spec or not set(spec) <= _RANGE_BOUNDS:
+        raise InvalidParameter("invalid filter_by: range needs gte, gt, lte or lt")
+    return {name: _bound(field, name, value) for name, value in spec.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Clause:
+    test: Predicate
+    start_bounds: Bounds | None = None  # a range on DATE_FIELD: its bounds
+
+
+def _clause(clause: Any, reading: Reading) -> _Clause:
     kind, body = _single_entry(clause, "a clause")
     field, argument = _single_entry(body, kind)
-    path = field.split(".")
+    if kind not in ("term", "terms", "match", "range"):
+        raise InvalidParameter(f"invalid filter_by: unsupported clause {kind!r}")
+    read = reading(tuple(field.split(".")))
     if kind == "term":
-        return _term(path, argument)
+        return _Clause(_any_of(read, [argument]))
     if kind == "terms":
-        return _terms(path, argument)
+        return _Clause(_terms(read, argument))
     if kind == "match":
-        return _match(field, path, argument)
-    if kind == "range":
-        return _range(field, path, argument)
-    raise InvalidParameter(f"invalid filter_by: unsupported clause {kind!r}")
+        return _Clause(_match(field, read, argument))
+    bounds = _range_bounds(field, argument)
+    return _Clause(_range(field, read, bounds), bounds if field == DATE_FIELD else None)
 
 
-def _clauses(spec: dict[str, Any], key: str) -> list[Predicate]:
+def _clauses(spec: dict[str, Any], key: str, reading: Reading) -> list[_Clause]:
     listed = spec.get(key, [])
     if not isinstance(listed, list):
         raise InvalidParameter(f"invalid filter_by: {key} must be a list")
-    return [_clause(clause) for clause in listed]
+    return [_clause(clause, reading) for clause in listed]
 
 
-def compile_filter(text: str) -> Predicate:
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A compiled `filter_by`. Its `must` ranges on the start time are also given as bounds
+    (`start_ranges`): a caller holding documents in start order can find the ones within them
+    by bisection, then test only the rest (`selects_others`, or `select_others` for many)."""
+
+    start_ranges: tuple[Bounds, ...]
+    start_checks: tuple[Predicate, ...]  # the same ranges as tests
+    must: tuple[Predicate, ...]  # the other `must` clauses
+    must_not: tuple[Predicate, ...]
+    should: tuple[Predicate, ...]
+
+    def selects(self, doc: Any) -> bool:
+        return all(test(doc) for test in self.start_checks) and self.selects_others(doc)
+
+    def selects_others(self, doc: Any) -> bool:
+        """Every clause but the `must` ranges on the start time."""
+        return (
+            all(test(doc) for test in self.must)
+            and not any(test(doc) for test in self.must_not)
+            and (not self.should or any(test(doc) for test in self.should))
+        )
+
+    def select_others(self, docs: Iterable[_Doc]) -> list[_Doc]:
+        """The documents `selects_others` keeps, in order: one clause at a time over those
+        still kept, which costs less per document than all clauses per document."""
+        kept = list(docs)
+        for test in self.must:
+            kept = [doc for doc in kept if test(doc)]
+        for test in self.must_not:
+            kept = [doc for doc in kept if not test(doc)]
+        if self.should:
+            kept = [doc for doc in kept if any(test(doc) for test in self.should)]
+        return kept
+
+
+def compile_filter(text: str, reading: Reading = read_values) -> Filter:
     try:
         spec = json.loads(text)
     except ValueError:
         raise InvalidParameter("invalid filter_by: not JSON") from None
     if not isinstance(spec, dict) or not set(spec) <= {"must", "must_not", "should"}:
         raise InvalidParameter("invalid filter_by: expected must, must_not and should lists")
-    must, must_not, should = (_clauses(spec, key) for key in ("must", "must_not", "should"))
-
-    def selects(doc: Document) -> bool:
-        return (
-            all(test(doc) for test in must)
-            and not any(test(doc) for test in must_not)
-            and (not should or any(test(doc) for test in should))
-        )
-
-    return selects
+    must, must_not, should = (
+        _clauses(spec, key, reading) for key in ("must", "must_not", "should")
+    )
+    starts = [clause for clause in must if clause.start_bounds is not None]
+    return Filter(
+        start_ranges=tuple(clause.start_bounds for clause in starts if clause.start_bounds),
+        start_checks=tuple(clause.test for clause in starts),
+        must=tuple(clause.test for clause in must if clause.start_bounds is None),
+        must_not=tuple(clause.test for clause in must_not),
+        should=tuple(clause.test for clause in should),
+    )
 
 
 # --- sort_by ---------------------------------------------------------------------------------
@@ -255,11 +329,11 @@ def parse_sort(text: str) -> list[SortKey]:
     return keys
 
 
-def _sort_value(doc: Document, key: SortKey) -> tuple[int, Any] | None:
+def _sort_value(doc: Any, key: SortKey, read: Callable[[Any], list[Any]]) -> tuple[int, Any] | None:
     """A list sorts by its smallest value ascending, its largest descending; objects do not sort."""
     found = [
         (0, value) if isinstance(value, int | float) else (1, value)
-        for value in values(doc, key.path)
+        for value in read(doc)
         if isinstance(value, int | float | str)
     ]
     if not found:
@@ -267,11 +341,14 @@ def _sort_value(doc: Document, key: SortKey) -> tuple[int, Any] | None:
     return max(found) if key.descending else min(found)
 
 
-def sort_documents(docs: Iterable[Document], keys: Sequence[SortKey]) -> list[Document]:
+def sort_documents(
+    docs: Iterable[_Doc], keys: Sequence[SortKey], reading: Reading = read_values
+) -> list[_Doc]:
     """Stable, least significant key first; documents lacking a key go last."""
     ordered = list(docs)
     for key in reversed(keys):
-        keyed = [(_sort_value(doc, key), doc) for doc in ordered]
+        read = reading(key.path)
+        keyed = [(_sort_value(doc, key, read), doc) for doc in ordered]
         present = [(value, doc) for value, doc in keyed if value is not None]
         present.sort(key=lambda pair: pair[0], reverse=key.descending)
         ordered = [doc for _, doc in present] + [doc for value, doc in keyed if value is None]
