@@ -3,6 +3,8 @@ backends: what a query sees after each sync, and what each sync costs in vendor 
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -10,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from providers.records import Provider
+from providers.records import Provider, SessionRecord, SessionStatus
 from tests.conftest import Gateway, running_gateway
+from tests.oracles import expected_records
 
 INDEXED = (Provider.STATESET, Provider.VECTARA)
 INTERVAL_S = 30
@@ -20,7 +23,7 @@ query($p: [Provider!], $first: Int, $after: String, $order: SessionOrder) {
   sessions(first: $first, after: $after, filter: {providers: $p}, orderBy: $order) {
     totalCount
     pageInfo { hasNextPage endCursor }
-    edges { node { id vendorId status startedAt agent { vendorId } } }
+    edges { node { id providerSessionId status startedAt } }
     sources { provider fromIndex indexState indexedAt truncated }
   }
 }
@@ -43,7 +46,7 @@ async def ids(gateway: Gateway, provider: Provider, **variables: Any) -> list[st
         body = await gateway.query(PAGE, p=[provider.name], first=100, after=after, **variables)
         assert "errors" not in body, body
         page = body["data"]["sessions"]
-        found += [edge["node"]["vendorId"] for edge in page["edges"]]
+        found += [edge["node"]["providerSessionId"] for edge in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             return found
         after = page["pageInfo"]["endCursor"]
@@ -51,13 +54,13 @@ async def ids(gateway: Gateway, provider: Provider, **variables: Any) -> list[st
 
 
 def truth(gateway: Gateway, provider: Provider, newest_first: bool = True) -> list[str]:
-    """The simulator's own sessions of the default window (90 days to now), in the one order."""
+    """The simulator's own sessions of the default window (the 90 days to now, now rounded up
+    to the next second, as the gateway does), in the one order."""
     simulator = gateway.simulators[provider]
     simulator.advance(gateway.clock.now())
-    now = gateway.clock.now()
-    keys = [
-        key for key in simulator.session_keys() if now - timedelta(days=90) <= key.started_at < now
-    ]
+    end = gateway.clock.now().replace(microsecond=0) + timedelta(seconds=1)
+    start = end - timedelta(days=90)
+    keys = [key for key in simulator.session_keys() if start <= key.started_at < end]
     keys.sort(key=lambda k: (k.started_at, k.agent_id or "", k.id), reverse=newest_first)
     return [key.id for key in keys]
 
@@ -133,7 +136,7 @@ async def test_a_completed_session_shows_completed_after_one_sync(
                 break
         else:
             raise AssertionError("no active session completed")
-        expected = _model_statuses(gateway, provider)
+        expected = {key[1]: status for key, status in _model_statuses(gateway, provider).items()}
         assert {key: now[key] for key in done} == {key: expected[key] for key in done}
 
 
@@ -152,23 +155,32 @@ async def test_deleted_sessions_go_at_the_next_reconcile(
         assert await ids(gateway, provider) == after
 
 
+@pytest.mark.parametrize("size", (500, 5000))
 @pytest.mark.parametrize("provider", INDEXED, ids=lambda p: p.value)
-async def test_a_sync_with_nothing_new_costs_a_few_calls_whatever_the_size(
-    index_url: str, provider: Provider
+async def test_a_sync_costs_what_changed_not_what_exists(
+    index_url: str, provider: Provider, size: int
 ) -> None:
-    costs = []
-    for size in (500, 5000):
-        async with indexed(index_url, size=size) as gateway:
-            await gateway.sync()
-            gateway.clear_logs()
-            await advance(gateway, INTERVAL_S)
-            costs.append(gateway.calls()[provider])
-    scopes = (
-        1
-        if provider is Provider.STATESET
-        else len(gateway.sources.adapters[provider].feed_scopes())
-    )
-    assert costs[0] == costs[1] <= 3 * scopes  # first page, active filter (and a refetch)
+    """With no arrival, a tick reads each list's first page and its active filter (a page per
+    100 sessions in progress): what is going on, not what exists; plus a fetch per session that
+    completed since."""
+    async with indexed(index_url, size=size) as gateway:
+        await gateway.sync()
+        await advance(gateway, INTERVAL_S)  # catches up with what changed during the build
+        gateway.clear_logs()
+        before = _model_statuses(gateway, provider)
+        active = Counter(
+            record.agent_id if provider is Provider.VECTARA else ""
+            for record in _model(gateway, provider)
+            if record.status is SessionStatus.ACTIVE
+        )
+        await advance(gateway, INTERVAL_S)
+        after = _model_statuses(gateway, provider)
+        completed = sum(1 for key, status in before.items() if after.get(key) != status)
+        entries = gateway.simulators[provider].log.entries
+        lists = [e for e in entries if e.path.endswith("sessions") and not e.param("stream_id")]
+        scopes = gateway.sources.adapters[provider].feed_scopes()
+        assert len(lists) == sum(1 + max(1, math.ceil(active[s] / 100)) for s in scopes)
+        assert len(entries) - len(lists) == completed
 
 
 async def test_a_vendor_failing_during_sync_leaves_the_index_answering_stale(
@@ -189,12 +201,75 @@ async def test_a_vendor_failing_during_sync_leaves_the_index_answering_stale(
 
 async def _statuses(gateway: Gateway, provider: Provider) -> dict[str, str]:
     body = await gateway.query(PAGE, p=[provider.name], first=100)
-    return {e["node"]["vendorId"]: e["node"]["status"] for e in body["data"]["sessions"]["edges"]}
+    return {
+        e["node"]["providerSessionId"]: e["node"]["status"]
+        for e in body["data"]["sessions"]["edges"]
+    }
 
 
-def _model_statuses(gateway: Gateway, provider: Provider) -> dict[str, str]:
-    from tests.oracles import expected_records
+def _model_statuses(gateway: Gateway, provider: Provider) -> dict[tuple[str, str], str]:
+    return {(r.agent_id or "", r.id): r.status.name for r in _model(gateway, provider)}
 
+
+def _model(gateway: Gateway, provider: Provider) -> list[SessionRecord]:
+    """The simulator's sessions now, as a client should see them (the oracle)."""
     simulator = gateway.simulators[provider]
     simulator.advance(gateway.clock.now())
-    return {r.id: r.status.name for r in expected_records(simulator)}
+    return expected_records(simulator)
+
+
+MERGED = """
+query($first: Int, $after: String, $order: SessionOrder, $filter: SessionFilter) {
+  sessions(first: $first, after: $after, orderBy: $order, filter: $filter) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { provider providerSessionId startedAt } }
+    sources { provider fromIndex }
+  }
+}
+"""
+
+
+async def test_merged_pages_equal_the_ground_truth_at_100k_sessions_per_vendor(
+    index_url: str,
+) -> None:
+    """Four vendors of 100,000 sessions each: the first pages of the merged connection, both
+    orders, unfiltered and in a window, are the simulators' own sessions in the one order, with
+    no StateSet or Vectara list call once the index is READY."""
+    async with indexed(index_url, size=100_000) as gateway:
+        await gateway.sync()
+        now = gateway.clock.now()
+        end = now.replace(microsecond=0) + timedelta(seconds=1)
+        window = (now - timedelta(days=30), now - timedelta(days=20))
+        keys = [
+            (key.started_at, provider.value, key.agent_id or "", key.id)
+            for provider, simulator in gateway.simulators.items()
+            for key in simulator.session_keys()
+        ]
+        gateway.clear_logs()
+        for newest_first in (True, False):
+            for bounds in ((end - timedelta(days=90), end), window):
+                wanted = sorted(
+                    (k for k in keys if bounds[0] <= k[0] < bounds[1]), reverse=newest_first
+                )
+                variables: dict[str, Any] = {
+                    "order": "NEWEST_FIRST" if newest_first else "OLDEST_FIRST",
+                    "filter": {
+                        "startedAfter": bounds[0].isoformat(),
+                        "startedBefore": bounds[1].isoformat(),
+                    },
+                }
+                seen: list[tuple[str, str]] = []
+                after = None
+                for _ in range(3):
+                    body = await gateway.query(MERGED, first=100, after=after, **variables)
+                    assert "errors" not in body, body["errors"]
+                    page = body["data"]["sessions"]
+                    seen += [
+                        (e["node"]["provider"].lower(), e["node"]["providerSessionId"])
+                        for e in page["edges"]
+                    ]
+                    after = page["pageInfo"]["endCursor"]
+                assert seen == [(k[1], k[3]) for k in wanted[: len(seen)]]
+                assert len(seen) == 300
+        calls = gateway.calls()
+        assert calls[Provider.STATESET] == calls[Provider.VECTARA] == 0
