@@ -1,0 +1,86 @@
+"""How a `SessionRecord` is stored in the index: the whole record as msgspec JSON, plus the
+columns that ordering and filters read, each derived here so that the filters in SQL ask exactly
+what `providers.query.matches` asks of the record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+
+from providers.query import digits, words
+from providers.records import SessionRecord
+
+__all__ = [
+    "decode_record",
+    "encode_record",
+    "from_micros",
+    "micros",
+    "phone_field",
+    "tag_token",
+    "tags_field",
+    "word_token",
+    "words_field",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(SessionRecord)
+
+
+def encode_record(record: SessionRecord) -> bytes:
+    return _encoder.encode(record)
+
+
+def decode_record(data: bytes) -> SessionRecord:
+    return _decoder.decode(data)
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch: exact, and ordered the same way on every backend (a
+    timestamp column would round on one and carry a time zone on the other)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def tag_token(name: str) -> str:
+    """One tag as it is found in `tags_field`: lowercased (tags match case-insensitively), with
+    `%` and the separator `|` percent-encoded, so a token holds no separator and `|token|` occurs
+    in the field only where that exact tag is."""
+    return "|" + name.lower().replace("%", "%25").replace("|", "%7C") + "|"
+
+
+def tags_field(record: SessionRecord) -> str:
+    """`|a|b|`: every tag name of the record, lowercased and encoded (`""` without tags)."""
+    names = sorted({tag_token(tag.name)[1:-1] for tag in record.tags})
+    return "|" + "|".join(names) + "|" if names else ""
+
+
+def word_token(word: str) -> str:
+    """One word as it is found in `words_field` (words hold no space: `[\\w']+`, lowercased)."""
+    return f" {word} "
+
+
+def words_field(record: SessionRecord) -> str | None:
+    """` w1 w2 `: the set of words of the transcript, as `providers.query.words` splits them;
+    None without details (a text filter then never matches, as in `matches`)."""
+    if record.details is None:
+        return None
+    spoken = sorted(_spoken(turn.text for turn in record.details.transcript))
+    return " " + " ".join(spoken) + " " if spoken else " "
+
+
+def _spoken(texts: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for text in texts:
+        found.update(words(text))
+    return found
+
+
+def phone_field(phone: str | None) -> str:
+    return digits(phone or "")

@@ -1,0 +1,106 @@
+"""The index's tables, and the version of their layout.
+
+The index is a cache of vendor data: when the layout changes, SCHEMA_VERSION goes up and an
+index of an older version is dropped and rebuilt by the next sync (see `IndexStore.open`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "INDEX_TABLES",
+    "SCHEMA_VERSION",
+    "IndexVersionError",
+    "leases",
+    "meta",
+    "metadata",
+    "scopes",
+    "sessions",
+]
+
+SCHEMA_VERSION = 1
+
+# Every table an index of any version has held: a rebuild drops them all (add, never remove).
+INDEX_TABLES = ("sessions", "scopes", "leases", "meta")
+
+
+class IndexVersionError(RuntimeError):
+    """The index was written by a newer server: it is left untouched (run without it)."""
+
+
+# Text compared or ordered in SQL: on PostgreSQL in the "C" collation, so that its order is
+# Python's (code points), as SQLite's BINARY collation (UTF-8 bytes) already is.
+Key = Text().with_variant(Text(collation="C"), "postgresql")
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", Key, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("tenant", Key, primary_key=True),
+    Column("provider", Key, primary_key=True),
+    Column("scope", Key, primary_key=True),
+    Column("id", Key, primary_key=True),
+    Column("agent_id", Key, nullable=False),  # "" when None: the sort key's agent
+    Column("has_agent", Boolean, nullable=False),  # an agent filter never matches None
+    Column("started_at", BigInteger, nullable=False),  # microseconds since the epoch, UTC
+    Column("status", Key, nullable=False),
+    Column("channel", Key, nullable=True),
+    Column("caller_digits", Key, nullable=False),
+    Column("callee_digits", Key, nullable=False),
+    Column("tags", Key, nullable=False),  # codec.tags_field
+    Column("words", Key, nullable=True),  # codec.words_field: NULL without details
+    Column("generation", BigInteger, nullable=False),
+    Column("record", LargeBinary, nullable=False),  # codec.encode_record
+    # A page of one scope in either order, resumed after a sort key.
+    Index("ix_sessions_order", "tenant", "provider", "scope", "started_at", "agent_id", "id"),
+    # A page merged over several scopes (every Vectara agent): one ordered scan.
+    Index("ix_sessions_merged", "tenant", "provider", "started_at", "agent_id", "id"),
+    # The active sessions a sync re-checks, and status filters.
+    Index("ix_sessions_status", "tenant", "provider", "scope", "status"),
+)
+
+scopes = Table(
+    "scopes",
+    metadata,
+    Column("tenant", Key, primary_key=True),
+    Column("provider", Key, primary_key=True),
+    Column("scope", Key, primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("vendor_total", BigInteger, nullable=True),
+    Column("active_total", BigInteger, nullable=True),
+    Column("list_order", Text, nullable=False),
+    Column("progress", BigInteger, nullable=False),
+    Column("built_at", BigInteger, nullable=True),  # times: microseconds since the epoch
+    Column("synced_at", BigInteger, nullable=True),
+    Column("reconciled_at", BigInteger, nullable=True),
+    Column("reconcile_due", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("tenant", Key, primary_key=True),
+    Column("provider", Key, primary_key=True),
+    Column("scope", Key, primary_key=True),
+    Column("holder", Key, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),  # microseconds since the epoch
+)
