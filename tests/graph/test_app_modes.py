@@ -27,7 +27,7 @@ PAGE = """query($after: String) { sessions(first: 3, after: $after) {
 async def client_of(
     environ: dict[str, str], sources: Sources | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(load_settings(environ), sources=sources)
+    app = create_app(load_settings({"SESSIONGRAPH_INDEX_URL": "off", **environ}), sources=sources)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:

@@ -302,7 +302,9 @@ async def test_simulate_serves_the_chosen_vendors_on_loopback_until_stopped(
 
         # The printed lines are what `serve` needs: a live gateway over them answers from the
         # simulators through real sockets.
-        settings = load_settings({**env, "SESSIONGRAPH_CURSOR_SECRET": "cli-test"})
+        settings = load_settings(
+            {**env, "SESSIONGRAPH_CURSOR_SECRET": "cli-test", "SESSIONGRAPH_INDEX_URL": "off"}
+        )
         assert set(settings.providers) == {Provider.VECTARA, Provider.VONAGE}
         app = create_app(settings)
         after, before = ANCHOR - timedelta(days=120), ANCHOR + timedelta(days=1)

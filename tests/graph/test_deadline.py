@@ -108,7 +108,10 @@ async def watched_gateway(
         monkeypatch.setattr(simulator, "transport", lambda app=app: httpx.ASGITransport(app=app))
     sources = demo_sources(simulators=simulators, clock=clock)
     app = create_app(
-        load_settings({"SESSIONGRAPH_CURSOR_SECRET": "deadline", **environ}), sources=sources
+        load_settings(
+            {"SESSIONGRAPH_CURSOR_SECRET": "deadline", "SESSIONGRAPH_INDEX_URL": "off", **environ}
+        ),
+        sources=sources,
     )
     async with app.router.lifespan_context(app):
         yield app, simulators, watched

@@ -81,7 +81,7 @@ async def golden(request: pytest.FixtureRequest) -> AsyncIterator[tuple[dict[str
     )
     adapter = adapter_class(provider).connect(settings, httpx.MockTransport(vendor))
     app = create_app(
-        load_settings({"SESSIONGRAPH_CURSOR_SECRET": "golden"}),
+        load_settings({"SESSIONGRAPH_CURSOR_SECRET": "golden", "SESSIONGRAPH_INDEX_URL": "off"}),
         sources=Sources(adapters={provider: adapter}, demo=False),
     )
     variables = {"filter": {**fixture["filter"], "providers": [provider.name]}}

@@ -40,7 +40,10 @@ def demo_app(environ: dict[str, str] | None = None) -> FastAPI:
     clock = FakeClock(ANCHOR)
     sources = demo_sources(simulators=build_simulators(size=10, anchor=ANCHOR, clock=clock))
     return create_app(
-        load_settings({"SESSIONGRAPH_CURSOR_SECRET": "s", **(environ or {})}), sources
+        load_settings(
+            {"SESSIONGRAPH_CURSOR_SECRET": "s", "SESSIONGRAPH_INDEX_URL": "off", **(environ or {})}
+        ),
+        sources,
     )
 
 
