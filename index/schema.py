@@ -76,6 +76,16 @@ sessions = Table(
     Index("ix_sessions_status", "tenant", "provider", "scope", "status"),
 )
 
+# A phone number is one session or a handful: PostgreSQL finds them by index (a bitmap OR of
+# these two); SQLite's planner keeps to the ordered scan for an OR, so it is spared their cost.
+for _side in ("caller", "callee"):
+    Index(
+        f"ix_sessions_{_side}",
+        sessions.c.tenant,
+        sessions.c.provider,
+        sessions.c[f"{_side}_digits"],
+    ).ddl_if(dialect="postgresql")
+
 scopes = Table(
     "scopes",
     metadata,

@@ -22,7 +22,10 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Table,
+    Text,
     and_,
+    any_,
+    bindparam,
     delete,
     event,
     func,
@@ -33,6 +36,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -59,7 +63,10 @@ __all__ = ["URL_SETTING", "IndexStore", "IndexVersionError"]
 log = logging.getLogger(__name__)
 
 URL_SETTING = "SESSIONGRAPH_INDEX_URL"
-_BATCH = 1000  # rows per upsert transaction, ids per IN list (far below both backends' limits)
+# Rows per upsert transaction, ids per IN list: far below both backends' parameter limits, and
+# a few MB per SQLite transaction (fewer checkpoints) while other writers wait at most ~1 s.
+_BATCH = 5000
+_BULK = 5000  # new rows from one upsert after which PostgreSQL's statistics are refreshed
 _BUSY_TIMEOUT_MS = 10_000  # SQLite: how long a writer waits for another one
 # PostgreSQL: one advisory lock serializes creating and migrating the tables across processes.
 _SCHEMA_LOCK = 0x53_47_49_4E_44_58  # "SGINDX"
@@ -107,16 +114,19 @@ class IndexStore:
         """Insert or replace `records` in `key`'s scope, marked with `generation`; returns how
         many were not held before. One transaction per batch of rows, so that other writers
         (on SQLite, they wait for the one writer) get their turn during a large upsert."""
-        rows = list(
-            {record.id: _session_row(key, record, generation) for record in records}.values()
-        )
+        latest = list({record.id: record for record in records}.values())  # the last one wins
         statement = self._upsert_statement(sessions, _SESSION_KEY)
         new = 0
-        for batch in _batches(rows):
+        for batch in _batches(latest):
+            # Deriving the columns (the transcript's words) takes ~0.1 ms a record: in a thread,
+            # so that a large upsert does not hold up the requests this process serves.
+            rows = await asyncio.to_thread(_session_rows, key, batch, generation)
             async with self._writing() as conn:
-                held = await self._held(conn, key, [row["id"] for row in batch])
-                new += len(batch) - len(held)
-                await conn.execute(statement, batch)
+                held = await self._held(conn, key, [row["id"] for row in rows])
+                new += len(rows) - len(held)
+                await conn.execute(statement, rows)
+        if new >= _BULK:
+            await self.analyze()
         return new
 
     async def known_ids(self, key: ScopeKey, ids: Collection[str]) -> set[str]:
@@ -138,7 +148,8 @@ class IndexStore:
         deleted = 0
         async with self._writing() as conn:
             for batch in _batches(list(set(ids))):
-                result = await conn.execute(delete(sessions).where(_scope_is(key), S.id.in_(batch)))
+                statement = delete(sessions).where(_scope_is(key), self._among(S.id, batch))
+                result = await conn.execute(statement)
                 deleted += result.rowcount
         return deleted
 
@@ -153,6 +164,16 @@ class IndexStore:
         statement = delete(sessions).where(S.tenant == tenant, S.started_at < codec.micros(cutoff))
         async with self._writing() as conn:
             return (await conn.execute(statement)).rowcount
+
+    async def analyze(self) -> None:
+        """Refresh PostgreSQL's statistics of the sessions table. Until autovacuum has
+        analyzed a freshly loaded table (within a minute or so), the planner knows nothing of
+        it and may sort a whole scope for one page (250 ms at 100k rows instead of 4 ms).
+        Called by `upsert` after a bulk load; a sync may call it after a full read. SQLite
+        has no statistics unless asked, and its planner then keeps to the ordered index."""
+        if self._postgres:
+            async with self._writing() as conn:
+                await conn.execute(text("ANALYZE sessions"))
 
     async def sessions_held(self, key: ScopeKey) -> int:
         statement = select(func.count()).select_from(sessions).where(_scope_is(key))
@@ -294,8 +315,15 @@ class IndexStore:
                 yield conn
 
     async def _held(self, conn: AsyncConnection, key: ScopeKey, ids: Sequence[str]) -> set[str]:
-        statement = select(S.id).where(_scope_is(key), S.id.in_(ids))
+        statement = select(S.id).where(_scope_is(key), self._among(S.id, ids))
         return set((await conn.execute(statement)).scalars())
+
+    def _among(self, column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
+        """`column IN values`; on PostgreSQL one array parameter (`= ANY`), since a statement
+        with thousands of parameters costs more to build than to run."""
+        if self._postgres:
+            return column == any_(bindparam(None, list(values), type_=ARRAY(Text)))
+        return column.in_(values)
 
     async def _records(self, statement: Any) -> list[SessionRecord]:
         async with self._engine.connect() as conn:
@@ -349,7 +377,11 @@ def _without_password(url: URL) -> str:
 
 def _create_engine(url: URL) -> AsyncEngine:
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url)
+        # asyncpg prepares every statement: after five runs PostgreSQL may switch to a generic
+        # plan, blind to the values (`id = ANY($1)` then compares each row with the whole
+        # array: minutes for 100k upserts); a plan for the values costs well under 1 ms.
+        settings = {"plan_cache_mode": "force_custom_plan"}
+        return create_async_engine(url, connect_args={"server_settings": settings})
     memory = url.database in (None, "", ":memory:")
     if memory:
         # One connection, or each would see its own empty database.
@@ -368,6 +400,8 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable enough for a cache
+    # 64 MiB of pages instead of 2: the indexes of 100k sessions stay in memory while writing.
+    cursor.execute("PRAGMA cache_size = -65536")
     cursor.close()
 
 
@@ -420,6 +454,12 @@ def _create(conn: Connection, found: int | None, now: datetime) -> None:
 
 
 # -- rows --------------------------------------------------------------------------------
+
+
+def _session_rows(
+    key: ScopeKey, records: Sequence[SessionRecord], generation: int
+) -> list[dict[str, Any]]:
+    return [_session_row(key, record, generation) for record in records]
 
 
 def _session_row(key: ScopeKey, record: SessionRecord, generation: int) -> dict[str, Any]:

@@ -318,6 +318,15 @@ async def test_many_ids_at_once(store: IndexStore) -> None:
     assert await store.count([STATESET], query()) == 1250
 
 
+async def test_a_bulk_load(store: IndexStore) -> None:
+    """One upsert of many new rows (after which PostgreSQL's statistics are refreshed)."""
+    records = [record(f"id{n:05}", at(n // 2)) for n in range(6000)]
+    assert await store.upsert(STATESET, records, 1) == 6000
+    assert ids(await store.page([STATESET], query(), None, 3)) == ["id05999", "id05998", "id05997"]
+    await store.analyze()
+    assert await store.count([STATESET], query(started_before=at(10))) == 20
+
+
 async def test_active_sessions(store: IndexStore) -> None:
     live = [
         record("b", at(2), status=SessionStatus.ACTIVE),
