@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from index.schema import SCHEMA_VERSION
 from providers.records import Provider, SessionRecord, SessionStatus
 from tests.conftest import Gateway, running_gateway
+from tests.index import raw
 from tests.oracles import expected_records
 
 INDEXED = (Provider.STATESET, Provider.VECTARA)
@@ -290,3 +292,22 @@ async def test_merged_pages_equal_the_ground_truth_at_100k_sessions_per_vendor(
                 assert len(seen) == 200
         calls = gateway.calls()
         assert calls[Provider.STATESET] == calls[Provider.VECTARA] == 0
+
+
+async def test_an_index_of_a_newer_version_is_left_alone_and_the_server_scans_live(
+    index_url: str,
+) -> None:
+    await raw.execute(
+        index_url,
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
+        f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION + 1}')",
+    )
+    async with indexed(index_url) as gateway:
+        assert gateway.sources.index is None
+        info = await gateway.query(INDEX_INFO)
+        index = {p["name"]: p["index"] for p in info["data"]["providers"]}
+        assert index["STATESET"]["state"] == "FAILED"
+        assert f"version {SCHEMA_VERSION + 1}" in index["STATESET"]["error"]
+        body = await gateway.query(PAGE, p=["STATESET"], first=5)
+        assert len(body["data"]["sessions"]["edges"]) == 5
+        assert body["data"]["sessions"]["sources"][0]["fromIndex"] is False
