@@ -182,7 +182,9 @@ class QueryCost(SchemaExtension):
         if isinstance(variables, list):
             return None  # refused as BAD_USER_INPUT before any call
         sources = requested.sources
-        pricing = Pricing(sources.adapters, requested.limits, sources.clock.now())
+        pricing = Pricing(
+            sources.adapters, requested.limits, sources.clock.now(), listers=sources.listers
+        )
         return _Request(document, operation, variables, pricing, context.schema, self.max_cost)
 
     def get_results(self) -> dict[str, Any]:

@@ -78,6 +78,21 @@ class IndexReader:
         self._statuses[provider] = (now, found)
         return found
 
+    def note(self, status: ScopeStatus) -> None:
+        """A status this process's own sync just saved: seen at once, without a read."""
+        cached = self._statuses.get(status.key.provider)
+        if cached is not None and status.key.tenant == self.tenant:
+            cached[1][status.key.scope] = status
+
+    def answers_now(self, keys: Sequence[ScopeKey], query: SessionQuery) -> bool:
+        """Whether the index answers `query` over `keys`, by the states last read (no read of
+        its own: query pricing calls it, synchronously). Conservative: unknown means no."""
+        cached = self._statuses.get(keys[0].provider) if keys else None
+        if cached is None or query.started_after < self.horizon():
+            return False
+        statuses = cached[1]
+        return all(k.scope in statuses and statuses[k.scope].state in _ANSWERS for k in keys)
+
     async def summary(self, adapter: Adapter) -> IndexSummary:
         statuses = await self.statuses(adapter.provider)
         scopes = adapter.feed_scopes()
@@ -131,6 +146,15 @@ class IndexedLister:
         as_of = None if None in synced else min(s for s in synced if s is not None)
         page = await self._from_index(keys, query, after, limit)
         return replace(page, index_state=_worst(states).value, indexed_at=as_of)
+
+    def list_call_bound(self, query: SessionQuery, limit: int) -> int:
+        """No list call when the index answers (a Vectara text filter still reads events);
+        else the live scan's bound."""
+        if query.fleet_scoped or not self.reader.answers_now(self._keys(query), query):
+            return self.adapter.list_call_bound(query, limit)
+        if query.needs_details and not self.adapter.lists_transcripts:
+            return self.adapter.text_call_bound(limit)
+        return 0
 
     def _keys(self, query: SessionQuery) -> list[ScopeKey]:
         """The lists the query reads: StateSet's one list; the wanted Vectara agents' lists

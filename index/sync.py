@@ -29,7 +29,7 @@ import math
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -367,8 +367,10 @@ class Syncer:
         limits: SyncLimits,
         clock: Clock = SYSTEM_CLOCK,
         tenant: str = DEFAULT_TENANT,
+        on_status: Callable[[ScopeStatus], None] | None = None,
     ) -> None:
         self.store = store
+        self.on_status = on_status  # told each scope's status after each round
         self.limits = limits
         self.clock = clock
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -395,7 +397,9 @@ class Syncer:
 
     async def _round(self, scopes: Sequence[ScopeSync]) -> None:
         for scope in scopes:
-            await scope.run_once()
+            status = await scope.run_once()
+            if status is not None and self.on_status is not None:
+                self.on_status(status)
 
     def start(self) -> None:
         self._tasks = [

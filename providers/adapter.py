@@ -72,6 +72,8 @@ class SessionLister(Protocol):
         self, query: SessionQuery, after: Position | None, limit: int
     ) -> SessionPage: ...
 
+    def list_call_bound(self, query: SessionQuery, limit: int) -> int: ...
+
 
 class Adapter(ABC):
     provider: ClassVar[Provider]
@@ -231,6 +233,11 @@ class Adapter(ABC):
         """One page (the vendor's largest) of `scope`'s list from `at`; only the sessions still
         active, by the vendor's own filter, when `active_only`."""
         raise NotImplementedError(f"{self.provider.name} is not indexed")
+
+    def text_call_bound(self, limit: int) -> int:
+        """The most vendor calls `take_by_text(…, limit)` makes: none when the listed records
+        carry the transcript."""
+        return 0
 
     async def take_by_text(
         self, candidates: Sequence[SessionRecord], query: SessionQuery, limit: int

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from providers.adapter import Adapter
+from providers.adapter import Adapter, SessionLister
 from providers.errors import UserInputError
 from providers.query import SessionQuery, SortOrder
 from providers.records import Provider
@@ -116,9 +116,16 @@ class Pricing:
     """Prices asks against one request's adapters and limits (see the module's formula)."""
 
     def __init__(
-        self, adapters: Mapping[Provider, Adapter], limits: PagingLimits, now: datetime
+        self,
+        adapters: Mapping[Provider, Adapter],
+        limits: PagingLimits,
+        now: datetime,
+        listers: Mapping[Provider, SessionLister] | None = None,
     ) -> None:
         self.adapters = adapters
+        # What pages each vendor: the index's lister prices what it will do (no list call
+        # once READY), the adapter otherwise.
+        self.listers: Mapping[Provider, SessionLister] = listers or adapters
         self.limits = limits
         self.now = now
         # Aliases repeat the same connection: each distinct one is priced once per request.
@@ -160,7 +167,7 @@ class Pricing:
                 continue  # the filter rules the vendor out: no call
             adapter = self.adapters[provider]
             # The resolver asks each vendor for one more session than the page holds.
-            list_calls += adapter.list_call_bound(query, count + 1)
+            list_calls += self.listers[provider].list_call_bound(query, count + 1)
             per_vendor.append(self._sessions_cost(adapter, ask.each, count))
         return list_calls + worst_split(tuple(per_vendor), count)
 

@@ -75,7 +75,9 @@ class Sources:
             log.error("index: not opened, vendors without order are scanned live: %s", exc)
             return
         reader = IndexReader(store, limits.retention_days, self.clock)
-        syncer = Syncer(store, list(self.adapters.values()), limits, self.clock)
+        syncer = Syncer(
+            store, list(self.adapters.values()), limits, self.clock, on_status=reader.note
+        )
         self.index = IndexRuntime(store, reader, syncer)
         log.info("index: %s", store.describe())
         if start_sync:

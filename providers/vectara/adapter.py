@@ -137,6 +137,9 @@ class VectaraAdapter(Adapter):
         scan = agents + math.ceil(query.scan_cap / self.max_page_size)
         return scan + (self._text_calls(limit) if query.needs_details else 0)
 
+    def text_call_bound(self, limit: int) -> int:
+        return self._text_calls(limit)
+
     def _text_calls(self, limit: int) -> int:
         return MAX_EVENT_PAGES + 2 * max(limit, self.fan_out)
 

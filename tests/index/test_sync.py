@@ -95,6 +95,8 @@ async def test_a_ready_index_answers_exactly_with_no_vendor_list_call(
             )
         assert gateway.calls()[provider] == 0
         body = await gateway.query(PAGE, p=[provider.name], first=5)
+        assert first["extensions"]["cost"]["estimated"] > 0  # the live scan's bound
+        assert body["extensions"]["cost"] == {"estimated": 0, "actual": 0}  # no list call
         page = body["data"]["sessions"]
         assert page["totalCount"] == len(truth(gateway, provider))
         assert page["sources"][0]["fromIndex"] is True
