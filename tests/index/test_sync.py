@@ -7,7 +7,7 @@ import math
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -313,3 +313,41 @@ async def test_an_index_of_a_newer_version_is_left_alone_and_the_server_scans_li
         body = await gateway.query(PAGE, p=["STATESET"], first=5)
         assert len(body["data"]["sessions"]["edges"]) == 5
         assert body["data"]["sessions"]["sources"][0]["fromIndex"] is False
+
+
+async def test_retention_keeps_recent_sessions_and_older_windows_scan_live(
+    index_url: str,
+) -> None:
+    environ = {"SESSIONGRAPH_INDEX_RETENTION_DAYS": "30"}
+    async with indexed(index_url, size=600, environ=environ) as gateway:
+        await gateway.sync()
+        now = gateway.clock.now()
+        horizon = now - timedelta(days=30)
+        every = gateway.simulators[Provider.STATESET].session_keys()
+        info = await gateway.query(INDEX_INFO)
+        index = {p["name"]: p["index"] for p in info["data"]["providers"]}
+        assert index["STATESET"]["sessions"] == sum(1 for k in every if k.started_at >= horizon)
+        assert 0 < index["STATESET"]["sessions"] < len(every)
+        recent = {"startedAfter": (now - timedelta(days=10)).isoformat(), "providers": ["STATESET"]}
+        older = {"startedAfter": (now - timedelta(days=60)).isoformat(), "providers": ["STATESET"]}
+        for window, from_index in ((recent, True), (older, False)):
+            body = await gateway.query(SOURCES, filter=window)
+            source = body["data"]["sessions"]["sources"][0]
+            assert source["fromIndex"] is from_index
+            wanted = sorted(
+                (
+                    k
+                    for k in every
+                    if k.started_at >= datetime.fromisoformat(window["startedAfter"])
+                ),
+                key=lambda k: (k.started_at, k.agent_id or "", k.id),
+                reverse=True,
+            )
+            assert body["data"]["sessions"]["totalCount"] == len(wanted)
+
+
+SOURCES = """
+query($filter: SessionFilter) {
+  sessions(first: 5, filter: $filter) { totalCount sources { fromIndex indexState } }
+}
+"""
