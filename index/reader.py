@@ -20,7 +20,7 @@ from providers.keyset import keyset_position, read_keyset
 from providers.query import PagedSession, Position, SessionPage, SessionQuery
 from providers.records import Provider
 
-__all__ = ["IndexReader", "IndexSummary", "IndexedLister"]
+__all__ = ["IndexReader", "IndexSummary", "IndexedLister", "UnindexedLister"]
 
 _ANSWERS = (IndexState.READY, IndexState.STALE)
 # When one of several lists is in a state, the vendor's: the worst first.
@@ -195,6 +195,28 @@ class IndexedLister:
             exhausted=len(rows) <= limit,
             total=await store.count(keys, query),
         )
+
+
+class UnindexedLister:
+    """An indexed vendor's live scan when the server has no index (`off`, or it could not be
+    opened): its pages say so (`OFF`, `FAILED`)."""
+
+    def __init__(self, adapter: Adapter, state: IndexState) -> None:
+        self.adapter = adapter
+        self.state = state
+
+    @property
+    def provider(self) -> Provider:
+        return self.adapter.provider
+
+    async def list_sessions(
+        self, query: SessionQuery, after: Position | None, limit: int
+    ) -> SessionPage:
+        page = await self.adapter.list_sessions(query, after, limit)
+        return replace(page, index_state=self.state.value)
+
+    def list_call_bound(self, query: SessionQuery, limit: int) -> int:
+        return self.adapter.list_call_bound(query, limit)
 
 
 def _worst(states: Sequence[IndexState]) -> IndexState:

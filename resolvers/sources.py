@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from index.reader import IndexReader
+from index.reader import IndexReader, UnindexedLister
+from index.state import IndexState
 from index.store import IndexStore, IndexVersionError
 from index.sync import Syncer, SyncLimits
 from providers.adapter import Adapter, SessionLister
@@ -59,10 +60,15 @@ class Sources:
         """What pages each vendor's sessions: the index over an indexed vendor, else the
         adapter itself."""
         listers: dict[Provider, SessionLister] = dict(self.adapters)
-        if self.index is not None:
-            for provider, adapter in self.adapters.items():
-                if adapter.indexed:
-                    listers[provider] = self.index.reader.lister(adapter)
+        for provider, adapter in self.adapters.items():
+            if not adapter.indexed:
+                continue
+            if self.index is not None:
+                listers[provider] = self.index.reader.lister(adapter)
+            else:
+                failed = self.index_error is not None
+                state = IndexState.FAILED if failed else IndexState.OFF
+                listers[provider] = UnindexedLister(adapter, state)
         return listers
 
     async def open_index(self, url: str, limits: SyncLimits, *, start_sync: bool = True) -> None:

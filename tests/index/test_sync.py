@@ -312,7 +312,15 @@ async def test_an_index_of_a_newer_version_is_left_alone_and_the_server_scans_li
         assert f"version {SCHEMA_VERSION + 1}" in index["STATESET"]["error"]
         body = await gateway.query(PAGE, p=["STATESET"], first=5)
         assert len(body["data"]["sessions"]["edges"]) == 5
-        assert body["data"]["sessions"]["sources"][0]["fromIndex"] is False
+        source = body["data"]["sessions"]["sources"][0]
+        assert source["fromIndex"] is False and source["indexState"] == "FAILED"
+
+
+async def test_with_the_index_off_pages_say_so() -> None:
+    async with running_gateway(size=50) as gateway:  # SESSIONGRAPH_INDEX_URL=off
+        body = await gateway.query(PAGE, p=["STATESET", "SAMSARA"], first=5)
+        states = {s["provider"]: s["indexState"] for s in body["data"]["sessions"]["sources"]}
+        assert states == {"SAMSARA": None, "STATESET": "OFF"}
 
 
 async def test_retention_keeps_recent_sessions_and_older_windows_scan_live(
