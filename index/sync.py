@@ -129,6 +129,9 @@ class ScopeSync:
             self._full_read = None  # another replica syncs: ours would be stale when we return
             return None
         status = await self.store.status(self.key) or ScopeStatus(self.key)
+        due = status.reconcile_due
+        if status.state is IndexState.FAILED and due is not None and self.clock.now() < due:
+            return status  # a list too long for the index: tried again later, not each tick
         with background_calls(self.limits.pacing):
             try:
                 if status.built_at is None:
@@ -351,7 +354,11 @@ class ScopeSync:
             message,
         )
         state = IndexState.FAILED if status.built_at is None else IndexState.STALE
-        status = replace(status, state=state, error=message)
+        retry = None
+        if isinstance(exc, ListTooLong):
+            # Reading it again will not make it shorter: wait for the reconcile interval.
+            retry = self.clock.now() + timedelta(seconds=self.limits.reconcile_interval_s)
+        status = replace(status, state=state, error=message, reconcile_due=retry)
         await self.store.save_status(status)
         return status
 
