@@ -192,14 +192,23 @@ class IndexStore:
         """Up to `limit` records of `keys`' scopes (one tenant and vendor) that match `query`,
         in `query.order` by (started_at, agent or "", id), strictly after `after` (whose
         provider is ignored: it is the keys' own)."""
-        where = _where(keys, query)
+        newest_first = query.order is SortOrder.NEWEST_FIRST
+        moment = None if after is None else codec.micros(after[0])
+        # The window narrowed to the key's moment: implied by the row comparison below, but
+        # SQLite seeks the index on one plain bound only; without it a page deep in the list
+        # would scan every row before it.
+        if moment is None:
+            where = _where(keys, query)
+        elif newest_first:
+            where = _where(keys, query, before=moment + 1)
+        else:
+            where = _where(keys, query, since=moment)
         if where is None or limit <= 0:
             return []
         columns = (S.started_at, S.agent_id, S.id)
-        newest_first = query.order is SortOrder.NEWEST_FIRST
         if after is not None:
             row = tuple_(*columns)
-            bound = tuple_(codec.micros(after[0]), after[2], after[3])
+            bound = tuple_(moment, after[2], after[3])
             where.append(row < bound if newest_first else row > bound)
         order = [column.desc() for column in columns] if newest_first else list(columns)
         statement = select(S.record).where(*where).order_by(*order).limit(limit)
@@ -492,9 +501,16 @@ def _scope_is(key: ScopeKey) -> ColumnElement[bool]:
     return and_(*_key_is(sessions, key))
 
 
-def _where(keys: Sequence[ScopeKey], query: SessionQuery) -> list[ColumnElement[bool]] | None:
+def _where(
+    keys: Sequence[ScopeKey],
+    query: SessionQuery,
+    *,
+    since: int | None = None,
+    before: int | None = None,
+) -> list[ColumnElement[bool]] | None:
     """The WHERE of a page or count, clause by clause as `providers.query.matches` reads the
-    filters; None when nothing can match."""
+    filters; None when nothing can match. `since` and `before` (microseconds) narrow the
+    window [started_after, started_before) further."""
     if not keys or query.fleet_scoped:
         return None
     if len({(key.tenant, key.provider) for key in keys}) != 1:
@@ -504,8 +520,8 @@ def _where(keys: Sequence[ScopeKey], query: SessionQuery) -> list[ColumnElement[
         S.tenant == keys[0].tenant,
         S.provider == keys[0].provider.value,
         S.scope == names[0] if len(names) == 1 else S.scope.in_(names),
-        S.started_at >= codec.micros(query.started_after),
-        S.started_at < codec.micros(query.started_before),
+        S.started_at >= _narrowed(codec.micros(query.started_after), since, max),
+        S.started_at < _narrowed(codec.micros(query.started_before), before, min),
     ]
     if query.agent_ids is not None:  # a record without an agent is in no list of agents
         where += [S.has_agent.is_(True), S.agent_id.in_(query.agent_ids)]
@@ -523,6 +539,10 @@ def _where(keys: Sequence[ScopeKey], query: SessionQuery) -> list[ColumnElement[
         for word in sorted(set(words(query.text))):
             where.append(S.words.contains(codec.word_token(word), autoescape=True))
     return where
+
+
+def _narrowed(bound: int, other: int | None, pick: Callable[[int, int], int]) -> int:
+    return bound if other is None else pick(bound, other)
 
 
 def _status_row(status: ScopeStatus) -> dict[str, Any]:

@@ -97,6 +97,7 @@ async def measure(url: str, records: list[SessionRecord]) -> None:
         await store.upsert(key, records[:1000], 2)
         print(f"  upsert 1000 held records again: {(time.perf_counter() - started) * 1000:.0f} ms")
         await first_pages(store, [key], QUERIES)
+        await deep_page(store, key, len(records) * 9 // 10)
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
@@ -113,6 +114,20 @@ async def measure(url: str, records: list[SessionRecord]) -> None:
         await first_pages(store, keys, merged)
     finally:
         await store.aclose()
+
+
+async def deep_page(store: IndexStore, key: ScopeKey, skip: int) -> None:
+    """A page of 50 resumed after `skip` rows (a keyset: it should cost what the first does)."""
+    query = SessionQuery(started_after=T0 - timedelta(days=91), started_before=T0)
+    after = None
+    for _ in range(skip // 1000):
+        after = (await store.page([key], query, after, 1000))[-1].sort_key
+    times = []
+    for _ in range(15):
+        started = time.perf_counter()
+        await store.page([key], query, after, 50)
+        times.append(time.perf_counter() - started)
+    print(f"  a page of 50 after {skip} rows: {statistics.median(times) * 1000:.1f} ms")
 
 
 async def first_pages(
