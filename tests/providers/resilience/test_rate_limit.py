@@ -11,7 +11,7 @@ import pytest
 
 from graph.settings import ConfigError, load_settings
 from providers.adapter import Adapter
-from providers.budget import request_budget
+from providers.budget import BackgroundPacing, background_calls, request_budget
 from providers.errors import UpstreamRateLimitedError
 from providers.records import Provider
 from providers.simulators.samsara import SamsaraSimulator
@@ -168,3 +168,24 @@ def test_a_bad_limit_in_the_toml_table_is_named(tmp_path: Path) -> None:
     config.write_text("[vectara]\nrate_limit_per_min = true\n")
     with pytest.raises(ConfigError, match="rate_limit_per_min must be a whole number"):
         load_settings({**CREDENTIALS, "SESSIONGRAPH_CONFIG": str(config)})
+
+
+async def test_background_calls_leave_half_the_burst_to_queries(
+    sim: SamsaraSimulator, clock: FakeClock
+) -> None:
+    """At 40 a minute the bucket holds 10: the sync's calls go at once while more than 5 are
+    left, then wait for the refill; a query then still finds 5 tokens and does not wait."""
+    adapter = connect(sim, clock=clock, rate_limit_per_min=40)
+    try:
+        with background_calls(BackgroundPacing(keep_share=0.5)):
+            for _ in range(7):
+                await adapter.list_sessions(QUERY, None, 5)
+        assert len(clock.slept) == 2  # 5 at once, then two waits of a refill each
+        waited = len(clock.slept)
+        with request_budget(0.001, clock):  # no time to wait at all
+            for _ in range(5):
+                await adapter.list_sessions(QUERY, None, 5)
+        assert len(clock.slept) == waited
+        assert len(sim.log) == 12
+    finally:
+        await adapter.aclose()
