@@ -31,6 +31,9 @@ __all__ = [
 ]
 
 
+_TOTAL = frozenset({"totalCount"})
+
+
 @strawberry.type
 class SessionEdge:
     cursor: str
@@ -125,6 +128,7 @@ async def resolve_sessions(
         context.limits,
         now=context.sources.clock.now(),
         with_details=selects_any(info, DETAIL_FIELDS),
+        with_total=selects_any(info, _TOTAL),
     )
     for outcome in page.sources:
         if outcome.error is not None:

@@ -193,7 +193,7 @@ class IndexedLister:
         return SessionPage(
             items=tuple(PagedSession(r, keyset_position(r)) for r in rows[:limit]),
             exhausted=len(rows) <= limit,
-            total=await store.count(keys, query),
+            total=await store.count(keys, query) if query.counts else None,
         )
 
 

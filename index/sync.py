@@ -119,6 +119,10 @@ class ScopeSync:
         self.clock = clock
         self.holder = holder
         self._full_read: _FullRead | None = None
+        # A pass over the active filter longer than a tick's bound, under way: where it goes
+        # on, and what it listed so far.
+        self._active_at: FeedPosition = None
+        self._active_seen: set[str] = set()
 
     async def run_once(self) -> ScopeStatus | None:
         """One round: the build (whole), or a tick plus a slice of a due reconcile. None when
@@ -202,7 +206,10 @@ class ScopeSync:
             status,
             state=IndexState.READY,
             generation=read.generation,
-            vendor_total=read.first_total,
+            # A build's total is the one it began with: the first tick then looks for what came
+            # during the build. A reconcile keeps the ticks' own (they ran meanwhile and found
+            # what arrived): the total it began with would look like arrivals not found.
+            vendor_total=status.vendor_total if status.built_at else read.first_total,
             order=read.order,
             progress=read.sessions,
             built_at=status.built_at or now,
@@ -250,7 +257,7 @@ class ScopeSync:
             and total > len(head.records)
         ):
             found_at_tail = await self._probe(total - FEED_PAGE_SIZE, generation, forward=False)
-        found_active = await self._read_active(generation)
+        found_active, active_read = await self._read_active(generation)
         found = found_at_head + found_at_tail + found_active
         if found_at_head and not found_at_tail:
             order = ListOrder.HEAD if order in (ListOrder.UNKNOWN, ListOrder.HEAD) else order
@@ -258,7 +265,8 @@ class ScopeSync:
             order = ListOrder.TAIL if order in (ListOrder.UNKNOWN, ListOrder.TAIL) else order
         reconcile_due = status.reconcile_due
         arrived = (total or 0) - (status.vendor_total or 0)
-        if (moved and found < arrived) or (moved and found == 0):
+        # Until a whole pass of the active filter ends, its arrivals may still be ahead.
+        if active_read and ((moved and found < arrived) or (moved and found == 0)):
             # The total moved and probing could not account for it: sessions were added where
             # the ends do not show them, or deleted. Only a full read finds them: now.
             reconcile_due = self.clock.now()
@@ -298,21 +306,25 @@ class ScopeSync:
                 at = at - FEED_PAGE_SIZE
         return found
 
-    async def _read_active(self, generation: int) -> int:
-        """The vendor's active filter, read whole (within the bound): new sessions and the
-        current state of the active ones; an indexed active session it no longer lists has
-        completed (or is gone): fetched again."""
-        listed: dict[str, SessionRecord] = {}
-        at: FeedPosition = None
+    async def _read_active(self, generation: int) -> tuple[int, bool]:
+        """The vendor's active filter: new sessions and the current state of the active ones;
+        an indexed active session it no longer lists has completed (or is gone): fetched again.
+        More pages than a tick's bound are read over several ticks, each going on where the
+        last stopped. Returns the sessions new to the index, and whether a pass ended here."""
+        at, listed = self._active_at, self._active_seen
+        complete, found = False, 0
         for _ in range(self.limits.active_pages):
             page = await self.adapter.feed_page(self.key.scope, at, active_only=True)
-            listed.update((record.id, record) for record in page.records)
+            listed.update(record.id for record in page.records)
+            found += await self._keep(page.records, generation)
             if page.next is None:
+                complete = True
                 break
             at = page.next
-        else:
-            return await self._keep(list(listed.values()), generation)  # the rest: next tick
-        found = await self._keep(list(listed.values()), generation)
+        if not complete:
+            self._active_at = at  # the rest: next tick
+            return found, False
+        self._active_at, self._active_seen = None, set()
         left = [r for r in await self.store.active(self.key) if r.id not in listed]
         left = left[: self.limits.refetches]
         if left:
@@ -320,7 +332,7 @@ class ScopeSync:
             gone = [old.id for old, new in zip(left, again, strict=True) if new is None]
             await self._keep([new for new in again if new is not None], generation)
             await self.store.delete(self.key, gone)
-        return found
+        return found, True
 
     # --- storing --------------------------------------------------------------------------------
 

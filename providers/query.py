@@ -74,6 +74,9 @@ class SessionQuery(Criteria):
     # The caller will read details (transcript, tool calls, flow steps, recording). False lets
     # a vendor whose list can carry them ask for less (Vonage `project_fields`).
     with_details: bool = True
+    # The caller reads the total. False lets a lister that must count apart (the index: a
+    # count is O(sessions)) leave `SessionPage.total` out; live vendors' totals come free.
+    counts: bool = True
 
     @property
     def fleet_scoped(self) -> bool:

@@ -23,7 +23,7 @@ import asyncio
 import heapq
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from providers.adapter import SessionLister
@@ -153,6 +153,7 @@ async def fetch_sessions(
     limits: PagingLimits,
     now: datetime,
     with_details: bool = True,
+    with_total: bool = True,
 ) -> MergedPage:
     """One page of the merged connection; `now` ends the default window."""
     default_window_days = limits.default_window_days
@@ -183,6 +184,8 @@ async def fetch_sessions(
         if (q := spec.query_for(p, plan.vendor_window, plan.order, limits.scan_cap, with_details))
         is not None
     }
+    if not with_total:
+        queries = {p: replace(q, counts=False) for p, q in queries.items()}
     for provider in sorted(wanted & adapters.keys()):
         if provider not in queries:
             outcomes[provider] = SourceOutcome(provider, queried=False, exhausted=True)

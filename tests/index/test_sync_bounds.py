@@ -72,3 +72,57 @@ async def test_a_scope_leased_by_another_replica_is_left_to_it(
     status = await sync.run_once()
     assert status is not None and status.state is IndexState.READY
     assert await store.sessions_held(KEY) == SIZE
+
+
+async def test_a_reconcile_over_several_ticks_does_not_bring_on_the_next(
+    store: IndexStore,
+) -> None:
+    """While a reconcile reads its slices, ticks find the arrivals; when it ends, the next
+    tick finds nothing unaccounted for: no reconcile is brought forward."""
+    clock = FakeClock(ANCHOR)
+    simulator = build(
+        "stateset", size=2000, seed=3, anchor=ANCHOR, clock=clock.now, arrivals_per_hour=120
+    )
+    adapter = connect(simulator, clock=clock, rate_limit_per_min=0)
+    limits = SyncLimits(reconcile_pages=5, reconcile_interval_s=600)
+    sync = ScopeSync(store, adapter, KEY, limits, clock, "replica-a")
+    try:
+        built = await sync.run_once()
+        assert built is not None and built.reconciled_at is not None
+        clock.advance(600)
+        slices = 0
+        status = built
+        while status.reconciled_at == built.reconciled_at:
+            clock.advance(30)
+            status = await sync.run_once() or status
+            slices += 1
+            assert slices < 10
+        assert slices > 1  # the reconcile took several ticks, with arrivals meanwhile
+        clock.advance(30)
+        after = await sync.run_once()
+        assert after is not None and after.reconcile_due is None
+        assert await store.sessions_held(KEY) == len(simulator.session_keys())
+    finally:
+        await adapter.aclose()
+
+
+async def test_an_active_filter_longer_than_a_tick_reads_is_read_over_several(
+    store: IndexStore,
+) -> None:
+    clock = FakeClock(ANCHOR)
+    simulator = build("stateset", size=20_000, seed=3, anchor=ANCHOR, clock=clock.now)
+    adapter = connect(simulator, clock=clock, rate_limit_per_min=0)
+    sync = ScopeSync(store, adapter, KEY, SyncLimits(active_pages=2), clock, "replica-a")
+    try:
+        await sync.run_once()
+        active_pages = [e for e in simulator.log.entries if e.param("status") == "active"]
+        assert active_pages == []  # the build reads the whole list, not the filter
+        for _ in range(3):
+            clock.advance(30)
+            status = await sync.run_once()
+            assert status is not None and status.reconcile_due is None
+        reads = [e for e in simulator.log.entries if e.param("status") == "active"]
+        assert len(reads) == 6  # two pages a tick, going on from where the last tick stopped
+        assert len({e.param("offset") for e in reads}) >= 5
+    finally:
+        await adapter.aclose()
