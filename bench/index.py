@@ -15,14 +15,15 @@ build's calls, once an hour) and reported apart.
 Per size:
 1. the merged first page (`MERGED`) once every index is READY: wall time on the real clock
    over `--runs` requests after `--warmup` (the gateway, the index's reads and the live vendors'
-   simulators share this one process and its core); the same page of the indexed vendors only
-   and of the live ones only, and one vendor's index read (page and count) alone, to say where
-   the time goes;
+   simulators share this one process and its core), also less the time spent inside the
+   simulators; the same page of the indexed vendors only and of the live ones only, and one
+   vendor's index read (page and count) alone, to say where the time goes;
 2. vendor calls per page (simulators' request logs): StateSet and Vectara must be 0;
 3. calls per sync interval: with nothing changed, then with 10 arrivals per vendor (and what
    else the simulators changed meanwhile: completions of earlier calls), right after the build
-   and again in a steady state (the clock moved past the calls on the line at the anchor, the
-   sync caught up: how many intervals that took is reported too);
+   and, up to `--steady-up-to` sessions, again in a steady state (the clock moved past the
+   calls on the line at the anchor, the sync caught up: how many intervals that took is
+   reported too; at 100k that alone takes minutes);
 4. the cold build: calls per vendor, their time at the documented limits, its wall time here;
 5. the index's size on disk after the build, the process's RSS.
 
