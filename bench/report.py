@@ -405,7 +405,7 @@ def machine() -> dict[str, Any]:
         """Of the gateway's code as it ran: tells apart runs over uncommitted changes."""
         root = Path(__file__).resolve().parent.parent
         digest = hashlib.sha256()
-        for package in ("graph", "resolvers", "providers"):
+        for package in ("graph", "resolvers", "index", "providers"):
             for path in sorted((root / package).rglob("*.py")):
                 digest.update(str(path.relative_to(root)).encode())
                 digest.update(path.read_bytes())
