@@ -62,17 +62,15 @@ from graph.settings import load_settings
 from index.reader import IndexReader
 from index.state import DEFAULT_TENANT, IndexState, ScopeKey
 from index.store import IndexStore
-from providers.adapter import Adapter
 from providers.budget import BackgroundPacing
 from providers.clock import Clock
 from providers.query import SessionQuery
 from providers.ratelimit import TokenBucket
 from providers.records import Provider
-from providers.settings import ProviderSettings, Secret
 from providers.simulators import Simulator
 from providers.simulators.request_log import LoggedRequest
 from providers.vendors import adapter_class
-from resolvers.sources import Sources, build_simulators
+from resolvers.sources import Sources, build_simulators, demo_sources
 
 __all__ = ["documented_seconds", "main", "markdown"]
 
@@ -131,19 +129,9 @@ def documented_seconds(calls: int, per_minute: int, pacing: BackgroundPacing) ->
 
 def _sources(simulators: Mapping[Provider, Simulator], clock: Clock) -> Sources:
     """`resolvers.sources.demo_sources`, with the client-side rate limits off (0)."""
-    adapters: dict[Provider, Adapter] = {}
-    for provider, simulator in simulators.items():
-        settings = ProviderSettings(
-            provider=provider,
-            base_url=simulator.base_url,
-            credential=Secret(simulator.api_key),
-            agent_ids=simulator.agent_ids(),
-            timeout_s=60.0,
-            demo=True,
-            rate_limit_per_min=0,
-        )
-        adapters[provider] = adapter_class(provider).connect(settings, simulator.transport(), clock)
-    return Sources(adapters=adapters, demo=True, simulators=dict(simulators), clock=clock)
+    return demo_sources(
+        simulators=dict(simulators), clock=clock, timeout_s=60.0, rate_limit_per_min=0
+    )
 
 
 def _timed(app: ASGIApp, spent: list[float]) -> ASGIApp:

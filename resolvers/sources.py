@@ -145,8 +145,10 @@ def demo_sources(
     anchor: datetime | None = None,
     simulators: dict[Provider, Simulator] | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    rate_limit_per_min: int | None = None,
 ) -> Sources:
-    """Adapters over in-process simulators (built here unless handed in, e.g. by tests)."""
+    """Adapters over in-process simulators (built here unless handed in, e.g. by tests);
+    `rate_limit_per_min`: every client's limit (None: each vendor's default, 0: none)."""
     simulators = simulators or build_simulators(size, seed, anchor, clock)
     adapters: dict[Provider, Adapter] = {}
     for provider, simulator in simulators.items():
@@ -157,6 +159,7 @@ def demo_sources(
             agent_ids=simulator.agent_ids(),
             timeout_s=timeout_s,
             demo=True,
+            rate_limit_per_min=rate_limit_per_min,
         )
         adapters[provider] = adapter_class(provider).connect(settings, simulator.transport(), clock)
     return Sources(adapters=adapters, demo=True, simulators=simulators, clock=clock)
