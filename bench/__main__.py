@@ -121,7 +121,8 @@ def served_ms(base_url: str, calls: int = 6) -> float:
 def clean_answer(name: str, response: httpx.Response) -> dict[str, Any]:
     answer: dict[str, Any] = response.json()
     if answer.get("errors") or not answer.get("data"):
-        raise RuntimeError(f"{name}: the gateway answered with errors: {response.text[:800]}")
+        errors = json.dumps(answer.get("errors"))[:800]
+        raise RuntimeError(f"{name}: the gateway answered with errors: {errors}")
     return answer
 
 
@@ -181,13 +182,21 @@ class Run:
         """`sessiongraph serve` over the simulators; the process and its GraphQL URL."""
         inherited = {k: v for k, v in environment({}).items() if not k.startswith(VENDOR_PREFIXES)}
         port = free_port()
+        # The default serve settings, but an index of this run's own (never the user's file).
+        index = self.run_dir / "index.db"
+        index.unlink(missing_ok=True)
         gateway = self.children.start(
             "gateway",
             [
                 *(console_script("sessiongraph"), "serve", "--host", LOOPBACK),
                 *("--port", str(port), "--log-level", self.args.log_level),
             ],
-            env={**inherited, **vendor_env, "SESSIONGRAPH_CURSOR_SECRET": SECRET},
+            env={
+                **inherited,
+                **vendor_env,
+                "SESSIONGRAPH_CURSOR_SECRET": SECRET,
+                "SESSIONGRAPH_INDEX_URL": f"sqlite:///{index}",
+            },
         )
         base = f"http://{LOOPBACK}:{port}"
         health = wait_for_http(base + "/healthz", gateway, timeout_s=60, ok_below=300)

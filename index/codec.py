@@ -13,6 +13,7 @@ from providers.query import digits, words
 from providers.records import SessionRecord
 
 __all__ = [
+    "CorruptRecordError",
     "decode_record",
     "encode_record",
     "from_micros",
@@ -36,8 +37,15 @@ def encode_record(record: SessionRecord) -> bytes:
     return zlib.compress(_encoder.encode(record), 1)
 
 
+class CorruptRecordError(Exception):
+    """A stored record that does not decode (a file written by another layout, or damaged)."""
+
+
 def decode_record(data: bytes) -> SessionRecord:
-    return _decoder.decode(zlib.decompress(data))
+    try:
+        return _decoder.decode(zlib.decompress(data))
+    except (zlib.error, msgspec.DecodeError) as exc:
+        raise CorruptRecordError(str(exc)) from exc
 
 
 def micros(moment: datetime) -> int:

@@ -8,10 +8,14 @@ the other: a client paging while a build finishes loses and repeats nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from index.codec import CorruptRecordError
 from index.state import DEFAULT_TENANT, IndexState, ScopeKey, ScopeStatus
 from index.store import IndexStore
 from providers.adapter import Adapter
@@ -19,6 +23,8 @@ from providers.clock import SYSTEM_CLOCK, Clock
 from providers.keyset import keyset_position, read_keyset
 from providers.query import PagedSession, Position, SessionPage, SessionQuery
 from providers.records import Provider
+
+log = logging.getLogger("sessiongraph.index")
 
 __all__ = ["IndexReader", "IndexSummary", "IndexedLister", "UnindexedLister"]
 
@@ -144,7 +150,13 @@ class IndexedLister:
             return replace(page, index_state=state.value)
         synced = [statuses[k.scope].synced_at for k in keys]
         as_of = None if None in synced else min(s for s in synced if s is not None)
-        page = await self._from_index(keys, query, after, limit)
+        try:
+            page = await self._from_index(keys, query, after, limit)
+        except (CorruptRecordError, SQLAlchemyError, OSError) as exc:
+            # An index that cannot be read costs the query its speed, never its answer.
+            log.warning("index: %s could not be read (%s): scanning live", self.provider, exc)
+            page = await self.adapter.list_sessions(query, after, limit)
+            return replace(page, index_state=IndexState.FAILED.value)
         return replace(page, index_state=_worst(states).value, indexed_at=as_of)
 
     def list_call_bound(self, query: SessionQuery, limit: int) -> int:

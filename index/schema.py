@@ -27,7 +27,7 @@ __all__ = [
     "sessions",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: records deflated (a version-1 file holds plain JSON records)
 
 # Every table an index of any version has held: a rebuild drops them all (add, never remove).
 INDEX_TABLES = ("sessions", "scopes", "leases", "meta")

@@ -318,6 +318,23 @@ async def test_an_index_of_a_newer_version_is_left_alone_and_the_server_scans_li
         assert source["fromIndex"] is False and source["indexState"] == "FAILED"
 
 
+async def test_an_index_row_that_does_not_decode_costs_speed_never_the_answer(
+    index_url: str,
+) -> None:
+    async with indexed(index_url, size=50) as gateway:
+        await gateway.sync()
+        junk = "X'6a756e6b'" if raw.sqlite_path(index_url) else "decode('6a756e6b', 'hex')"
+        await raw.execute(index_url, f"UPDATE sessions SET record = {junk}")
+        body = await gateway.query(PAGE, p=["STATESET"], first=50)
+        assert "errors" not in body, body
+        page = body["data"]["sessions"]
+        assert [e["node"]["providerSessionId"] for e in page["edges"]] == truth(
+            gateway, Provider.STATESET
+        )[:50]
+        assert page["sources"][0]["fromIndex"] is False
+        assert page["sources"][0]["indexState"] == "FAILED"
+
+
 async def test_with_the_index_off_pages_say_so() -> None:
     async with running_gateway(size=50) as gateway:  # SESSIONGRAPH_INDEX_URL=off
         body = await gateway.query(PAGE, p=["STATESET", "SAMSARA"], first=5)
