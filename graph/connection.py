@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 
 import strawberry
@@ -119,6 +121,7 @@ async def resolve_sessions(
     if agent is not None:
         spec = spec.with_agent(*agent)
     order = order_by.sort_order if order_by is not None else SortOrder.NEWEST_FIRST
+    with_details = selects_any(info, DETAIL_FIELDS)
     page = await fetch_sessions(
         context.sources.listers,
         spec,
@@ -127,14 +130,19 @@ async def resolve_sessions(
         context.codec,
         context.limits,
         now=context.sources.clock.now(),
-        with_details=selects_any(info, DETAIL_FIELDS),
+        with_details=with_details,
         with_total=selects_any(info, _TOTAL),
+        on_listed=context.loaders.prefetch if with_details else None,
     )
     for outcome in page.sources:
         if outcome.error is not None:
             context.report(info, outcome.error)
+    found = await _with_details([e.record for e in page.edges], context) if with_details else {}
     edges = [
-        SessionEdge(cursor=e.cursor, node=Session.make(e.record), late=e.late) for e in page.edges
+        SessionEdge(
+            cursor=e.cursor, node=Session.make(found.get(e.record.ref, e.record)), late=e.late
+        )
+        for e in page.edges
     ]
     return SessionConnection(
         edges=edges,
@@ -147,6 +155,24 @@ async def resolve_sessions(
         total_count=page.total,
         sources=[SourceStatus.from_outcome(o) for o in page.sources],
     )
+
+
+async def _with_details(
+    page: Sequence[records.SessionRecord], context: RequestContext
+) -> dict[records.SessionRef, records.SessionRecord]:
+    """The page's sessions with their details, fetched together before the fields ask (those
+    of batched vendors are already under way: `Loaders.prefetch`), so that every field of the
+    page resolves from its record without an await. A failed fetch is left for the fields to
+    meet: they report it with their own path and null only that session's details."""
+    needed = [record for record in page if record.details is None]
+    loaded = await asyncio.gather(
+        *(context.loaders.session(r.ref, r) for r in needed), return_exceptions=True
+    )
+    return {
+        record.ref: full
+        for record, full in zip(needed, loaded, strict=True)
+        if isinstance(full, records.SessionRecord)
+    }
 
 
 @strawberry.type

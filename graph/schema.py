@@ -30,6 +30,7 @@ from graph.connection import (
 from graph.cost import cost_extensions
 from graph.enums import BreakerState, IndexState, Provider, ProviderMode, SessionOrder
 from graph.errors import PartialErrors, is_expected
+from graph.fastpath import FastExecutionContext
 from graph.inputs import SessionFilter
 from graph.lookahead import DETAIL_FIELDS, selects_any
 from graph.settings import Settings
@@ -272,7 +273,10 @@ def build_schema(
     max_aliases: int = 30,
     max_tokens: int = 5000,
     max_cost: int = Settings.max_cost,
+    fast_execution: bool = True,
 ) -> strawberry.Schema:
+    """`fast_execution`: graph.fastpath's compiled subtrees (off: graphql-core's executor
+    alone, which the differential tests compare it with)."""
     # The rule classes are built once: a limiter made per request would build new rule classes
     # every time and the validation cache (keyed by rules) would never hit (strawberry #4635).
     rules = [
@@ -290,6 +294,7 @@ def build_schema(
             lambda: ValidationCache(maxsize=256),
             *cost_extensions(max_cost),
         ],
+        execution_context_class=FastExecutionContext if fast_execution else None,
     )
 
 

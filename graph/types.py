@@ -1,11 +1,16 @@
-"""GraphQL object types. Each wraps a record; nested values are plain attributes or sync
-resolvers (an `async def` costs 15-25 µs a call). Only fields that may need a vendor call
-(details, agents) are async, and they go through the request's loaders."""
+"""GraphQL object types. `Session` and `Agent` wrap a record; the nested types read the records
+themselves (a turn, a tool call, a flow step are served as the record holds them, never copied).
+Fields are plain attributes or sync resolvers (an `async def` costs 15-25 µs a call). Only fields
+that may need a vendor call (details, agents) are async, and they go through the request's
+loaders; each also has a getter in `__fast_fields__` that answers from the record when the data
+is there (the connection loads a page's details before its fields are read) and bails to the
+async resolver when it is not (graph.fastpath)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar, cast
 
 import strawberry
 from strawberry import relay
@@ -13,6 +18,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from graph.enums import Channel, Provider, SessionOrder, SessionStatus, Speaker, ToolCallStatus
+from graph.fastpath import Bail
 from providers import records
 from resolvers.context import RequestContext
 from resolvers.nodes import agent_node_id, session_node_id
@@ -42,20 +48,14 @@ class TranscriptTurn:
     offset_ms: int | None = strawberry.field(description="Milliseconds from the session start.")
     at: datetime | None
 
-    @classmethod
-    def from_record(cls, turn: records.TranscriptTurn) -> TranscriptTurn:
-        return cls(
-            speaker=turn.speaker,
-            raw_speaker=turn.raw_speaker,
-            text=turn.text,
-            offset_ms=turn.offset_ms,
-            at=turn.at,
-        )
-
 
 @strawberry.type(description="What was said, in order.")
 class Transcript:
-    turns: list[TranscriptTurn]
+    turns: list[TranscriptTurn]  # records.TranscriptTurn: the same attributes, read by name
+
+    @classmethod
+    def of(cls, turns: Sequence[records.TranscriptTurn]) -> Transcript:
+        return cls(turns=cast("list[TranscriptTurn]", turns))
 
     @strawberry.field(description="The whole transcript as `SPEAKER: text` lines.")
     def text(self) -> str:
@@ -74,20 +74,6 @@ class ToolCall:
     at: datetime | None
     duration_ms: int | None
 
-    @classmethod
-    def from_record(cls, call: records.ToolCall) -> ToolCall:
-        return cls(
-            name=call.name,
-            arguments=call.arguments,
-            output=call.output,
-            status=call.status,
-            error=call.error,
-            call_id=call.call_id,
-            offset_ms=call.offset_ms,
-            at=call.at,
-            duration_ms=call.duration_ms,
-        )
-
 
 @strawberry.type(description="One node the flow executed (Vonage AI Studio flow paths).")
 class FlowStep:
@@ -98,18 +84,6 @@ class FlowStep:
     response_code: int | None
     url: str | None
     tags: list[str]
-
-    @classmethod
-    def from_record(cls, step: records.FlowStep) -> FlowStep:
-        return cls(
-            node_id=step.node_id,
-            type=step.type,
-            request_id=step.request_id,
-            execution_time_ms=step.execution_time_ms,
-            response_code=step.response_code,
-            url=step.url,
-            tags=list(step.tags),
-        )
 
 
 @strawberry.type
@@ -141,6 +115,35 @@ class Agent(relay.Node):
     provider_agent_id: str = strawberry.field(description="The vendor's own id of the agent.")
     known_name: strawberry.Private[str | None] = None
     record: strawberry.Private[records.AgentRecord | None] = None
+
+    # graph.fastpath: the field's value when it is known, or Bail when the agent must be read.
+    __fast_fields__: ClassVar[dict[str, str]] = {
+        "id": "_fast_id",
+        "name": "_fast_name",
+        "description": "_fast_description",
+        "model": "_fast_model",
+        "enabled": "_fast_enabled",
+    }
+
+    def _fast_id(self) -> relay.GlobalID:
+        return relay.GlobalID("Agent", self.node_id)
+
+    def _known(self) -> records.AgentRecord:
+        if self.record is None:
+            raise Bail
+        return self.record
+
+    def _fast_name(self) -> str | None:
+        return self.known_name if self.known_name is not None else self._known().name
+
+    def _fast_description(self) -> str | None:
+        return self._known().description
+
+    def _fast_model(self) -> str | None:
+        return self._known().model
+
+    def _fast_enabled(self) -> bool | None:
+        return self._known().enabled
 
     @classmethod
     def make(
@@ -218,9 +221,51 @@ class Session(relay.Node):
     node_id: relay.NodeID[str]
     record: strawberry.Private[records.SessionRecord]
 
+    # graph.fastpath: the field's value from the record, or Bail when a vendor call is needed.
+    __fast_fields__: ClassVar[dict[str, str]] = {
+        "id": "_fast_id",
+        "ended_at": "_fast_ended_at",
+        "duration_ms": "_fast_duration_ms",
+        "transcript": "_fast_transcript",
+        "tool_calls": "_fast_tool_calls",
+        "flow_steps": "_fast_flow_steps",
+        "recording": "_fast_recording",
+    }
+
     @classmethod
     def make(cls, record: records.SessionRecord) -> Session:
         return cls(node_id=session_node_id(record), record=record)
+
+    def _fast_id(self) -> relay.GlobalID:
+        return relay.GlobalID("Session", self.node_id)
+
+    def _loaded(self) -> records.SessionDetails:
+        details = self.record.details
+        if details is None:
+            raise Bail
+        return details
+
+    def _fast_ended_at(self) -> datetime | None:
+        if self.record.ended_at is None and self.record.details is None:
+            raise Bail
+        return self.record.ended_at
+
+    def _fast_duration_ms(self) -> int | None:
+        if self.record.duration_ms is None and self.record.details is None:
+            raise Bail
+        return self.record.duration_ms
+
+    def _fast_transcript(self) -> Transcript:
+        return Transcript.of(self._loaded().transcript)
+
+    def _fast_tool_calls(self) -> Sequence[records.ToolCall]:
+        return self._loaded().tool_calls
+
+    def _fast_flow_steps(self) -> Sequence[records.FlowStep]:
+        return self._loaded().flow_steps
+
+    def _fast_recording(self) -> Recording | None:
+        return cast("Recording | None", self._loaded().recording)  # records.Recording: the same
 
     async def _full(self, info: Info[RequestContext, None]) -> records.SessionRecord | None:
         """The record with details, fetched through the request's loader when the list endpoint
@@ -307,11 +352,11 @@ class Session(relay.Node):
 
     @strawberry.field
     def tags(self) -> list[Tag]:
-        return [Tag(name=t.name, category=t.category, count=t.count) for t in self.record.tags]
+        return cast("list[Tag]", self.record.tags)  # records.Tag: the same attributes
 
     @strawberry.field
     def parameters(self) -> list[Parameter]:
-        return [Parameter(name=p.name, value=p.value, type=p.type) for p in self.record.parameters]
+        return cast("list[Parameter]", self.record.parameters)  # records.Parameter: the same
 
     @strawberry.field(description="Vendor-specific extras (e.g. QA state, vehicle, customer).")
     def metadata(self) -> JSON:
@@ -331,14 +376,14 @@ class Session(relay.Node):
         details = await self._details(info)
         if details is None:
             return None
-        return Transcript(turns=[TranscriptTurn.from_record(t) for t in details.transcript])
+        return Transcript.of(details.transcript)
 
     @strawberry.field(description="Null when the vendor's detail call failed (see `errors`).")
     async def tool_calls(self, info: Info[RequestContext, None]) -> list[ToolCall] | None:
         details = await self._details(info)
         if details is None:
             return None
-        return [ToolCall.from_record(call) for call in details.tool_calls]
+        return cast("list[ToolCall]", details.tool_calls)  # records.ToolCall: the same
 
     @strawberry.field(
         description="Vonage's flow path; empty for other vendors; null when the vendor's "
@@ -348,7 +393,7 @@ class Session(relay.Node):
         details = await self._details(info)
         if details is None:
             return None
-        return [FlowStep.from_record(step) for step in details.flow_steps]
+        return cast("list[FlowStep]", details.flow_steps)  # records.FlowStep: the same
 
     @strawberry.field(
         description="Null when the session has none, or when the vendor's detail call failed."
@@ -357,4 +402,4 @@ class Session(relay.Node):
         details = await self._details(info)
         if details is None or details.recording is None:
             return None
-        return Recording(url=details.recording.url, expires_at=details.recording.expires_at)
+        return cast("Recording", details.recording)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -46,9 +46,21 @@ from providers.records import Provider, SessionRecord, SortKey
 from resolvers.cursor import DONE, Cursor, CursorCodec, filter_hash
 from resolvers.filters import SessionFilterSpec, resolve_window
 
-__all__ = ["Edge", "MergedPage", "PageArgs", "PagingLimits", "SourceOutcome", "fetch_sessions"]
+__all__ = [
+    "Edge",
+    "MergedPage",
+    "OnListed",
+    "PageArgs",
+    "PagingLimits",
+    "SourceOutcome",
+    "fetch_sessions",
+]
 
 log = logging.getLogger("sessiongraph")
+
+# Called with a vendor's candidates for the page as soon as its list is in, before the other
+# vendors answer and the page is merged: what can start early (a batched detail fetch) starts.
+OnListed = Callable[[Provider, Sequence[SessionRecord]], None]
 
 # A cursor's entry beside the vendors' positions: the window they were taken in, when a keyset
 # resume narrowed it (no provider is spelled with "@").
@@ -154,8 +166,10 @@ async def fetch_sessions(
     now: datetime,
     with_details: bool = True,
     with_total: bool = True,
+    on_listed: OnListed | None = None,
 ) -> MergedPage:
-    """One page of the merged connection; `now` ends the default window."""
+    """One page of the merged connection; `now` ends the default window. `on_listed` gets each
+    vendor's candidates as its list comes in (the merge waits for every vendor; it need not)."""
     default_window_days = limits.default_window_days
     backward = _check_args(args, limits.max_page_size)
     # Every configured vendor by default; a vendor asked for by name but not configured is
@@ -189,7 +203,7 @@ async def fetch_sessions(
     for provider in sorted(wanted & adapters.keys()):
         if provider not in queries:
             outcomes[provider] = SourceOutcome(provider, queried=False, exhausted=True)
-    streams = await _fetch_all(adapters, queries, plan, outcomes)
+    streams = await _fetch_all(adapters, queries, plan, outcomes, on_listed)
     page = _merge(streams, plan, codec, outcomes)
     page.sources = [outcomes[p] for p in sorted(outcomes)]
     if backward:
@@ -300,13 +314,15 @@ async def _fetch_all(
     queries: dict[Provider, SessionQuery],
     plan: _Plan,
     outcomes: dict[Provider, SourceOutcome],
+    on_listed: OnListed | None,
 ) -> dict[Provider, _Stream]:
     active = [p for p in queries if plan.positions.get(p.value) != DONE]
     for provider in queries:
         if provider not in active:
             outcomes[provider] = SourceOutcome(provider, exhausted=True)
     results = await asyncio.gather(
-        *(_take(adapters[p], queries[p], plan) for p in active), return_exceptions=True
+        *(_take(adapters[p], queries[p], plan, on_listed) for p in active),
+        return_exceptions=True,
     )
     streams: dict[Provider, _Stream] = {}
     for provider, result in zip(active, results, strict=True):
@@ -338,7 +354,9 @@ async def _fetch_all(
     return streams
 
 
-async def _take(adapter: SessionLister, query: SessionQuery, plan: _Plan) -> _Stream:
+async def _take(
+    adapter: SessionLister, query: SessionQuery, plan: _Plan, on_listed: OnListed | None
+) -> _Stream:
     """`plan.count + 1` sessions strictly after the plan's starting point, from one vendor, in
     one `list_sessions` call: the page's cost is that call's bound, never a loop of them."""
     wanted = plan.count + 1
@@ -355,6 +373,8 @@ async def _take(adapter: SessionLister, query: SessionQuery, plan: _Plan) -> _St
     frontier = page.frontier if page.stopped else None
     if frontier is None and page.items:
         frontier = page.items[-1].record.sort_key
+    if on_listed is not None and fresh:
+        on_listed(adapter.provider, [item.record for item in fresh[: plan.count]])
     return _Stream(fresh, page, bounded, frontier)
 
 

@@ -107,6 +107,13 @@ class _AgentLoader(DataLoader[str, AgentRecord | None]):
         return found
 
 
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Marks a prefetch's failure as seen (asyncio logs unretrieved ones): the session may not
+    make the page; when it does, its field awaits the same future and reports the failure."""
+    if not future.cancelled():
+        future.exception()
+
+
 @dataclass
 class Loaders:
     sources: Sources
@@ -158,6 +165,23 @@ class Loaders:
             self._failed[ref] = exc
             raise
         return record
+
+    def prefetch(self, provider: Provider, listed: Sequence[SessionRecord]) -> None:
+        """Start the detail fetch of listed sessions now, for a vendor whose detail calls are
+        batched (Samsara: 100 ids a call, so every candidate of a page costs the one call the
+        page's own sessions would): by the time the page is merged, the call is under way or
+        done. Vendors with one call per session wait for the merged page: a candidate that
+        does not make it would cost a call. A failure surfaces when a field awaits it."""
+        adapter = self.sources.adapter(provider)
+        if adapter is None or adapter.fetches_per_session:
+            return
+        loader = self._sessions.get(provider)
+        if loader is None:
+            loader = self._sessions[provider] = _SessionLoader(adapter, self.sources.cache)
+        for record in listed:
+            if record.details is None and record.ref not in self._failed:
+                loader.listed[record.ref] = record
+                loader.load(record.ref).add_done_callback(_retrieved)
 
     async def agent(self, provider: Provider, agent_id: str) -> AgentRecord | None:
         adapter = self._adapter(provider)
