@@ -176,15 +176,13 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
 
 def _getter(object_type: GraphQLObjectType, name: str, field: object) -> Getter | None:
-    if not isinstance(field, StrawberryField):
-        return None
+    if not isinstance(field, StrawberryField) or field.extensions:
+        return None  # permissions and field extensions run in Strawberry's resolver only
     origin = getattr(object_type.extensions.get(_DEFINITION), "origin", None)
     fast_fields: dict[str, str] = getattr(origin, "__fast_fields__", {})
-    if field.python_name in fast_fields:
-        getter: Getter = getattr(origin, fast_fields[field.python_name])
+    if name in fast_fields:
+        getter: Getter = getattr(origin, fast_fields[name])
         return getter
-    if field.extensions:
-        return None
     resolver = field.base_resolver
     if resolver is None:
         return operator.attrgetter(field.python_name)

@@ -116,7 +116,8 @@ class Agent(relay.Node):
     known_name: strawberry.Private[str | None] = None
     record: strawberry.Private[records.AgentRecord | None] = None
 
-    # graph.fastpath: the field's value when it is known, or Bail when the agent must be read.
+    # graph.fastpath, by GraphQL field name: the value when it is known, or Bail when the agent
+    # must be read.
     __fast_fields__: ClassVar[dict[str, str]] = {
         "id": "_fast_id",
         "name": "_fast_name",
@@ -221,14 +222,15 @@ class Session(relay.Node):
     node_id: relay.NodeID[str]
     record: strawberry.Private[records.SessionRecord]
 
-    # graph.fastpath: the field's value from the record, or Bail when a vendor call is needed.
+    # graph.fastpath, by GraphQL field name: the value from the record, or Bail when a vendor
+    # call is needed.
     __fast_fields__: ClassVar[dict[str, str]] = {
         "id": "_fast_id",
-        "ended_at": "_fast_ended_at",
-        "duration_ms": "_fast_duration_ms",
+        "endedAt": "_fast_ended_at",
+        "durationMs": "_fast_duration_ms",
         "transcript": "_fast_transcript",
-        "tool_calls": "_fast_tool_calls",
-        "flow_steps": "_fast_flow_steps",
+        "toolCalls": "_fast_tool_calls",
+        "flowSteps": "_fast_flow_steps",
         "recording": "_fast_recording",
     }
 
