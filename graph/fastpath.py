@@ -28,12 +28,16 @@ from collections.abc import Callable
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLString,
     Undefined,
     is_leaf_type,
 )
@@ -90,7 +94,11 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         cached = self._plans.get(key)
         if cached is None:
             self._plans[key] = (None, fields)  # a selection reaching itself is not compiled
-            cached = self._plans[key] = (self._compile_object(object_type, fields), fields)
+            try:
+                plan = self._compile_object(object_type, fields)
+            except Exception:  # whatever a plan cannot be made of is the standard path's
+                plan = None
+            cached = self._plans[key] = (plan, fields)
         return cached[0]
 
     def _compile_object(
@@ -201,9 +209,20 @@ def _getter(object_type: GraphQLObjectType, name: str, field: object) -> Getter 
 
 
 def _leaf(leaf_type: GraphQLLeafType) -> Completer:
+    """`coerce_output_value`, with its answer taken directly where it is the value itself (a
+    str for String and ID, a bool for Boolean, an int in 32 bits for Int) or a name looked up
+    once per enum member (Strawberry's enum coercion loops over the values every time)."""
     coerce = leaf_type.coerce_output_value
+    same = _UNCHANGED.get(leaf_type.name) if leaf_type in _BUILT_IN else None
+    wrapped = getattr(leaf_type, "wrapped_cls", None)
+    names = {member: coerce(member) for member in wrapped} if wrapped is not None else {}
 
     def complete_leaf(value: Any) -> Any:
+        kind = type(value)
+        if kind is same and (kind is not int or _INT_MIN <= value <= _INT_MAX):
+            return value
+        if kind is wrapped:
+            return names[value]
         if isinstance(value, Exception):
             raise _BAIL
         coerced = coerce(value)
@@ -212,6 +231,12 @@ def _leaf(leaf_type: GraphQLLeafType) -> Completer:
         return coerced
 
     return complete_leaf
+
+
+# Values graphql-core's built-in scalars return unchanged when their type is exactly this.
+_UNCHANGED: dict[str, type] = {"String": str, "ID": str, "Boolean": bool, "Int": int}
+_BUILT_IN = (GraphQLString, GraphQLID, GraphQLBoolean, GraphQLInt)
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
 def _constant(value: Any) -> Getter:
