@@ -32,6 +32,9 @@ class Profiler:
         argv = [
             py_spy, "record", "--pid", str(self.pid), "--duration", str(duration_s),
             "--rate", "200", "--format", "raw", "--output", str(self.output),
+            # Only samples holding the GIL: Python's work. Threads waiting (the SQLite driver's,
+            # the executor's) would otherwise read as busy.
+            "--gil",
         ]  # fmt: skip
         self._process = self.children.start("py-spy", argv)
 
