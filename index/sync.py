@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from index.state import DEFAULT_TENANT, IndexState, ListOrder, ScopeKey, ScopeStatus
 from index.store import IndexStore
 from providers.adapter import Adapter
@@ -44,6 +46,7 @@ from providers.records import SessionRecord
 __all__ = ["ScopeSync", "SyncLimits", "Syncer"]
 
 log = logging.getLogger("sessiongraph.index")
+_RELEASE_S = 2.0  # at shutdown: how long releasing a lease may take
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,4 +443,11 @@ class Syncer:
         self._tasks = []
         for scopes in self.scopes.values():
             for scope in scopes:
-                await self.store.release_lease(scope.key, self.holder)
+                try:
+                    await asyncio.wait_for(
+                        self.store.release_lease(scope.key, self.holder), _RELEASE_S
+                    )
+                except (SQLAlchemyError, TimeoutError) as exc:
+                    # A write cancelled mid-transaction can hold SQLite's lock until its
+                    # connection is dropped; the lease expires by itself: shutdown goes on.
+                    log.info("index: lease of %s left to expire (%s)", scope.key, exc)

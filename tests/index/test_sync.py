@@ -4,6 +4,7 @@ backends: what a query sees after each sync, and what each sync costs in vendor 
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -435,3 +436,22 @@ async def test_filters_read_from_the_index_equal_the_oracle(
             e for e in gateway.simulators[provider].log.entries if e.path.endswith("sessions")
         ]
         assert listed == []  # no list call; Vectara's text reads events, nothing else
+
+
+async def test_stopping_while_another_writer_holds_sqlite_leaves_the_lease_to_expire(
+    tmp_path: Any,
+) -> None:
+    url = f"sqlite:///{tmp_path}/index.db"
+    async with indexed(url, size=20) as gateway:
+        await gateway.sync()
+        assert gateway.sources.index is not None
+        path = raw.sqlite_path(url)
+        assert path is not None
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # the write lock, as a cancelled write can keep it
+            await gateway.sources.index.syncer.stop()  # returns: no "database is locked"
+        finally:
+            holder.close()
+        rows = await raw.fetch(url, "SELECT holder FROM leases")
+        assert rows  # the leases were left to expire, not released
