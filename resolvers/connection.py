@@ -203,7 +203,8 @@ async def fetch_sessions(
     for provider in sorted(wanted & adapters.keys()):
         if provider not in queries:
             outcomes[provider] = SourceOutcome(provider, queried=False, exhausted=True)
-    streams = await _fetch_all(adapters, queries, plan, outcomes, on_listed)
+    candidates = _Candidates(plan, on_listed) if on_listed is not None else None
+    streams = await _fetch_all(adapters, queries, plan, outcomes, candidates)
     page = _merge(streams, plan, codec, outcomes)
     page.sources = [outcomes[p] for p in sorted(outcomes)]
     if backward:
@@ -314,14 +315,14 @@ async def _fetch_all(
     queries: dict[Provider, SessionQuery],
     plan: _Plan,
     outcomes: dict[Provider, SourceOutcome],
-    on_listed: OnListed | None,
+    candidates: _Candidates | None,
 ) -> dict[Provider, _Stream]:
     active = [p for p in queries if plan.positions.get(p.value) != DONE]
     for provider in queries:
         if provider not in active:
             outcomes[provider] = SourceOutcome(provider, exhausted=True)
     results = await asyncio.gather(
-        *(_take(adapters[p], queries[p], plan, on_listed) for p in active),
+        *(_take(adapters[p], queries[p], plan, candidates) for p in active),
         return_exceptions=True,
     )
     streams: dict[Provider, _Stream] = {}
@@ -354,8 +355,31 @@ async def _fetch_all(
     return streams
 
 
+class _Candidates:
+    """Which listed sessions can still make the page, as the vendors' lists come in: those
+    among the first `count` of everything listed so far (a list that comes later only pushes
+    sessions down). Each vendor's are handed to `on_listed` when its own list is in."""
+
+    def __init__(self, plan: _Plan, on_listed: OnListed) -> None:
+        self.plan = plan
+        self.on_listed = on_listed
+        self.first: list[SortKey] = []  # the first `count` sort keys listed so far, in order
+
+    def listed(self, provider: Provider, records: Sequence[SessionRecord]) -> None:
+        order, count = self.plan.order, self.plan.count
+        self.first = sorted(
+            [*self.first, *(r.sort_key for r in records)],
+            reverse=order is SortOrder.NEWEST_FIRST,
+        )[:count]
+        if len(self.first) == count:
+            last = self.first[-1]
+            records = [r for r in records if not beyond(r.sort_key, last, order)]
+        if records:
+            self.on_listed(provider, records)
+
+
 async def _take(
-    adapter: SessionLister, query: SessionQuery, plan: _Plan, on_listed: OnListed | None
+    adapter: SessionLister, query: SessionQuery, plan: _Plan, candidates: _Candidates | None
 ) -> _Stream:
     """`plan.count + 1` sessions strictly after the plan's starting point, from one vendor, in
     one `list_sessions` call: the page's cost is that call's bound, never a loop of them."""
@@ -373,8 +397,8 @@ async def _take(
     frontier = page.frontier if page.stopped else None
     if frontier is None and page.items:
         frontier = page.items[-1].record.sort_key
-    if on_listed is not None and fresh:
-        on_listed(adapter.provider, [item.record for item in fresh[: plan.count]])
+    if candidates is not None and fresh:
+        candidates.listed(adapter.provider, [item.record for item in fresh[: plan.count]])
     return _Stream(fresh, page, bounded, frontier)
 
 

@@ -1,0 +1,92 @@
+"""Pipelined fan-out: a vendor's batched detail call starts as soon as its own list is in, for
+the listed sessions that can still make the page, without waiting for a slower vendor; vendors
+with one detail call per session wait for the merged page (a candidate left out costs a call)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from providers.query import SortOrder
+from providers.records import Provider, SessionRecord, SessionStatus
+from resolvers.connection import _Candidates, _Plan
+from resolvers.filters import SessionFilterSpec
+from tests.conftest import running_gateway
+
+SAMSARA_DETAILS = "/agent-studio/voice-sessions"
+DETAILS = """{ sessions(first: 20) { edges { node { id provider providerSessionId
+  transcript { turns { text } } } } } }"""
+
+
+async def test_batched_details_start_before_a_slow_vendor_has_answered() -> None:
+    async with running_gateway(size=60) as gateway:
+        vonage = gateway.simulators[Provider.VONAGE]
+        samsara = gateway.simulators[Provider.SAMSARA]
+        vonage.faults.latency_s = 0.4
+        # When Samsara's detail call comes in: how far Vonage's searches are (0: unanswered).
+        vonage_at_details: list[list[int]] = []
+        record = samsara.log.record
+
+        def watching(method: str, path: str, raw_query: str, *args: Any) -> tuple[int, int]:
+            if path == SAMSARA_DETAILS:
+                vonage_at_details.append([entry.status for entry in vonage.log.entries])
+            return record(method, path, raw_query, *args)
+
+        samsara.log.record = watching  # type: ignore[method-assign]
+        body = await gateway.query(DETAILS)
+        assert "errors" not in body, body
+        [statuses] = vonage_at_details  # one batched call
+        assert statuses and all(status == 0 for status in statuses)
+        on_page = {
+            e["node"]["providerSessionId"]
+            for e in body["data"]["sessions"]["edges"]
+            if e["node"]["provider"] == "SAMSARA"
+        }
+        [details] = [e for e in samsara.log.entries if e.path == SAMSARA_DETAILS]
+        asked = set(details.param("ids").split(","))  # type: ignore[union-attr]
+        assert on_page and on_page <= asked and len(asked) <= 20
+        assert all(t["node"]["transcript"] is not None for t in body["data"]["sessions"]["edges"])
+
+
+async def test_per_session_details_are_fetched_for_the_merged_page_only() -> None:
+    async with running_gateway(size=60) as gateway:
+        body = await gateway.query(DETAILS)
+        on_page = {
+            e["node"]["providerSessionId"]
+            for e in body["data"]["sessions"]["edges"]
+            if e["node"]["provider"] == "VECTARA"
+        }
+        events = [
+            e.path.split("/")[-2]
+            for e in gateway.simulators[Provider.VECTARA].log.entries
+            if e.path.endswith("/events")
+        ]
+        assert sorted(events) == sorted(on_page)
+
+
+def _record(provider: Provider, minute: int) -> SessionRecord:
+    return SessionRecord(
+        provider=provider,
+        id=f"{provider.value}-{minute}",
+        status=SessionStatus.COMPLETED,
+        raw_status="completed",
+        started_at=datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=minute),
+    )
+
+
+def test_candidates_are_those_among_the_first_count_listed_so_far() -> None:
+    window = (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+    plan = _Plan(SessionFilterSpec(), SortOrder.NEWEST_FIRST, 3, window, "f", {}, None, None)
+    handed: list[tuple[Provider, list[int]]] = []
+
+    def on_listed(provider: Provider, records: Any) -> None:
+        handed.append((provider, [r.started_at.minute for r in records]))
+
+    candidates = _Candidates(plan, on_listed)
+    # First in: everything it lists could make a page of 3.
+    candidates.listed(Provider.STATESET, [_record(Provider.STATESET, m) for m in (50, 40, 30)])
+    # Then: only its sessions among the three newest of all listed so far (50, 45, 40) can.
+    candidates.listed(Provider.SAMSARA, [_record(Provider.SAMSARA, m) for m in (45, 35, 20)])
+    # None of these can any more: the three newest are still 50, 45, 40.
+    candidates.listed(Provider.VONAGE, [_record(Provider.VONAGE, m) for m in (39, 10)])
+    assert handed == [(Provider.STATESET, [50, 40, 30]), (Provider.SAMSARA, [45])]
