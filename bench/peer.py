@@ -14,6 +14,14 @@ reads the whole list (100 sessions: one call of limit 100) and returns the newes
 passes `limit: 50` through and returns the vendor's first 50. sessiongraph also shares one vendor
 call between identical requests in flight; the table's vendor calls per request shows it.
 
+Settings: sessiongraph runs `serve`'s defaults (one process unless --workers is given) with
+SESSIONGRAPH_INDEX_URL=off, `--log-level warning` (no access-log line per request: the peer
+writes none either) and its StateSet client rate limit off (STATESET_VOICE_RATE_LIMIT_PER_MIN=0):
+the default, 60 calls a minute, would pace sessiongraph while the peer, which has no such
+limit, calls the simulator (which enforces none) freely. --default-limit-run measures the
+default too. The peer runs `hive-gateway supergraph` with NODE_ENV=production and its default
+of no cluster workers (`--fork` unset).
+
 Every process it starts is stopped at the end, on errors and on Ctrl-C too.
 """
 
@@ -66,6 +74,9 @@ PAGE = 50
 RATIO_CLIENTS = 10  # the issue's targets are stated at 10 clients
 THROUGHPUT_TARGET = 1.5  # ours req/s ÷ peer req/s, at least
 P50_TARGET = 0.7  # ours p50 ÷ peer p50, at most
+# The default client limit lets a burst of 15 calls through, then 45 a minute: a short run
+# would measure the burst, not the limit.
+LIMITED_WARMUP_S = 30
 VENDOR_ENV = ("STATESET_VOICE_API_KEY", "STATESET_VOICE_BASE_URL")
 # Inherited variables that would change either gateway's settings behind the harness's back.
 VENDOR_PREFIXES = ("SESSIONGRAPH_", "SAMSARA_", "STATESET_", "VECTARA_", "VONAGE_")
@@ -104,10 +115,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--default-limit-run",
-        action=argparse.BooleanOptionalAction,
-        default=True,
+        action="store_true",
         help="also measure sessiongraph with serve's default StateSet client rate limit "
-        f"(60 calls a minute) at {RATIO_CLIENTS} clients",
+        f"(60 calls a minute) at {RATIO_CLIENTS} clients, after a warm-up of at least "
+        f"{LIMITED_WARMUP_S} s (the limit's burst spent)",
     )
     parser.add_argument("--request-timeout", type=int, default=30, help="wrk --timeout, seconds")
     parser.add_argument("--out", type=Path, default=OUT / "peer.json")
@@ -232,6 +243,19 @@ def tree_cpu_s(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pid: int, timeout_s: float = 10.0) -> None:
+    """Waits until `pid` (and its children) is idle: the requests a warm-up left in flight are
+    finished or dropped, and their CPU and vendor calls are not charged to the measured run."""
+    deadline = time.monotonic() + timeout_s
+    used = tree_cpu_s(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = tree_cpu_s(pid)
+        if now - used < 0.01:  # under 5% of a core over 200 ms
+            return
+        used = now
+
+
 def process_count(pid: int) -> int:
     return len(tree(pid, _all_stats()))
 
@@ -294,6 +318,7 @@ class Gateway:
     body: Path
     settings: dict[str, Any]
     concurrency: Sequence[int] | None = None  # None: every one of the run
+    warmup_s: int | None = None  # None: the run's --warmup
     processes: int = 0  # the process and its children once serving
     answer: dict[str, int] = field(default_factory=dict)
 
@@ -470,8 +495,10 @@ class PeerRun:
                 request_timeout_s=self.args.request_timeout,
             )
 
-        if self.args.warmup:
-            run(self.args.warmup)
+        warmup = self.args.warmup if gateway.warmup_s is None else gateway.warmup_s
+        if warmup:
+            run(warmup)
+            settle(gateway.process.pid)
         calls0, cpu0 = vendor_calls(vendor_url), tree_cpu_s(gateway.process.pid)
         sim0, wall0 = tree_cpu_s(simulator.pid), time.monotonic()
         result = run(self.args.duration)
@@ -483,8 +510,8 @@ class PeerRun:
             gateway=gateway.label,
             load=result,
             cpu_ms_per_request=round(cpu * 1000 / done, 2) if done else None,
-            # Counted around the measured run: a few calls of the warm-up's last requests or of
-            # requests wrk left unfinished may fall in or out; both gateways alike.
+            # Counted over the measured run: the calls of requests wrk left unfinished at its
+            # end (at most one a client) fall in; both gateways alike.
             vendor_calls_per_request=round(calls / done, 3) if done else None,
             simulator_busy=round(sim / wall, 2) if wall else None,
         )
@@ -588,6 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 limited=True,
             )
             limited.concurrency = [RATIO_CLIENTS]
+            limited.warmup_s = max(args.warmup, LIMITED_WARMUP_S)
             gateways.append(limited)
         for clients in args.concurrency:
             for gateway in gateways:
