@@ -32,7 +32,7 @@ from bench.processes import (
     wait_for_http,
 )
 from bench.profile import Profiler
-from bench.queries import MERGED_DETAILS, PAGE_SIZE
+from bench.queries import MERGED_DETAILS, PAGE_SIZE, SMALL_CACHED
 
 OUT = Path(__file__).with_name("out")
 BASE_URL_KEYS = ("STATESET_VOICE_BASE_URL", "SAMSARA_BASE_URL")
@@ -41,7 +41,11 @@ STATESET_PAGE = (
     f"query StateSetPage {{ sessions(first: {PAGE_SIZE}, filter: {{providers: [STATESET]}}) {{ "
     "edges { node { transcript { turns { speaker text } } toolCalls { name } } } } }"
 )
-QUERIES = {"stateset_page": STATESET_PAGE, "merged_details": MERGED_DETAILS.text}
+QUERIES = {
+    "stateset_page": STATESET_PAGE,
+    "merged_details": MERGED_DETAILS.text,
+    "small_cached": SMALL_CACHED.text,
+}
 INDEX_QUERY = "{ providers { name index { state } } }"
 # The simulators enforce no rate limit; the gateway's own token buckets (the vendors' published
 # limits, e.g. StateSet's 60 a minute) would make this a measure of waiting, not of CPU.

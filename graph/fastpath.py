@@ -23,9 +23,11 @@ answers for generated queries and variables.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from keyword import iskeyword
 from typing import Any
 
 from graphql import (
@@ -209,28 +211,41 @@ def _generate(steps: list[_Step], is_type_of: Any) -> Plan:
     """The plan as one generated function: a dict display with one entry per key, attributes
     read inline and leaves of the exact type taken as they are (the technique of graphql-jit:
     a closure per field costs calls and tuple unpacking for every object of a page). Only
-    `repr` of the response keys and attribute names that are identifiers reach the source."""
-    names: dict[str, Any] = {"BAIL": _BAIL, "NO_INFO": _NO_INFO, "is_type_of": is_type_of}
-    entries = []
+    `repr` of the response keys and attribute names that are identifiers reach the source.
+    The source depends on the selection's shape only: compiled once per shape (`_factory`),
+    the request's getters and completers are passed to it."""
+    entries, values = [], []
     for i, step in enumerate(steps):
-        names[f"get{i}"], names[f"complete{i}"] = step.getter, step.completer
+        values += [step.getter, step.completer, step.unchanged]
         read = f"get{i}(source)"
-        if step.attribute is not None and step.attribute.isidentifier():
-            read = f"source.{step.attribute}"
+        attribute = step.attribute
+        if attribute is not None and attribute.isidentifier() and not iskeyword(attribute):
+            read = f"source.{attribute}"
         value = f"complete{i}({read})"
         if step.unchanged is not None:
-            names[f"kind{i}"] = step.unchanged
             value = f"(value if type(value := {read}) is kind{i} else complete{i}(value))"
-        entries.append(f"        {step.key!r}: {value},")
+        entries.append(f"            {step.key!r}: {value},")
+    parameters = ", ".join(f"get{i}, complete{i}, kind{i}" for i in range(len(steps)))
     check = ""
     if is_type_of is not None:
         # Strawberry's is_type_of reads no info (an isinstance check on the Node types).
-        check = "    if not is_type_of(source, NO_INFO):\n        raise BAIL\n"
+        check = "        if not is_type_of(source, NO_INFO):\n            raise BAIL\n"
     body = "\n".join(entries)
-    source = f"def plan(source):\n{check}    return {{\n{body}\n    }}\n"
-    exec(compile(source, "<graph.fastpath plan>", "exec"), names)
-    plan: Plan = names["plan"]
+    source = (
+        f"def make(BAIL, NO_INFO, is_type_of, {parameters}):\n"
+        f"    def plan(source):\n{check}        return {{\n{body}\n        }}\n"
+        "    return plan\n"
+    )
+    plan: Plan = _factory(source)(_BAIL, _NO_INFO, is_type_of, *values)
     return plan
+
+
+@functools.lru_cache(maxsize=1024)
+def _factory(source: str) -> Callable[..., Plan]:
+    names: dict[str, Any] = {}
+    exec(compile(source, "<graph.fastpath plan>", "exec"), names)
+    make: Callable[..., Plan] = names["make"]
+    return make
 
 
 def _unchanged(field_def: GraphQLField) -> type | None:
