@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,9 +190,22 @@ def ids(sessions: dict[str, Any]) -> list[tuple[str, str]]:
     return [(e["node"]["provider"], e["node"]["providerSessionId"]) for e in sessions["edges"]]
 
 
-def index_ready(connection: Pinned) -> bool:
-    providers = connection.ask(PROVIDERS)["data"]["providers"]
-    return all(p["index"]["state"] == "READY" for p in providers if p["name"] in INDEXED)
+def index_ready_on_each(base: str, workers: int, seconds: float = 45) -> None:
+    """Until every worker says StateSet's and Vectara's lists are READY (new connections: an
+    idle keep-alive connection is closed by the server after 5 s)."""
+    ready: set[int] = set()
+    deadline = time.monotonic() + seconds
+    while len(ready) < workers and time.monotonic() < deadline:
+        connection = Pinned(base)
+        try:
+            providers = connection.ask(PROVIDERS)["data"]["providers"]
+        finally:
+            connection.close()
+        if all(p["index"]["state"] == "READY" for p in providers if p["name"] in INDEXED):
+            ready.add(connection.pid)
+        else:
+            time.sleep(0.2)
+    assert len(ready) == workers, f"the index READY on workers {sorted(ready)} only"
 
 
 # --- the oracles -----------------------------------------------------------------------------
@@ -249,10 +262,9 @@ def test_two_workers_share_the_index_the_cursors_and_the_work(tmp_path: Path) ->
         # Rate limits far above what the test asks: its subject is the processes, not pacing.
         env |= {adapter_class(p).config.rate_limit_env: "60000" for p in Provider}
         with serving(env, tmp_path, log) as (process, base):
+            index_ready_on_each(base, 2)
             pinned = one_per_worker(base, 2)
             try:
-                for connection in pinned.values():
-                    wait_for(lambda c=connection: index_ready(c), "the index", seconds=45)
                 answered = _pages_and_cursors(pinned, simulators)
                 spread = _many_requests(base, answered)
             finally:
@@ -336,16 +348,22 @@ def test_two_demo_workers_show_the_same_data(tmp_path: Path) -> None:
     configured: start-up time), the cursor secret and a temporary index file for all."""
     log = tmp_path / "serve.log"
     with serving({"SESSIONGRAPH_DEMO_SIZE": "200"}, tmp_path, log) as (process, base):
+        index_ready_on_each(base, 2)
         pinned = one_per_worker(base, 2)
         try:
-            for connection in pinned.values():
-                wait_for(lambda c=connection: index_ready(c), "the index", seconds=45)
             first, second = pinned.values()
-            default_window = [page_of(first), page_of(second)]
-            assert default_window[0] == default_window[1]
-            assert len(default_window[0]["edges"]) == FIRST
-            cursor = default_window[0]["pageInfo"]["endCursor"]
-            assert page_of(second, cursor) == page_of(first, cursor)
+            # Explicit: a default window ends at the second of the request, and a cursor
+            # carries its window, so two requests a second apart would differ there.
+            now = datetime.now(UTC)
+            window = {
+                "startedAfter": (now - timedelta(days=60)).isoformat(),
+                "startedBefore": (now + timedelta(days=1)).isoformat(),
+            }
+            pages = [page_of(first, window), page_of(second, window)]
+            assert pages[0] == pages[1]
+            assert len(pages[0]["edges"]) == FIRST
+            cursor = pages[0]["pageInfo"]["endCursor"]
+            assert page_of(second, window, cursor) == page_of(first, window, cursor)
         finally:
             for connection in pinned.values():
                 connection.close()
@@ -364,8 +382,7 @@ def test_two_demo_workers_show_the_same_data(tmp_path: Path) -> None:
     shutil.rmtree(folder)
 
 
-def page_of(connection: Pinned, after: str | None = None) -> dict[str, Any]:
-    """A page of the default window (the last 90 days before the demo's anchor)."""
-    body = connection.ask(PAGE, after=after, filter=None)
+def page_of(connection: Pinned, window: dict[str, str], after: str | None = None) -> dict[str, Any]:
+    body = connection.ask(PAGE, after=after, filter=window)
     sessions: dict[str, Any] = body["data"]["sessions"]
     return sessions
