@@ -101,7 +101,7 @@ def serving(
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            wait_for(lambda: httpx.get(f"{base}/healthz").status_code == 200, "serve", 45)
+            wait_for(lambda: httpx.get(f"{base}/healthz").status_code == 200, "serve", 90)
             yield process, base
         finally:
             stop(process)
@@ -166,7 +166,7 @@ class Pinned:
         self.client.close()
 
 
-def one_per_worker(base: str, workers: int, seconds: float = 20) -> dict[int, Pinned]:
+def one_per_worker(base: str, workers: int, seconds: float = 40) -> dict[int, Pinned]:
     """A pinned connection to each of `workers` workers (new connections until each is met)."""
     pinned: dict[int, Pinned] = {}
     deadline = time.monotonic() + seconds
@@ -190,7 +190,7 @@ def ids(sessions: dict[str, Any]) -> list[tuple[str, str]]:
     return [(e["node"]["provider"], e["node"]["providerSessionId"]) for e in sessions["edges"]]
 
 
-def index_ready_on_each(base: str, workers: int, seconds: float = 45) -> None:
+def index_ready_on_each(base: str, workers: int, seconds: float = 90) -> None:
     """Until every worker says StateSet's and Vectara's lists are READY (new connections: an
     idle keep-alive connection is closed by the server after 5 s)."""
     ready: set[int] = set()
@@ -332,7 +332,7 @@ def _a_killed_worker_is_replaced(base: str, log: Path, workers: list[int]) -> li
     """SIGKILL one worker: the supervisor starts another, and the two left answer."""
     victim = workers[0]
     os.kill(victim, signal.SIGKILL)
-    wait_for(lambda: len(started_workers(log)) == 3, "a replacement worker", seconds=30)
+    wait_for(lambda: len(started_workers(log)) == 3, "a replacement worker", seconds=60)
     now = [pid for pid in started_workers(log) if pid != victim]
     pinned = one_per_worker(base, 2)
     try:
