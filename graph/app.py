@@ -10,6 +10,7 @@ and while it runs: one deadline, and no work left once its client is gone (`dead
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -40,9 +41,11 @@ from resolvers.context import Loaders, RequestContext
 from resolvers.cursor import CursorCodec
 from resolvers.sources import Sources, demo_sources, live_sources
 
-__all__ = ["create_app"]
+__all__ = ["WORKER_HEADER", "create_app"]
 
 log = logging.getLogger("sessiongraph")
+
+WORKER_HEADER = "Sessiongraph-Worker"  # on /healthz: the pid of the process that answered
 
 # nginx's code for "client closed request": logged, never read by anyone.
 CLIENT_CLOSED = 499
@@ -252,8 +255,11 @@ def create_app(
     mount_graphiql_assets(app)
 
     @app.get("/healthz")
-    async def healthz(request: Request) -> dict[str, Any]:
+    async def healthz(request: Request, response: Response) -> dict[str, Any]:
         opened: Sources = request.app.state.sources
+        # Which process answered, with `serve --workers N`: each worker has its own caches
+        # and breakers, so this is where an operator starts telling them apart.
+        response.headers[WORKER_HEADER] = str(os.getpid())
         return {
             "status": "ok",
             "mode": "demo" if opened.demo else "live",

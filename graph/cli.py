@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from graph.settings import ConfigError, load_settings
+from graph.serving import configure_logging, serve
+from graph.settings import ConfigError
 from providers.records import Provider
 from providers.vendors import adapter_class
 from resolvers.sources import build_simulators
@@ -40,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers",
+        help="processes serving the port (also SESSIONGRAPH_WORKERS): a number, or auto (the"
+        " CPUs this process may use, at most 8); default auto in live mode, 1 in demo mode"
+        " (each worker then runs its own simulators, with the same data)",
+    )
 
     simulate = commands.add_parser(
         "simulate", help="run the four vendor simulators as HTTP servers on loopback ports"
@@ -86,8 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     export.add_argument("--output", type=Path, help="write to this file instead")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per vendor call is noise
+    configure_logging()
     try:
         if args.command == "serve":
             return _serve(args)
@@ -100,11 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from graph.app import create_app
-
-    app = create_app(load_settings())
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
-    return 0
+    return serve(args.host, args.port, args.log_level, args.workers)
 
 
 def _export_schema(args: argparse.Namespace) -> int:

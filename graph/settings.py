@@ -18,7 +18,7 @@ import os
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,10 +28,14 @@ from providers.records import Provider
 from providers.settings import ProviderSettings, Secret, VendorConfig
 from providers.vendors import adapter_class
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["MAX_AUTO_WORKERS", "ConfigError", "Settings", "load_settings", "read_workers"]
 
 log = logging.getLogger("sessiongraph")
 N = TypeVar("N", int, float)
+
+# `auto` workers stop here: past it, more processes mostly add memory, caches that do not share,
+# and connections to the index.
+MAX_AUTO_WORKERS = 8
 
 
 class ConfigError(ValueError):
@@ -67,12 +71,28 @@ class Settings:
     reconcile_interval_s: float = 3600.0
     index_retention_days: int | None = None  # default: default_window_days + 7
     index_max_sessions: int = 1_000_000  # per vendor list (a Vectara agent's, StateSet's)
+    # Processes `serve` runs (`--workers`, SESSIONGRAPH_WORKERS): a number, or "auto" (the CPUs
+    # this process may use, at most MAX_AUTO_WORKERS) in live mode; 1 in demo mode, whose
+    # simulators live in the process.
+    workers: int = 1
 
     @property
     def retention_days(self) -> int:
         if self.index_retention_days is not None:
             return self.index_retention_days
         return self.default_window_days + 7
+
+    def per_worker(self) -> Settings:
+        """These settings as one of `workers` processes sees them: each vendor's rate limit
+        is shared by the workers (every worker has its own token bucket, the vendor counts
+        them all), so each takes its part. Demo mode's simulators are per worker: unchanged."""
+        if self.workers == 1 or self.demo:
+            return self
+        shared = {
+            provider: replace(vendor, rate_limit_share=self.workers)
+            for provider, vendor in self.providers.items()
+        }
+        return replace(self, providers=shared)
 
 
 # Each setting's default is stated once, on `Settings`.
@@ -138,7 +158,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             number("index_retention_days", int) if setting("index_retention_days", "") else None
         ),
         index_max_sessions=number("index_max_sessions", int),
+        workers=read_workers(setting("workers", "auto" if live else "1"), "SESSIONGRAPH_WORKERS"),
     )
+
+
+def read_workers(text: str, name: str) -> int:
+    """A worker count as written by the user: a whole number >= 1, or `auto`: the CPUs this
+    process may run on (its affinity, not the machine's count: a container pinned to two
+    cores gets two), at most MAX_AUTO_WORKERS."""
+    text = text.strip()
+    if text.lower() == "auto":
+        return min(MAX_AUTO_WORKERS, _usable_cpus())
+    if not text.isdecimal() or int(text) < 1:
+        raise ConfigError(
+            f"{name} must be a whole number of processes (1 or more) or auto, not {text!r}"
+        )
+    return int(text)
+
+
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)  # macOS, Windows: no affinity to read
 
 
 _INDEX_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")

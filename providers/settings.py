@@ -80,14 +80,23 @@ class ProviderSettings:
     # httpx's own transport.
     http_transport: str = "aiohttp"
     rate_limit_per_min: int | None = None  # None: the vendor's default (`VendorConfig`)
+    # Processes that share the vendor's limit (`serve --workers`), each with its own client.
+    rate_limit_share: int = 1
 
     def rate_limit(self, config: VendorConfig) -> int:
-        """Requests a minute the vendor's client allows itself; 0: no limit."""
-        return (
+        """Requests a minute this process's client allows itself; 0: no limit. Shared by
+        `rate_limit_share` processes, each takes the limit divided among them, rounded down
+        so that together they stay within it (and its burst, a quarter of it, goes down with
+        it). At least 1: a limit below one a minute per process cannot be split, and
+        the processes together may then exceed it (`serve` warns)."""
+        limit = (
             config.rate_limit_per_min
             if self.rate_limit_per_min is None
             else self.rate_limit_per_min
         )
+        if limit == 0 or self.rate_limit_share == 1:
+            return limit
+        return max(1, limit // self.rate_limit_share)
 
     @property
     def cache_scope(self) -> str:

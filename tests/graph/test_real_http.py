@@ -94,7 +94,9 @@ def test_serve_pointed_at_simulate_answers_like_demo_mode(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: httpx.get(f"{base}/healthz").status_code == 200, "serve")
+        # Live mode's default is a worker per CPU: a supervisor, then workers that each import
+        # the app, which on a loaded 2-core machine has taken over 30 s.
+        wait_for(lambda: httpx.get(f"{base}/healthz").status_code == 200, "serve", 90)
         assert httpx.get(f"{base}/healthz").json()["mode"] == "live"
         live = httpx.post(f"{base}/graphql", json={"query": QUERY}, timeout=30).json()
     finally:

@@ -1,0 +1,203 @@
+"""How `sessiongraph serve` runs: one process, or a supervisor and `workers` processes.
+
+With several workers, uvicorn's supervisor (`uvicorn.supervisors.Multiprocess`) binds the
+socket once and spawns the workers, which accept connections from it; each worker imports
+`worker_app` and builds its app from the environment. SIGTERM or SIGINT to the supervisor stops
+every worker gracefully (requests in flight finish, each lifespan closes its index and clients);
+a worker that dies is replaced; a worker that cannot start stops the server (exit code 3); a
+worker whose supervisor is gone stops by itself.
+
+Everything a worker reads must be the same in every worker, and settings come from the
+environment, so the supervisor writes into its own environment, before it spawns anything,
+what would otherwise be drawn afresh in each worker: the worker count (`auto` resolved), a
+generated cursor secret (else a cursor made by one worker fails on the next), and in demo mode
+the data's anchor and the index's temporary file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
+
+from graph.settings import ConfigError, Settings, load_settings, read_workers
+from providers.vendors import adapter_class
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = [
+    "WORKER_APP",
+    "Supervisor",
+    "configure_logging",
+    "run_workers",
+    "serve",
+    "stop_with_supervisor",
+    "worker_app",
+]
+
+log = logging.getLogger("sessiongraph")
+
+WORKER_APP = "graph.serving:worker_app"  # what each worker imports (uvicorn's factory=True)
+WORKERS_ENV = "SESSIONGRAPH_WORKERS"
+
+
+def configure_logging(*, worker: bool = False) -> None:
+    # A worker's lines carry its pid: several processes write to the same stream.
+    where = " [%(process)d]" if worker else ""
+    logging.basicConfig(level=logging.INFO, format=f"%(levelname)s %(name)s{where}: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per vendor call is noise
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker, from the environment the supervisor prepared. One that cannot
+    be built exits with STARTUP_FAILURE, which stops the supervisor: uvicorn would otherwise
+    take any other exception for a worker that died, and start it again, forever."""
+    configure_logging(worker=True)
+    try:
+        from graph.app import create_app
+
+        app = create_app(load_settings().per_worker())
+    except ConfigError as exc:  # the supervisor read the same environment: unlikely
+        log.error("this worker cannot start, the server stops: configuration error: %s", exc)
+        sys.exit(STARTUP_FAILURE)
+    except Exception:
+        log.exception("this worker cannot start, the server stops")
+        sys.exit(STARTUP_FAILURE)
+    stop_with_supervisor()
+    return app
+
+
+def stop_with_supervisor(poll_s: float = 1.0) -> threading.Thread:
+    """Stops this worker gracefully (SIGTERM to itself) once its supervisor is gone (killed,
+    out of memory): nothing would replace it or pass it a signal, and it would keep the port
+    from a restarted server. uvicorn's workers do not watch their parent."""
+    supervisor = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(poll_s)
+        log.error("the supervisor (pid %d) is gone: this worker stops", supervisor)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="supervisor-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(host: str, port: int, log_level: str, workers: str | None = None) -> int:
+    """Serves until stopped; `workers` is the `--workers` flag (None: the settings')."""
+    environ = dict(os.environ)
+    if workers is not None:
+        environ[WORKERS_ENV] = str(read_workers(workers, "--workers"))
+    settings = load_settings(environ)
+    if settings.workers == 1:
+        from graph.app import create_app
+
+        app = create_app(settings)
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        return 0
+    with _shared_by_workers(settings):
+        config = uvicorn.Config(
+            WORKER_APP,
+            factory=True,
+            host=host,
+            port=port,
+            log_level=log_level,
+            workers=settings.workers,
+        )
+        return run_workers(config)
+
+
+def run_workers(config: uvicorn.Config) -> int:
+    """Runs `config.workers` workers until SIGTERM or SIGINT (0), or until one of them cannot
+    start (STARTUP_FAILURE, 3: uvicorn's own code for it)."""
+    supervisor = Supervisor(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    return 0 if supervisor.signalled else STARTUP_FAILURE
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's, knowing why it stopped: its `run` returns alike after SIGTERM and after a
+    worker failed to start (it then stops the others rather than restart a broken app)."""
+
+    signalled = False
+
+    def handle_int(self) -> None:
+        self.signalled = True
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        self.signalled = True
+        super().handle_term()
+
+
+@contextmanager
+def _shared_by_workers(settings: Settings) -> Iterator[None]:
+    """Pins in this process's environment (the workers inherit it) what each worker would
+    otherwise draw on its own; the demo's temporary index is removed when the block ends."""
+    pinned = {WORKERS_ENV: str(settings.workers)}
+    if settings.cursor_secret_generated:
+        log.warning(
+            "SESSIONGRAPH_CURSOR_SECRET is not set: cursors are signed with a key of this server"
+            " only (its %d workers share it) and will not work on another replica or after a"
+            " restart",
+            settings.workers,
+        )
+        pinned["SESSIONGRAPH_CURSOR_SECRET"] = settings.cursor_secret.reveal()
+    _warn_unsplittable_limits(settings)
+    log.info(
+        "%d workers: each vendor's rate limit is divided among them; caches, breakers and"
+        " in-flight sharing are per worker; the index and the cursor secret are shared",
+        settings.workers,
+    )
+    with ExitStack() as cleanup:
+        if settings.demo:
+            # Every worker builds its own simulators: the same seed, size and anchor make the
+            # same data, and one index file lets one worker sync a list for all of them.
+            anchor = settings.demo_anchor or datetime.now(UTC)
+            pinned["SESSIONGRAPH_DEMO_ANCHOR"] = anchor.isoformat()
+            if settings.index_url is None:
+                folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="sessiongraph-"))
+                pinned["SESSIONGRAPH_INDEX_URL"] = f"sqlite:///{folder}/index.db"
+        cleanup.enter_context(_environment(pinned))
+        yield
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _warn_unsplittable_limits(settings: Settings) -> None:
+    for provider, vendor in settings.providers.items():
+        limit = vendor.rate_limit(adapter_class(provider).config)
+        if 0 < limit < settings.workers:
+            log.warning(
+                "%s's rate limit (%d a minute) is below one request a minute per worker: each"
+                " of the %d workers allows itself 1, so together they may exceed it",
+                provider.name,
+                limit,
+                settings.workers,
+            )
