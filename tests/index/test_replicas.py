@@ -11,24 +11,33 @@ import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.conftest import ANCHOR
 from tests.graph.test_real_http import BIN, free_port, wait_for
 from tests.pg import reset_database
 
 INDEXED = {"STATESET", "VECTARA"}
 PROVIDERS = "{ providers { name index { state sessions } } }"
-PAGE = """
-{ sessions(first: 30, filter: {providers: [STATESET, VECTARA]}) {
+# Demo data anchored at start-up time, to the minute (the index keeps the default window plus a
+# week before now, so a fixed past anchor would age out of it), and an explicit window: a
+# default one ends at the request's second, and so would the cursors of two requests.
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+AFTER, BEFORE = (NOW - timedelta(days=60)).isoformat(), (NOW + timedelta(days=1)).isoformat()
+PAGE = (
+    """
+{ sessions(first: 30, filter: {providers: [STATESET, VECTARA], """
+    f'startedAfter: "{AFTER}", startedBefore: "{BEFORE}"'
+    """}) {
     totalCount
     edges { cursor node { id startedAt status } }
     sources { provider fromIndex indexState }
 } }
 """
+)
 
 
 @contextmanager
@@ -39,7 +48,7 @@ def serve(index_url: str, log: Path) -> Iterator[str]:
         "SESSIONGRAPH_INDEX_URL": index_url,
         "SESSIONGRAPH_SYNC_INTERVAL_S": "1",
         "SESSIONGRAPH_CURSOR_SECRET": "replicas",
-        "SESSIONGRAPH_DEMO_ANCHOR": ANCHOR.isoformat(),
+        "SESSIONGRAPH_DEMO_ANCHOR": NOW.isoformat(),
         "SESSIONGRAPH_DEMO_SIZE": "400",
     }
     with log.open("w") as err:
