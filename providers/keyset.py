@@ -3,22 +3,57 @@ Samsara's oldest-first scan), a page resumes right after the sort key of its las
 
 The one place where such a position is written into a cursor, read back from one, and compared:
 `{"key": [started_at, agent_id, id]}` (the provider is implied by the adapter that reads it).
+
+`keyset_after` is the position that resumes a vendor right after any merged sort key, of that
+vendor or another: the merge uses it whenever it is the vendor's own position in effect, and a
+cursor then stores it as a tag, not as a key of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from providers.errors import UserInputError
 from providers.query import Position, SortOrder
 from providers.records import Provider, SessionRecord, SortKey
 
-__all__ = ["after_key", "beyond", "keyset_position", "read_keyset"]
+__all__ = [
+    "after_key",
+    "beyond",
+    "is_keyset",
+    "keyset_after",
+    "keyset_position",
+    "read_keyset",
+]
 
 
 def keyset_position(record: SessionRecord) -> Position:
     return {"key": [record.started_at.isoformat(), record.agent_id or "", record.id]}
+
+
+def is_keyset(position: Position) -> bool:
+    return set(position) == {"key"}
+
+
+def keyset_after(key: SortKey, provider: Provider) -> Position:
+    """The position of `provider` after which come exactly those of its sessions that come
+    after `key` (a merged sort key, of any provider) in either order.
+
+    Of `provider` itself, the key's own position. Of another, the tie at the key's moment is
+    broken by the provider: oldest first, that moment's sessions of `provider` come after `key`
+    when `provider` sorts after the key's provider; newest first, when it sorts before. The
+    position (moment, "", "") keeps that moment's sessions after it oldest first and before it
+    newest first ("" sorts below any agent and id: ids are never empty); one microsecond later
+    it does the opposite. Both orders then take the moment itself when `provider` sorts after
+    the key's provider, and the next microsecond when it sorts before.
+    """
+    moment, of, agent, session_id = key
+    if of == provider.value:
+        return {"key": [moment.isoformat(), agent, session_id]}
+    if provider.value < of:
+        moment += timedelta(microseconds=1)
+    return {"key": [moment.isoformat(), "", ""]}
 
 
 def read_keyset(provider: Provider, position: Position | None) -> SortKey | None:

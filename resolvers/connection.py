@@ -33,7 +33,7 @@ from providers.errors import (
     UpstreamProtocolError,
     UserInputError,
 )
-from providers.keyset import beyond
+from providers.keyset import beyond, is_keyset, keyset_after
 from providers.query import (
     DEFAULT_SCAN_CAP,
     PagedSession,
@@ -43,7 +43,7 @@ from providers.query import (
     SortOrder,
 )
 from providers.records import Provider, SessionRecord, SortKey
-from resolvers.cursor import DONE, Cursor, CursorCodec, filter_hash
+from resolvers.cursor import DONE, VENDOR_WINDOW, Cursor, CursorCodec, filter_hash
 from resolvers.filters import SessionFilterSpec, resolve_window
 
 __all__ = [
@@ -63,8 +63,8 @@ log = logging.getLogger("sessiongraph")
 OnListed = Callable[[Provider, Sequence[SessionRecord]], None]
 
 # A cursor's entry beside the vendors' positions: the window they were taken in, when a keyset
-# resume narrowed it (no provider is spelled with "@").
-_VENDOR_WINDOW = "@window"
+# resume narrowed it.
+_VENDOR_WINDOW = VENDOR_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +449,13 @@ def _merge(
             positions[provider.value] = dict(resumes[provider])
         else:
             positions[provider.value] = dict(item.resume)
-        cursor = Cursor(plan.order, plan.filter_hash, plan.window, key, dict(positions))
+        cursor = Cursor(
+            plan.order,
+            plan.filter_hash,
+            plan.window,
+            key,
+            _at_key(positions, streams, remaining, key, plan.order),
+        )
         late = plan.resumed_key is not None and not beyond(key, plan.resumed_key, plan.order)
         taken.append(Edge(item.record, codec.encode(cursor), late))
     for provider, left in remaining.items():
@@ -459,9 +465,39 @@ def _merge(
     page = MergedPage(taken, has_next, False, _total(plan, outcomes))
     if not taken and bounded:
         key = stop_at or plan.resumed_key or plan.after_key or _start_key(plan)
-        resume = Cursor(plan.order, plan.filter_hash, plan.window, key, dict(positions))
+        resume = Cursor(
+            plan.order,
+            plan.filter_hash,
+            plan.window,
+            key,
+            _at_key(positions, streams, remaining, key, plan.order),
+        )
         page.resume_cursor = codec.encode(resume)
     return page
+
+
+def _at_key(
+    positions: dict[str, Position | str | None],
+    streams: dict[Provider, _Stream],
+    remaining: dict[Provider, int],
+    key: SortKey,
+    order: SortOrder,
+) -> dict[str, Position | str | None]:
+    """The positions of a cursor at `key`, where a keyset vendor resumes right after `key`
+    (`keyset_after`, stored as a tag: a cursor stays short) instead of after its own last
+    session. The same place: the vendor's answer on this page is its list from its position,
+    and its next session in it, not yet taken, comes after `key`, so nothing of that vendor lies
+    between its position and `key`. A vendor that did not answer, or has nothing left on this
+    page (done, or its walk stopped), keeps its own position."""
+    edge = dict(positions)
+    for provider, stream in streams.items():
+        left = remaining[provider]
+        if left == 0:
+            continue
+        following = stream.items[len(stream.items) - left]
+        if is_keyset(following.resume) and beyond(following.record.sort_key, key, order):
+            edge[provider.value] = keyset_after(key, provider)
+    return edge
 
 
 def _start_key(plan: _Plan) -> SortKey:

@@ -1,12 +1,26 @@
-"""Opaque, versioned, signed cursors.
+"""Opaque, versioned, signed, compact cursors.
 
-A cursor is `base64url(json) + "." + base64url(hmac-sha256[:16])`. The JSON holds the cursor
-version, the order, the hash of the filter it was made for, the window the first page resolved
-(so "the last 90 days" does not move under a client paging through it), the edge's sort key and,
-per vendor, where to resume: the adapter's native `Position`, `DONE` when that vendor has nothing
-left, or null for "from the start". Any cursor that was not signed by this deployment's secret,
-was made for another filter or order, or does not parse is a BAD_USER_INPUT error: nothing a
-client writes into a cursor ever reaches a vendor request unsigned.
+A cursor is `base64url(payload || mac)`: the payload is binary (resolvers/packing.py) and the
+MAC is HMAC-SHA256 under the deployment's secret over `payload || filter hash`, cut to 12
+bytes (96 bits: far beyond forging by guessing). The filter hash (of the filter and the order)
+is not stored: a cursor of another filter or order fails the MAC like an edited one does.
+
+The payload holds the version, the order the page was walked in, the window the first page
+resolved (so "the last 90 days" does not move under a client paging through it), the edge's
+sort key and, per vendor, where to resume: the adapter's native `Position`, `DONE` when that
+vendor has nothing left, or nothing for "from the start". Times are deltas from the window's
+end in the coarsest exact unit, ids are packed by their alphabet (UUIDs in 16 bytes, hex as
+bytes, base64url-like text in 6 bits a character), and each position kind has a tag:
+
+- a keyset position equal to `keyset_after(key, vendor)` (the merge puts one there whenever
+  it resumes that vendor exactly as its own position would) is the tag alone;
+- keyset keys, Vonage places and stop points, Samsara stream positions and the narrowed window
+  are packed field by field, and only when they read back equal to what was given;
+- anything else is compact JSON, so every position round-trips exactly.
+
+Any cursor that was not signed by this deployment's secret, was made for another filter or
+order, is of another version, or does not parse is a BAD_USER_INPUT error: nothing a client
+writes into a cursor ever reaches a vendor request unsigned.
 """
 
 from __future__ import annotations
@@ -16,20 +30,43 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from providers.errors import UserInputError
+from providers.keyset import keyset_after
 from providers.query import Position, SortOrder
-from providers.records import SortKey
+from providers.records import Provider, SortKey
+from resolvers.packing import Reader, Writer, micros
 
-__all__ = ["DONE", "Cursor", "CursorCodec", "filter_hash"]
+__all__ = ["DONE", "VENDOR_WINDOW", "Cursor", "CursorCodec", "filter_hash"]
 
-VERSION = 2  # 2: keyset positions are {"key": [...]} for every adapter
+VERSION = 3  # 2: JSON; 3: binary, MAC over the filter hash
 DONE = "done"  # the vendor's list is exhausted up to and including this edge
+# A cursor's entry beside the vendors' positions: the window they were taken in, when a keyset
+# resume narrowed it (no provider is spelled with "@").
+VENDOR_WINDOW = "@window"
+MAC_BYTES = 12
 
 ProviderPositions = dict[str, Position | str | None]
+
+# The vendors have a 4-bit tag each in the header; any other entry (the narrowed window, or a
+# name this codec does not know) is an extra: its tag, its name's code, then its body.
+_PROVIDERS = tuple(Provider)
+_SLOTS = tuple(p.value for p in _PROVIDERS)
+_NAMED = (VENDOR_WINDOW,)  # extras named by their index here, others spelled out
+
+# Position tags.
+_ABSENT, _NULL, _DONE, _AT_KEY, _KEYSET, _PLACE, _STOP, _STREAMS, _WINDOW, _JSON = range(10)
+# The first byte: the version (3 bits), the order, whether extras follow, the key's provider
+# (an index into _PROVIDERS, or one of _KEY_EMPTY, _KEY_TEXT: spelled out after the key's time).
+_ASC, _EXTRAS = 0x10, 0x08
+_KEY_EMPTY, _KEY_TEXT = len(_PROVIDERS), len(_PROVIDERS) + 1
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,47 +88,298 @@ class CursorCodec:
         self._secret = secret.encode()
 
     def encode(self, cursor: Cursor) -> str:
-        body = {
-            "v": VERSION,
-            "o": cursor.order.value,
-            "f": cursor.filter_hash,
-            "w": [cursor.window[0].isoformat(), cursor.window[1].isoformat()],
-            "k": [cursor.key[0].isoformat(), *cursor.key[1:]],
-            "p": cursor.positions,
-        }
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
+        payload = _pack(cursor)
+        return _b64(payload + self._sign(payload, cursor.filter_hash))
 
     def decode(self, text: str, *, expected_filter: str, argument: str) -> Cursor:
         bad = UserInputError(
             f"`{argument}` is not a cursor of this query (it may be stale, "
             "edited, or made for another filter or order)"
         )
-        try:
-            payload_text, signature_text = text.split(".", 1)
-            payload = _unb64(payload_text)
-            if not hmac.compare_digest(_unb64(signature_text), self._sign(payload)):
-                raise bad
-            body = json.loads(payload)
-            if body["v"] != VERSION:
-                raise bad
-            cursor = Cursor(
-                order=SortOrder(body["o"]),
-                filter_hash=str(body["f"]),
-                window=(datetime.fromisoformat(body["w"][0]), datetime.fromisoformat(body["w"][1])),
-                key=(datetime.fromisoformat(body["k"][0]), *map(str, body["k"][1:4])),  # type: ignore[arg-type]
-                positions=dict(body["p"]),
+        if _is_version_2(text):
+            raise UserInputError(
+                f"`{argument}` is a cursor of an earlier version of this server: "
+                "start again from the first page"
             )
-        except UserInputError:
-            raise
-        except (ValueError, KeyError, TypeError, IndexError, binascii.Error):
+        try:
+            data = _unb64(text)
+        except (ValueError, binascii.Error):
             raise bad from None
-        if cursor.filter_hash != expected_filter:
+        payload, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
+        if len(data) <= MAC_BYTES or not hmac.compare_digest(
+            mac, self._sign(payload, expected_filter)
+        ):
             raise bad
-        return cursor
+        try:
+            return _unpack(payload, expected_filter)
+        except (ValueError, KeyError, TypeError, IndexError, OverflowError):
+            raise bad from None
 
-    def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._secret, payload, hashlib.sha256).digest()[:16]
+    def _sign(self, payload: bytes, fhash: str) -> bytes:
+        return hmac.new(self._secret, payload + fhash.encode(), hashlib.sha256).digest()[:MAC_BYTES]
+
+
+# --- the payload -----------------------------------------------------------------------------
+
+
+def _pack(cursor: Cursor) -> bytes:
+    """version+flags+key provider (1 byte), the vendors' tags (2 bytes), the window's end
+    (since 1970) and start, the key's time (from the window's end), agent and id, the vendors'
+    bodies in tag order, then the extras."""
+    window_after, window_before = cursor.window
+    moment, provider, agent, session_id = cursor.key
+    anchor = micros(window_before)
+    body = Writer()
+    body.time(window_before, 0)
+    body.time(window_after, anchor)
+    body.time(moment, anchor)
+    key_code = _key_code(provider)
+    if key_code == _KEY_TEXT:
+        body.text(provider)
+    body.text(agent)
+    body.text(session_id)
+    # A keyset position equal to `keyset_after(key, ...)` is its tag alone: read back, it is
+    # made again from the key (whose time must then be spelled the same way).
+    at_key = moment.isoformat() == _iso(moment)
+    tags = []
+    for slot, vendor in zip(_SLOTS, _PROVIDERS, strict=True):
+        if slot not in cursor.positions:
+            tags.append(_ABSENT)
+            continue
+        value = cursor.positions[slot]
+        if at_key and value == keyset_after(cursor.key, vendor):
+            tags.append(_AT_KEY)
+        else:
+            tag, packed = _packed(value, anchor)
+            tags.append(tag)
+            body.raw(packed)
+    extras = [name for name in cursor.positions if name not in _SLOTS]
+    if extras:
+        body.uint(len(extras))
+        for name in extras:
+            tag, packed = _packed(cursor.positions[name], anchor)
+            code = _NAMED.index(name) if name in _NAMED else len(_NAMED)
+            body.uint(code << 4 | tag)
+            if code == len(_NAMED):
+                body.text(name)
+            body.raw(packed)
+    first = VERSION << 5 | key_code
+    first |= (_ASC if cursor.order is SortOrder.OLDEST_FIRST else 0) | (_EXTRAS if extras else 0)
+    return bytes([first, tags[0] << 4 | tags[1], tags[2] << 4 | tags[3]]) + body.bytes()
+
+
+def _unpack(payload: bytes, fhash: str) -> Cursor:
+    read = Reader(payload)
+    first = read.byte()
+    if first >> 5 != VERSION:
+        raise ValueError("not a cursor of this version")
+    order = SortOrder.OLDEST_FIRST if first & _ASC else SortOrder.NEWEST_FIRST
+    key_code = first & 7
+    pairs = read.byte(), read.byte()
+    tags = [pairs[0] >> 4, pairs[0] & 15, pairs[1] >> 4, pairs[1] & 15]
+    window_before = read.time(0)
+    anchor = micros(window_before)
+    window_after = read.time(anchor)
+    moment = read.time(anchor)
+    if key_code < len(_PROVIDERS):
+        provider = _PROVIDERS[key_code].value
+    elif key_code == _KEY_EMPTY:
+        provider = ""
+    elif key_code == _KEY_TEXT:
+        provider = read.text()
+    else:
+        raise ValueError("unknown key provider")
+    key: SortKey = (moment, provider, read.text(), read.text())
+    positions: ProviderPositions = {}
+    for slot, vendor, tag in zip(_SLOTS, _PROVIDERS, tags, strict=True):
+        if tag == _AT_KEY:
+            positions[slot] = keyset_after(key, vendor)
+        elif tag != _ABSENT:
+            positions[slot] = _read_position(read, tag, anchor)
+    if first & _EXTRAS:
+        for _ in range(read.uint()):
+            header = read.uint()
+            code, tag = header >> 4, header & 15
+            name = _NAMED[code] if code < len(_NAMED) else read.text()
+            if name in _SLOTS or name in positions or code > len(_NAMED):
+                raise ValueError("an extra entry repeats another")
+            positions[name] = _read_position(read, tag, anchor)
+    if not read.done:
+        raise ValueError("trailing bytes")
+    return Cursor(order, fhash, (window_after, window_before), key, positions)
+
+
+def _key_code(provider: str) -> int:
+    for index, known in enumerate(_PROVIDERS):
+        if provider == known.value:
+            return index
+    return _KEY_EMPTY if provider == "" else _KEY_TEXT
+
+
+# --- positions -------------------------------------------------------------------------------
+
+
+def _packed(value: Position | str | None, anchor: int) -> tuple[int, bytes]:
+    """`value`'s tag and body: the packed form of its kind when it reads back equal, else
+    JSON."""
+    if value is None:
+        return _NULL, b""
+    if value == DONE:
+        return _DONE, b""
+    if isinstance(value, Mapping):
+        kind = _KINDS.get(frozenset(value))
+        if kind is not None:
+            tag, write, _ = kind
+            body = Writer()
+            try:
+                write(body, value, anchor)
+                if _read_position(Reader(body.bytes()), tag, anchor) == value:
+                    return tag, body.bytes()
+            except (ValueError, KeyError, TypeError, IndexError, OverflowError):
+                pass
+    body = Writer()
+    body.text(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+    return _JSON, body.bytes()
+
+
+def _read_position(read: Reader, tag: int, anchor: int) -> Position | str | None:
+    if tag == _NULL:
+        return None
+    if tag == _DONE:
+        return DONE
+    if tag == _JSON:
+        value = json.loads(read.text())
+        if value is None or isinstance(value, str | dict):
+            return value
+        raise ValueError("not a position")
+    for kind_tag, _, reader in _KINDS.values():
+        if kind_tag == tag:
+            return reader(read, anchor)
+    raise ValueError("unknown position tag")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _aware(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError("not an aware time")
+    return moment
+
+
+def _write_keyset(out: Writer, value: Mapping[str, Any], anchor: int) -> None:
+    started_at, agent, session_id = value["key"]
+    out.time(_aware(started_at), anchor)
+    out.text(agent)
+    out.text(session_id)
+
+
+def _read_keyset(read: Reader, anchor: int) -> Position:
+    return {"key": [_iso(read.time(anchor)), read.text(), read.text()]}
+
+
+# Vonage's slice keys are its own time format, naive UTC with microseconds.
+def _write_slice(out: Writer, text: str, anchor: int) -> None:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        raise ValueError("a slice key is naive")
+    out.time(moment.replace(tzinfo=UTC), anchor)
+
+
+def _read_slice(read: Reader, anchor: int) -> str:
+    return read.time(anchor).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def _write_place(out: Writer, value: Mapping[str, Any], anchor: int) -> None:
+    _write_slice(out, value["slice"], anchor)
+    for name in ("page", "size", "index"):
+        out.uint(value[name])
+
+
+def _read_place(read: Reader, anchor: int) -> Position:
+    slice_key = _read_slice(read, anchor)
+    return {"slice": slice_key, "page": read.uint(), "size": read.uint(), "index": read.uint()}
+
+
+def _write_stop(out: Writer, value: Mapping[str, Any], anchor: int) -> None:
+    _write_slice(out, value["slice"], anchor)
+    out.uint(value["offset"])
+
+
+def _read_stop(read: Reader, anchor: int) -> Position:
+    return {"slice": _read_slice(read, anchor), "offset": read.uint()}
+
+
+# A Samsara stream: None once done, else [the vendor's `after` cursor or None, consumed].
+_STREAM_DONE, _STREAM_FIRST, _STREAM_AFTER = 0, 1, 2
+
+
+def _write_streams(out: Writer, value: Mapping[str, Any], anchor: int) -> None:
+    streams = value["streams"]
+    out.uint(len(streams))
+    for stream in streams:
+        if stream is None:
+            out.uint(_STREAM_DONE)
+            continue
+        after, consumed = stream
+        out.uint(consumed << 2 | (_STREAM_FIRST if after is None else _STREAM_AFTER))
+        if after is not None:
+            out.text(after)
+
+
+def _read_streams(read: Reader, anchor: int) -> Position:
+    streams: list[Any] = []
+    for _ in range(read.uint()):
+        header = read.uint()
+        consumed, kind = header >> 2, header & 3
+        if kind == _STREAM_DONE and consumed == 0:
+            streams.append(None)
+        elif kind == _STREAM_FIRST:
+            streams.append([None, consumed])
+        elif kind == _STREAM_AFTER:
+            streams.append([read.text(), consumed])
+        else:
+            raise ValueError("unknown stream kind")
+    return {"streams": streams}
+
+
+def _write_window(out: Writer, value: Mapping[str, Any], anchor: int) -> None:
+    out.time(_aware(value["after"]), anchor)
+    out.time(_aware(value["before"]), anchor)
+
+
+def _read_window(read: Reader, anchor: int) -> Position:
+    return {"after": _iso(read.time(anchor)), "before": _iso(read.time(anchor))}
+
+
+_Write = Callable[[Writer, Mapping[str, Any], int], None]
+_Read = Callable[[Reader, int], Position]
+# A position's kind by its keys: its tag, how it is written and read back.
+_KINDS: dict[frozenset[str], tuple[int, _Write, _Read]] = {
+    frozenset({"key"}): (_KEYSET, _write_keyset, _read_keyset),
+    frozenset({"slice", "page", "size", "index"}): (_PLACE, _write_place, _read_place),
+    frozenset({"slice", "offset"}): (_STOP, _write_stop, _read_stop),
+    frozenset({"streams"}): (_STREAMS, _write_streams, _read_streams),
+    frozenset({"after", "before"}): (_WINDOW, _write_window, _read_window),
+}
+
+
+# --- text --------------------------------------------------------------------------------------
+
+
+def _is_version_2(text: str) -> bool:
+    """A version-2 cursor: base64url(JSON with "v") "." signature. Said apart from garbage so
+    the client learns why (whether it was signed does not matter: it is refused either way)."""
+    head, dot, _ = text.partition(".")
+    if not dot:
+        return False
+    try:
+        body = json.loads(_unb64(head))
+    except (ValueError, binascii.Error):
+        return False
+    return isinstance(body, dict) and "v" in body
 
 
 def _b64(data: bytes) -> str:
@@ -99,4 +387,11 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: only the alphabet, and only the one spelling `_b64` gives (the unused low bits
+    of the last character are zero), so no edit of the text passes as the same cursor."""
+    if not _BASE64URL.fullmatch(text):
+        raise ValueError("not base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical spelling")
+    return data

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from providers.records import Provider
+from resolvers.cursor import filter_hash
+from resolvers.filters import SessionFilterSpec
 from tests.conftest import ANCHOR, Gateway
 
 SESSIONS = """query($f: SessionFilter) {
@@ -293,44 +295,96 @@ async def test_a_bad_literal_is_a_validation_error(gateway: Gateway) -> None:
 # --- cursors signed with this deployment's secret, but not of this version ------------------------
 
 
-def resigned(cursor: str, change: dict[str, Any], drop: str | None = None) -> str:
-    """`cursor` with its JSON changed and signed again with the tests' secret, in the format
-    resolvers/cursor.py documents: base64url(json) "." base64url(hmac-sha256[:16])."""
+def default_filter_hash() -> str:
+    """What the default page's cursors are bound to (the hash is not what these tests check)."""
+    return filter_hash({"filter": SessionFilterSpec().canonical(), "order": "desc"})
 
-    def unb64(text: str) -> bytes:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
-    payload_text, signature_text = cursor.split(".")
-    payload = unb64(payload_text)
-    assert unb64(signature_text) == sign(payload), "the cursor format is not the documented one"
-    body = {**json.loads(payload), **change}
-    if drop:
-        del body[drop]
-    changed = json.dumps(body, separators=(",", ":")).encode()
-    return f"{b64(changed)}.{b64(sign(changed))}"
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def sign(payload: bytes) -> bytes:
-    return hmac.new(b"test-secret", payload, hashlib.sha256).digest()[:16]
+    """The documented MAC: HMAC-SHA256(secret, payload || filter hash), first 12 bytes."""
+    message = payload + default_filter_hash().encode()
+    return hmac.new(b"test-secret", message, hashlib.sha256).digest()[:12]
+
+
+def payload_of(cursor: str) -> bytes:
+    data = unb64(cursor)
+    payload, mac = data[:-12], data[-12:]
+    assert mac == sign(payload), "the cursor format is not the documented one"
+    return payload
+
+
+def with_version(payload: bytes, version: int) -> bytes:
+    return bytes([payload[0] & 0x1F | version << 5]) + payload[1:]
+
+
+def with_key_provider(payload: bytes, code: int) -> bytes:
+    return bytes([payload[0] & 0xF8 | code]) + payload[1:]
+
+
+def with_samsara_tag(payload: bytes, tag: int) -> bytes:
+    return payload[:1] + bytes([payload[1] & 0x0F | tag << 4]) + payload[2:]
 
 
 @pytest.mark.parametrize(
-    ("change", "drop"),
-    [({"v": 1}, None), ({"v": 99}, None), ({}, "w"), ({"k": []}, None), ({"o": "sideways"}, None)],
-    ids=["older-version", "newer-version", "no-window", "no-key", "bad-order"],
+    "change",
+    [
+        lambda p: with_version(p, 2),
+        lambda p: with_version(p, 4),
+        lambda p: p[:-1],  # cut short
+        lambda p: p + b"\x00",  # a byte too many
+        lambda p: p[:3],  # the header alone
+        lambda p: with_key_provider(p, 7),  # no such provider code
+        lambda p: with_samsara_tag(p, 15),  # no such position kind
+    ],
+    ids=[
+        "older-version",
+        "newer-version",
+        "cut-short",
+        "trailing",
+        "header-only",
+        "provider",
+        "tag",
+    ],
 )
 async def test_a_signed_cursor_of_another_version_or_shape_is_refused(
-    gateway: Gateway, change: dict[str, Any], drop: str | None
+    gateway: Gateway, change: Any
 ) -> None:
     page = await gateway.query("{ sessions(first: 2) { pageInfo { endCursor } } }")
     cursor = page["data"]["sessions"]["pageInfo"]["endCursor"]
-    unchanged = resigned(cursor, {})
-    assert unchanged == cursor  # the test signs as the gateway does
-    message = await refused(gateway, PAGE, first=2, after=resigned(cursor, change, drop))
+    payload = payload_of(cursor)
+    assert b64(payload + sign(payload)) == cursor  # the test signs as the gateway does
+    changed = change(payload)
+    message = await refused(gateway, PAGE, first=2, after=b64(changed + sign(changed)))
     assert message == (
         "`after` is not a cursor of this query (it may be stale, edited, or made for another "
         "filter or order)"
+    )
+
+
+async def test_a_version_2_cursor_is_refused_with_a_reason(gateway: Gateway) -> None:
+    """Version 2 was base64url(JSON) "." base64url(HMAC-SHA256[:16]): signed by this very
+    secret, it is still refused, and the client is told to start again."""
+    body = json.dumps(
+        {
+            "v": 2,
+            "o": "desc",
+            "f": default_filter_hash(),
+            "w": ["2026-08-03T00:00:00+00:00", "2026-11-01T00:00:00+00:00"],
+            "k": ["2026-10-01T00:00:00+00:00", "vonage", "a", "b"],
+            "p": {},
+        },
+        separators=(",", ":"),
+    ).encode()
+    signature = hmac.new(b"test-secret", body, hashlib.sha256).digest()[:16]
+    message = await refused(gateway, PAGE, first=2, after=f"{b64(body)}.{b64(signature)}")
+    assert message == (
+        "`after` is a cursor of an earlier version of this server: start again from the first page"
     )

@@ -1,0 +1,192 @@
+"""Byte packing for cursors: varints, times as deltas from an anchor, and strings in the
+fewest bytes their alphabet allows.
+
+Everything here is exact: a value is written only in a form that reads back to the same value
+(the writer checks, and falls back to a wider form). Reading text that was not written here
+raises ValueError (or OverflowError for an impossible time): the cursor codec turns both into
+the client's error.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from datetime import UTC, datetime, timedelta
+
+__all__ = ["EPOCH", "Reader", "Writer"]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+# A time is a count of one of these units (a 2-bit code), the coarsest that holds it exactly:
+# windows are whole seconds or days, vendor times milliseconds or microseconds.
+_UNITS = (86_400_000_000, 1_000_000, 1_000, 1)
+
+# How a string is stored (3 bits beside its length): the shortest that fits it exactly. The
+# deflated kinds are for vendors' opaque cursors, often base64 of JSON (Samsara's simulator's
+# are): raw deflate of their bytes, kept only when shorter; the stream ends itself.
+_UTF8, _HEX, _UUID, _B64, _UTF8_DEFLATED, _B64_DEFLATED = range(6)
+_DEFLATE_FROM = 24  # bytes: shorter strings never get smaller
+_HEX_DIGITS = frozenset("0123456789abcdef")
+_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64_VALUE = {ch: i for i, ch in enumerate(_B64_ALPHABET)}
+
+
+def _zigzag(n: int) -> int:
+    return n * 2 if n >= 0 else -n * 2 - 1
+
+
+def _unzigzag(n: int) -> int:
+    return n // 2 if n % 2 == 0 else -(n + 1) // 2
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since 1970 of an aware datetime."""
+    if moment.tzinfo is None:
+        raise ValueError("a cursor holds aware times only")
+    return (moment - EPOCH) // _MICRO
+
+
+class Writer:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def byte(self, value: int) -> None:
+        self.data.append(value)
+
+    def raw(self, data: bytes) -> None:
+        self.data += data
+
+    def uint(self, value: int) -> None:
+        """LEB128: 7 bits a byte, the high bit says more follow."""
+        if value < 0:
+            raise ValueError("uint is never negative")
+        while value >= 0x80:
+            self.data.append((value & 0x7F) | 0x80)
+            value >>= 7
+        self.data.append(value)
+
+    def time(self, moment: datetime, anchor: int) -> None:
+        """`moment` as a signed count of the coarsest exact unit since `anchor` (µs)."""
+        delta = micros(moment) - anchor
+        for code, unit in enumerate(_UNITS):
+            if delta % unit == 0:
+                self.uint(_zigzag(delta // unit) << 2 | code)
+                return
+
+    def text(self, value: str) -> None:
+        """A length (characters; bytes for hex and UTF-8) and a kind, then the packed string."""
+        if len(value) == 36 and _is_uuid(value):
+            self.uint(_UUID)
+            self.data += uuid.UUID(value).bytes
+        elif value and len(value) % 2 == 0 and set(value) <= _HEX_DIGITS:
+            self.uint(len(value) // 2 << 3 | _HEX)  # bytes: the length fits in fewer bits
+            self.data += bytes.fromhex(value)
+        elif len(value) >= 4 and all(ch in _B64_VALUE for ch in value):
+            self._bytes(len(value), _pack_b64(value), _B64, _B64_DEFLATED)
+        else:
+            encoded = value.encode()
+            self._bytes(len(encoded), encoded, _UTF8, _UTF8_DEFLATED)
+
+    def _bytes(self, length: int, data: bytes, plain: int, deflated: int) -> None:
+        if len(data) > _DEFLATE_FROM:
+            packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
+            smaller = packer.compress(data) + packer.flush()
+            if len(smaller) < len(data):
+                self.uint(length << 3 | deflated)
+                self.data += smaller
+                return
+        self.uint(length << 3 | plain)
+        self.data += data
+
+    def bytes(self) -> bytes:
+        return bytes(self.data)
+
+
+class Reader:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._at = 0
+
+    @property
+    def done(self) -> bool:
+        return self._at == len(self._data)
+
+    def byte(self) -> int:
+        return self._take(1)[0]
+
+    def uint(self) -> int:
+        value, shift = 0, 0
+        while True:
+            part = self.byte()
+            value |= (part & 0x7F) << shift
+            if not part & 0x80:
+                return value
+            shift += 7
+            if shift > 70:  # no count of ours is this long
+                raise ValueError("varint too long")
+
+    def time(self, anchor: int) -> datetime:
+        header = self.uint()
+        delta = _unzigzag(header >> 2) * _UNITS[header & 3]
+        return EPOCH + (anchor + delta) * _MICRO
+
+    def text(self) -> str:
+        header = self.uint()
+        length, kind = header >> 3, header & 7
+        if kind == _UUID and length == 0:
+            return str(uuid.UUID(bytes=self._take(16)))
+        if kind == _HEX and length:
+            return self._take(length).hex()
+        if kind == _B64:
+            return _unpack_b64(self._take(-(-length * 6 // 8)), length)
+        if kind == _B64_DEFLATED:
+            return _unpack_b64(self._inflate(-(-length * 6 // 8)), length)
+        if kind == _UTF8:
+            return self._take(length).decode()
+        if kind == _UTF8_DEFLATED:
+            return self._inflate(length).decode()
+        raise ValueError("unknown string kind")
+
+    def _inflate(self, size: int) -> bytes:
+        """`size` bytes from the deflate stream here; the stream's end is where reading goes on."""
+        unpacker = zlib.decompressobj(-15)
+        try:
+            data = unpacker.decompress(self._data[self._at :], size)
+            if not unpacker.eof:  # the output is whole; the end of the stream may follow
+                data += unpacker.decompress(unpacker.unconsumed_tail, 1)
+        except zlib.error as error:
+            raise ValueError("not a deflate stream") from error
+        if len(data) != size or not unpacker.eof:
+            raise ValueError("deflate stream of another length")
+        self._at = len(self._data) - len(unpacker.unused_data)
+        return data
+
+    def _take(self, count: int) -> bytes:
+        end = self._at + count
+        if end > len(self._data):
+            raise ValueError("cursor cut short")
+        chunk = self._data[self._at : end]
+        self._at = end
+        return chunk
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def _pack_b64(value: str) -> bytes:
+    bits = 0
+    for ch in value:
+        bits = bits << 6 | _B64_VALUE[ch]
+    width = -(-len(value) * 6 // 8)
+    return (bits << (width * 8 - len(value) * 6)).to_bytes(width, "big")
+
+
+def _unpack_b64(data: bytes, length: int) -> str:
+    bits = int.from_bytes(data, "big") >> (len(data) * 8 - length * 6)
+    chars = [_B64_ALPHABET[(bits >> (6 * (length - 1 - i))) & 63] for i in range(length)]
+    return "".join(chars)
