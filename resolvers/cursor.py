@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -60,11 +61,14 @@ _SLOTS = tuple(p.value for p in _PROVIDERS)
 _NAMED = (VENDOR_WINDOW,)  # extras named by their index here, others spelled out
 
 # Position tags.
-_ABSENT, _NULL, _DONE, _AT_KEY, _KEYSET, _PLACE, _STOP, _STREAMS, _WINDOW, _JSON = range(10)
+(_ABSENT, _NULL, _DONE, _AT_KEY, _KEYSET, _PLACE, _STOP, _STREAMS, _WINDOW, _JSON) = range(10)
+# Samsara's usual position, one stream (up to 100 agents): from its first page, or after a cursor.
+_ONE_STREAM_FIRST, _ONE_STREAM_AFTER = 10, 11
 # The first byte: the version (3 bits), the order, whether extras follow, the key's provider
 # (an index into _PROVIDERS, or one of _KEY_EMPTY, _KEY_TEXT: spelled out after the key's time).
 _ASC, _EXTRAS = 0x10, 0x08
 _KEY_EMPTY, _KEY_TEXT = len(_PROVIDERS), len(_PROVIDERS) + 1
+_KEY_CODES = {**{p.value: i for i, p in enumerate(_PROVIDERS)}, "": _KEY_EMPTY}
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -130,8 +134,7 @@ def _pack(cursor: Cursor) -> bytes:
     moment, provider, agent, session_id = cursor.key
     anchor = micros(window_before)
     body = Writer()
-    body.time(window_before, 0)
-    body.time(window_after, anchor)
+    body.raw(_packed_window(window_after, window_before))
     body.time(moment, anchor)
     key_code = _key_code(provider)
     if key_code == _KEY_TEXT:
@@ -140,14 +143,14 @@ def _pack(cursor: Cursor) -> bytes:
     body.text(session_id)
     # A keyset position equal to `keyset_after(key, ...)` is its tag alone: read back, it is
     # made again from the key (whose time must then be spelled the same way).
-    at_key = moment.isoformat() == _iso(moment)
+    at_key = moment.tzinfo is UTC
     tags = []
     for slot, vendor in zip(_SLOTS, _PROVIDERS, strict=True):
         if slot not in cursor.positions:
             tags.append(_ABSENT)
             continue
         value = cursor.positions[slot]
-        if at_key and value == keyset_after(cursor.key, vendor):
+        if at_key and _is_keyset(value) and value == keyset_after(cursor.key, vendor):
             tags.append(_AT_KEY)
         else:
             tag, packed = _packed(value, anchor)
@@ -209,33 +212,36 @@ def _unpack(payload: bytes, fhash: str) -> Cursor:
     return Cursor(order, fhash, (window_after, window_before), key, positions)
 
 
+@functools.lru_cache(maxsize=64)  # the same on every edge of a page
+def _packed_window(window_after: datetime, window_before: datetime) -> bytes:
+    out = Writer()
+    out.time(window_before, 0)
+    out.time(window_after, micros(window_before))
+    return out.bytes()
+
+
 def _key_code(provider: str) -> int:
-    for index, known in enumerate(_PROVIDERS):
-        if provider == known.value:
-            return index
-    return _KEY_EMPTY if provider == "" else _KEY_TEXT
+    return _KEY_CODES.get(provider, _KEY_TEXT)
 
 
 # --- positions -------------------------------------------------------------------------------
 
 
 def _packed(value: Position | str | None, anchor: int) -> tuple[int, bytes]:
-    """`value`'s tag and body: the packed form of its kind when it reads back equal, else
-    JSON."""
+    """`value`'s tag and body: the packed form of its kind, else JSON. A kind's writer takes
+    only what it reads back equal (exact types, times spelled as it spells them), and raises
+    on anything else (tests/resolvers/test_cursor.py checks the round trip)."""
     if value is None:
         return _NULL, b""
     if value == DONE:
         return _DONE, b""
-    if isinstance(value, Mapping):
-        kind = _KINDS.get(frozenset(value))
-        if kind is not None:
-            tag, write, _ = kind
+    if isinstance(value, dict | Mapping):  # a dict first: the ABC check is slow
+        write = _WRITERS.get(frozenset(value))
+        if write is not None:
             body = Writer()
             try:
-                write(body, value, anchor)
-                if _read_position(Reader(body.bytes()), tag, anchor) == value:
-                    return tag, body.bytes()
-            except (ValueError, KeyError, TypeError, IndexError, OverflowError):
+                return write(body, value, anchor), body.bytes()
+            except (ValueError, TypeError):
                 pass
     body = Writer()
     body.text(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
@@ -252,28 +258,52 @@ def _read_position(read: Reader, tag: int, anchor: int) -> Position | str | None
         if value is None or isinstance(value, str | dict):
             return value
         raise ValueError("not a position")
-    for kind_tag, _, reader in _KINDS.values():
-        if kind_tag == tag:
-            return reader(read, anchor)
-    raise ValueError("unknown position tag")
+    reader = _READERS.get(tag)
+    if reader is None:
+        raise ValueError("unknown position tag")
+    return reader(read, anchor)
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _aware(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError("not an aware time")
+def _aware(text: Any) -> datetime:
+    """The aware time `text` spells, when `_iso` spells it the same way."""
+    moment = datetime.fromisoformat(_string(text))
+    if moment.tzinfo is None or _iso(moment) != text:
+        raise ValueError("not a time as a cursor spells it")
     return moment
 
 
-def _write_keyset(out: Writer, value: Mapping[str, Any], anchor: int) -> None:
-    started_at, agent, session_id = value["key"]
+def _string(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError("not a string")
+    return value
+
+
+def _count(value: Any) -> int:
+    if type(value) is not int or value < 0:  # not a bool either: it would read back an int
+        raise TypeError("not a count")
+    return value
+
+
+def _list(value: Any, length: int) -> list[Any]:
+    if type(value) is not list or len(value) != length:
+        raise TypeError(f"not a list of {length}")
+    return value
+
+
+def _is_keyset(value: Any) -> bool:
+    return isinstance(value, dict | Mapping) and len(value) == 1 and "key" in value
+
+
+def _write_keyset(out: Writer, value: Mapping[str, Any], anchor: int) -> int:
+    started_at, agent, session_id = _list(value["key"], 3)
     out.time(_aware(started_at), anchor)
-    out.text(agent)
-    out.text(session_id)
+    out.text(_string(agent))
+    out.text(_string(session_id))
+    return _KEYSET
 
 
 def _read_keyset(read: Reader, anchor: int) -> Position:
@@ -281,21 +311,29 @@ def _read_keyset(read: Reader, anchor: int) -> Position:
 
 
 # Vonage's slice keys are its own time format, naive UTC with microseconds.
-def _write_slice(out: Writer, text: str, anchor: int) -> None:
+def _write_slice(out: Writer, text: Any, anchor: int) -> None:
+    out.raw(_packed_slice(_string(text), anchor))
+
+
+@functools.lru_cache(maxsize=256)  # a page's edges share a few slices
+def _packed_slice(text: str, anchor: int) -> bytes:
     moment = datetime.fromisoformat(text)
-    if moment.tzinfo is not None:
-        raise ValueError("a slice key is naive")
+    if moment.tzinfo is not None or moment.isoformat(timespec="microseconds") != text:
+        raise ValueError("not a slice key as Vonage spells it")
+    out = Writer()
     out.time(moment.replace(tzinfo=UTC), anchor)
+    return out.bytes()
 
 
 def _read_slice(read: Reader, anchor: int) -> str:
     return read.time(anchor).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def _write_place(out: Writer, value: Mapping[str, Any], anchor: int) -> None:
+def _write_place(out: Writer, value: Mapping[str, Any], anchor: int) -> int:
     _write_slice(out, value["slice"], anchor)
     for name in ("page", "size", "index"):
-        out.uint(value[name])
+        out.uint(_count(value[name]))
+    return _PLACE
 
 
 def _read_place(read: Reader, anchor: int) -> Position:
@@ -303,9 +341,10 @@ def _read_place(read: Reader, anchor: int) -> Position:
     return {"slice": slice_key, "page": read.uint(), "size": read.uint(), "index": read.uint()}
 
 
-def _write_stop(out: Writer, value: Mapping[str, Any], anchor: int) -> None:
+def _write_stop(out: Writer, value: Mapping[str, Any], anchor: int) -> int:
     _write_slice(out, value["slice"], anchor)
-    out.uint(value["offset"])
+    out.uint(_count(value["offset"]))
+    return _STOP
 
 
 def _read_stop(read: Reader, anchor: int) -> Position:
@@ -316,17 +355,36 @@ def _read_stop(read: Reader, anchor: int) -> Position:
 _STREAM_DONE, _STREAM_FIRST, _STREAM_AFTER = 0, 1, 2
 
 
-def _write_streams(out: Writer, value: Mapping[str, Any], anchor: int) -> None:
+def _write_streams(out: Writer, value: Mapping[str, Any], anchor: int) -> int:
     streams = value["streams"]
+    if type(streams) is not list:
+        raise TypeError("not a list of streams")
+    if len(streams) == 1 and streams[0] is not None:
+        after, consumed = _list(streams[0], 2)
+        out.uint(_count(consumed))
+        if after is None:
+            return _ONE_STREAM_FIRST
+        out.text(_string(after))
+        return _ONE_STREAM_AFTER
     out.uint(len(streams))
     for stream in streams:
         if stream is None:
             out.uint(_STREAM_DONE)
             continue
-        after, consumed = stream
-        out.uint(consumed << 2 | (_STREAM_FIRST if after is None else _STREAM_AFTER))
+        after, consumed = _list(stream, 2)
+        out.uint(_count(consumed) << 2 | (_STREAM_FIRST if after is None else _STREAM_AFTER))
         if after is not None:
-            out.text(after)
+            out.text(_string(after))
+    return _STREAMS
+
+
+def _read_one_stream_first(read: Reader, anchor: int) -> Position:
+    return {"streams": [[None, read.uint()]]}
+
+
+def _read_one_stream_after(read: Reader, anchor: int) -> Position:
+    consumed = read.uint()
+    return {"streams": [[read.text(), consumed]]}
 
 
 def _read_streams(read: Reader, anchor: int) -> Position:
@@ -345,24 +403,34 @@ def _read_streams(read: Reader, anchor: int) -> Position:
     return {"streams": streams}
 
 
-def _write_window(out: Writer, value: Mapping[str, Any], anchor: int) -> None:
+def _write_window(out: Writer, value: Mapping[str, Any], anchor: int) -> int:
     out.time(_aware(value["after"]), anchor)
     out.time(_aware(value["before"]), anchor)
+    return _WINDOW
 
 
 def _read_window(read: Reader, anchor: int) -> Position:
     return {"after": _iso(read.time(anchor)), "before": _iso(read.time(anchor))}
 
 
-_Write = Callable[[Writer, Mapping[str, Any], int], None]
+_Write = Callable[[Writer, Mapping[str, Any], int], int]  # → the tag it wrote the body of
 _Read = Callable[[Reader, int], Position]
-# A position's kind by its keys: its tag, how it is written and read back.
-_KINDS: dict[frozenset[str], tuple[int, _Write, _Read]] = {
-    frozenset({"key"}): (_KEYSET, _write_keyset, _read_keyset),
-    frozenset({"slice", "page", "size", "index"}): (_PLACE, _write_place, _read_place),
-    frozenset({"slice", "offset"}): (_STOP, _write_stop, _read_stop),
-    frozenset({"streams"}): (_STREAMS, _write_streams, _read_streams),
-    frozenset({"after", "before"}): (_WINDOW, _write_window, _read_window),
+# A position's kind by its keys, and how each tag is read back.
+_WRITERS: dict[frozenset[str], _Write] = {
+    frozenset({"key"}): _write_keyset,
+    frozenset({"slice", "page", "size", "index"}): _write_place,
+    frozenset({"slice", "offset"}): _write_stop,
+    frozenset({"streams"}): _write_streams,
+    frozenset({"after", "before"}): _write_window,
+}
+_READERS: dict[int, _Read] = {
+    _KEYSET: _read_keyset,
+    _PLACE: _read_place,
+    _STOP: _read_stop,
+    _STREAMS: _read_streams,
+    _ONE_STREAM_FIRST: _read_one_stream_first,
+    _ONE_STREAM_AFTER: _read_one_stream_after,
+    _WINDOW: _read_window,
 }
 
 

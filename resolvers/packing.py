@@ -9,6 +9,9 @@ the client's error.
 
 from __future__ import annotations
 
+import base64
+import functools
+import re
 import uuid
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -27,13 +30,11 @@ _UNITS = (86_400_000_000, 1_000_000, 1_000, 1)
 # are): raw deflate of their bytes, kept only when shorter; the stream ends itself.
 _UTF8, _HEX, _UUID, _B64, _UTF8_DEFLATED, _B64_DEFLATED = range(6)
 _DEFLATE_FROM = 24  # bytes: shorter strings never get smaller
-_HEX_DIGITS = frozenset("0123456789abcdef")
-_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_B64_VALUE = {ch: i for i, ch in enumerate(_B64_ALPHABET)}
-
-
-def _zigzag(n: int) -> int:
-    return n * 2 if n >= 0 else -n * 2 - 1
+_UUID_TEXT = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)  # as str(UUID)
+_HEX_TEXT = re.compile(r"(?:[0-9a-f]{2})+")
+_B64_TEXT = re.compile(r"[A-Za-z0-9_-]{4,}")
 
 
 def _unzigzag(n: int) -> int:
@@ -59,6 +60,9 @@ class Writer:
 
     def uint(self, value: int) -> None:
         """LEB128: 7 bits a byte, the high bit says more follow."""
+        if 0 <= value < 0x80:
+            self.data.append(value)
+            return
         if value < 0:
             raise ValueError("uint is never negative")
         while value >= 0x80:
@@ -69,35 +73,14 @@ class Writer:
     def time(self, moment: datetime, anchor: int) -> None:
         """`moment` as a signed count of the coarsest exact unit since `anchor` (µs)."""
         delta = micros(moment) - anchor
-        for code, unit in enumerate(_UNITS):
-            if delta % unit == 0:
-                self.uint(_zigzag(delta // unit) << 2 | code)
-                return
+        code = 0
+        while delta % _UNITS[code]:
+            code += 1
+        count = delta // _UNITS[code]
+        self.uint((count * 2 if count >= 0 else -count * 2 - 1) << 2 | code)  # zigzag
 
     def text(self, value: str) -> None:
-        """A length (characters; bytes for hex and UTF-8) and a kind, then the packed string."""
-        if len(value) == 36 and _is_uuid(value):
-            self.uint(_UUID)
-            self.data += uuid.UUID(value).bytes
-        elif value and len(value) % 2 == 0 and set(value) <= _HEX_DIGITS:
-            self.uint(len(value) // 2 << 3 | _HEX)  # bytes: the length fits in fewer bits
-            self.data += bytes.fromhex(value)
-        elif len(value) >= 4 and all(ch in _B64_VALUE for ch in value):
-            self._bytes(len(value), _pack_b64(value), _B64, _B64_DEFLATED)
-        else:
-            encoded = value.encode()
-            self._bytes(len(encoded), encoded, _UTF8, _UTF8_DEFLATED)
-
-    def _bytes(self, length: int, data: bytes, plain: int, deflated: int) -> None:
-        if len(data) > _DEFLATE_FROM:
-            packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
-            smaller = packer.compress(data) + packer.flush()
-            if len(smaller) < len(data):
-                self.uint(length << 3 | deflated)
-                self.data += smaller
-                return
-        self.uint(length << 3 | plain)
-        self.data += data
+        self.data += _packed_text(value)
 
     def bytes(self) -> bytes:
         return bytes(self.data)
@@ -116,15 +99,19 @@ class Reader:
         return self._take(1)[0]
 
     def uint(self) -> int:
-        value, shift = 0, 0
-        while True:
-            part = self.byte()
+        data, at = self._data, self._at
+        value = shift = 0
+        while at < len(data):
+            part = data[at]
+            at += 1
             value |= (part & 0x7F) << shift
-            if not part & 0x80:
+            if part < 0x80:
+                self._at = at
                 return value
             shift += 7
             if shift > 70:  # no count of ours is this long
-                raise ValueError("varint too long")
+                break
+        raise ValueError("not a varint")
 
     def time(self, anchor: int) -> datetime:
         header = self.uint()
@@ -139,9 +126,9 @@ class Reader:
         if kind == _HEX and length:
             return self._take(length).hex()
         if kind == _B64:
-            return _unpack_b64(self._take(-(-length * 6 // 8)), length)
+            return _unpack_b64(self._take(_b64_width(length)), length)
         if kind == _B64_DEFLATED:
-            return _unpack_b64(self._inflate(-(-length * 6 // 8)), length)
+            return _unpack_b64(self._inflate(_b64_width(length)), length)
         if kind == _UTF8:
             return self._take(length).decode()
         if kind == _UTF8_DEFLATED:
@@ -171,22 +158,40 @@ class Reader:
         return chunk
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
+@functools.lru_cache(maxsize=4096)  # agents, vendor cursors: the same on every edge of a page
+def _packed_text(value: str) -> bytes:
+    """A length (characters; bytes for hex and UTF-8) and a kind, then the packed string."""
+    out = Writer()
+    if _UUID_TEXT.fullmatch(value):
+        out.uint(_UUID)
+        out.raw(uuid.UUID(value).bytes)
+    elif _HEX_TEXT.fullmatch(value):
+        out.uint(len(value) // 2 << 3 | _HEX)  # bytes: the length fits in fewer bits
+        out.raw(bytes.fromhex(value))
+    elif _B64_TEXT.fullmatch(value):
+        # 6 bits a character: base64 of the text padded with "A" (zero bits), cut after them.
+        packed = base64.urlsafe_b64decode(value + "A" * (-len(value) % 4))
+        _with_length(out, len(value), packed[: _b64_width(len(value))], _B64, _B64_DEFLATED)
+    else:
+        encoded = value.encode()
+        _with_length(out, len(encoded), encoded, _UTF8, _UTF8_DEFLATED)
+    return out.bytes()
 
 
-def _pack_b64(value: str) -> bytes:
-    bits = 0
-    for ch in value:
-        bits = bits << 6 | _B64_VALUE[ch]
-    width = -(-len(value) * 6 // 8)
-    return (bits << (width * 8 - len(value) * 6)).to_bytes(width, "big")
+def _with_length(out: Writer, length: int, data: bytes, plain: int, deflated: int) -> None:
+    if len(data) > _DEFLATE_FROM:
+        smaller = zlib.compress(data, 9, wbits=-15)
+        if len(smaller) < len(data):
+            out.uint(length << 3 | deflated)
+            out.raw(smaller)
+            return
+    out.uint(length << 3 | plain)
+    out.raw(data)
+
+
+def _b64_width(length: int) -> int:
+    return -(-length * 6 // 8)
 
 
 def _unpack_b64(data: bytes, length: int) -> str:
-    bits = int.from_bytes(data, "big") >> (len(data) * 8 - length * 6)
-    chars = [_B64_ALPHABET[(bits >> (6 * (length - 1 - i))) & 63] for i in range(length)]
-    return "".join(chars)
+    return base64.urlsafe_b64encode(data + b"\0" * (-len(data) % 3))[:length].decode()
