@@ -52,9 +52,6 @@ class Writer:
     def __init__(self) -> None:
         self.data = bytearray()
 
-    def byte(self, value: int) -> None:
-        self.data.append(value)
-
     def raw(self, data: bytes) -> None:
         self.data += data
 
@@ -136,12 +133,11 @@ class Reader:
         raise ValueError("unknown string kind")
 
     def _inflate(self, size: int) -> bytes:
-        """`size` bytes from the deflate stream here; the stream's end is where reading goes on."""
+        """`size` bytes from the deflate stream here; reading goes on where the stream ends.
+        (Only signed payloads get here, so what a stream inflates to was written by us.)"""
         unpacker = zlib.decompressobj(-15)
         try:
-            data = unpacker.decompress(self._data[self._at :], size)
-            if not unpacker.eof:  # the output is whole; the end of the stream may follow
-                data += unpacker.decompress(unpacker.unconsumed_tail, 1)
+            data = unpacker.decompress(self._data[self._at :])
         except zlib.error as error:
             raise ValueError("not a deflate stream") from error
         if len(data) != size or not unpacker.eof:

@@ -4,7 +4,10 @@ client's error, and the positions a cursor stores as a tag resume exactly where 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import string
+import zlib
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -248,3 +251,113 @@ def test_a_vendor_resumed_after_the_key_skips_exactly_what_the_key_does(
         after_key = full > key if order is SortOrder.OLDEST_FIRST else full < key
         after_resumed = full > resumed if order is SortOrder.OLDEST_FIRST else full < resumed
         assert after_key == after_resumed, (full, key, resumed)
+
+
+# --- near misses: stored as JSON, still exact ----------------------------------------------------
+
+T = "2026-09-09T06:41:12.830000+00:00"
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        {"key": ["not a time", "a", "b"]},
+        {"key": [T, 1, "b"]},  # not a string
+        {"key": [T, "a"]},  # not three
+        {"key": ["2026-09-09T08:41:12.830000+02:00", "a", "b"]},  # not spelled in UTC
+        {"key": ["2026-09-09T06:41:12.830000", "a", "b"]},  # naive
+        {"slice": "2026-09-02T00:00:01", "page": 0, "size": 5, "index": 1},  # no microseconds
+        {"slice": "2026-09-02T00:00:01.000000+00:00", "offset": 3},  # aware
+        {"slice": "2026-09-02T00:00:01.000000", "page": True, "size": 5, "index": 1},  # a bool
+        {"slice": "2026-09-02T00:00:01.000000", "offset": -1},
+        {"streams": "all"},
+        {"streams": [[None, 1, 2]]},
+        {"streams": [None, [None, -1]]},
+        {"streams": [[7, 1]]},
+        {"after": T, "before": "later"},
+        {"streams": [None, [None, 0], ["WzE1MCwy", 3]]},  # several streams: packed
+        {"streams": []},
+    ],
+)
+def test_a_position_that_is_almost_of_a_kind_round_trips(position: dict[str, Any]) -> None:
+    cursor = Cursor(SortOrder.OLDEST_FIRST, FILTER, WINDOW, KEY, {"vonage": position})
+    assert CODEC.decode(CODEC.encode(cursor), expected_filter=FILTER, argument="a") == cursor
+
+
+def test_compressible_strings_are_deflated() -> None:
+    for value in (
+        "A" * 200,
+        "x y " * 50,
+        "WzE1MCwyLCJmYmQxYzY1NDUyNjIyNDk5IiwxNzkzNDkxMjAxMDAwLDE3OTM0OTEyMjRd",
+    ):
+        out = Writer()
+        out.text(value)
+        assert len(out.bytes()) < len(value) * 3 / 4
+        assert Reader(out.bytes()).text() == value
+
+
+# --- payloads signed with the secret that this version never writes -------------------------------
+
+
+def signed(payload: bytes) -> str:
+    """The documented format: base64url(payload || HMAC-SHA256(secret, payload || filter)[:12])."""
+    mac = hmac.new(b"secret", payload + FILTER.encode(), hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(payload + mac).rstrip(b"=").decode()
+
+
+def head(tags: tuple[int, int, int, int] = (0, 0, 0, 0), flags: int = 0) -> Writer:
+    """Version 3, the key of vonage, the given tags, the window and key of TYPICAL."""
+    out = Writer()
+    out.raw(bytes([3 << 5 | flags | 3, tags[0] << 4 | tags[1], tags[2] << 4 | tags[3]]))
+    anchor = 1793491201 * 10**6  # WINDOW's end
+    out.time(WINDOW[1], 0)
+    out.time(WINDOW[0], anchor)
+    out.time(KEY[0], anchor)
+    out.text(KEY[2])
+    out.text(KEY[3])
+    return out
+
+
+def test_the_forging_helper_writes_what_the_codec_reads() -> None:
+    made = CODEC.decode(signed(head().bytes()), expected_filter=FILTER, argument="a")
+    assert made == Cursor(SortOrder.NEWEST_FIRST, FILTER, WINDOW, (KEY[0], "vonage", *KEY[2:]), {})
+
+
+def unreadable_payloads() -> list[bytes]:
+    json_list = head((9, 0, 0, 0))
+    json_list.text("[1]")  # JSON, but not a position
+    stream_kind = head((7, 0, 0, 0))
+    stream_kind.raw(bytes([1, 1 << 2 | 3]))  # one stream of kind 3
+    text_kind = head((11, 0, 0, 0))
+    text_kind.raw(bytes([0, 7]))  # consumed 0, a string of kind 7
+    not_deflate = head((11, 0, 0, 0))
+    not_deflate.raw(bytes([0, 4 << 3 | 5, 0xFF, 0xFF, 0xFF]))
+    short_deflate = head((11, 0, 0, 0))
+    short_deflate.uint(0)
+    short_deflate.uint(40 << 3 | 5)  # 40 bytes said, 3 inflated
+    short_deflate.raw(zlib.compress(b"abc", 9, wbits=-15))
+    repeated = head(flags=0x08)
+    repeated.raw(bytes([2, 0 << 4 | 1, 0 << 4 | 1]))  # "@window" twice, null
+    named_slot = head(flags=0x08)
+    named_slot.raw(bytes([1, 1 << 4 | 1]))
+    named_slot.text("vonage")  # an extra named like a vendor's slot
+    long_varint = head((11, 0, 0, 0))
+    long_varint.raw(b"\xff" * 12 + b"\x01")
+    return [
+        w.bytes() for w in (json_list, stream_kind, text_kind, not_deflate, short_deflate, repeated)
+    ] + [named_slot.bytes(), long_varint.bytes()]
+
+
+@pytest.mark.parametrize("payload", unreadable_payloads())
+def test_a_signed_payload_this_version_never_writes_is_refused(payload: bytes) -> None:
+    with pytest.raises(UserInputError, match="not a cursor of this query"):
+        CODEC.decode(signed(payload), expected_filter=FILTER, argument="after")
+
+
+def test_packing_refuses_what_it_cannot_hold() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        Writer().time(datetime(2026, 1, 1), 0)
+    with pytest.raises(ValueError, match="negative"):
+        Writer().uint(-1)
+    with pytest.raises(ValueError, match="cut short"):
+        Reader(bytes([2 << 3])).text()  # 2 bytes of UTF-8 said, none there
