@@ -62,10 +62,6 @@ log = logging.getLogger("sessiongraph")
 # vendors answer and the page is merged: what can start early (a batched detail fetch) starts.
 OnListed = Callable[[Provider, Sequence[SessionRecord]], None]
 
-# A cursor's entry beside the vendors' positions: the window they were taken in, when a keyset
-# resume narrowed it.
-_VENDOR_WINDOW = VENDOR_WINDOW
-
 
 @dataclass(frozen=True, slots=True)
 class PagingLimits:
@@ -257,7 +253,7 @@ def _forward_plan(
             positions,
             None,
             cursor.key,
-            _read_vendor_window(positions.get(_VENDOR_WINDOW)),
+            _read_vendor_window(positions.get(VENDOR_WINDOW)),
         )
     return _keyset_plan(spec, order, count, cursor, fhash)
 
@@ -424,7 +420,7 @@ def _merge(
     if plan.fetch_window is not None:
         # The vendors' native positions on this page belong to the window a keyset resume
         # narrowed: the next page must ask that window again, or they would mean other places.
-        positions[_VENDOR_WINDOW] = _vendor_window(plan.fetch_window)
+        positions[VENDOR_WINDOW] = _vendor_window(plan.fetch_window)
     # A stopped vendor goes on from where its walk stopped once its sessions are all shown.
     resumes = {p: s.page.resume for p, s in streams.items() if s.page.stopped and s.page.resume}
     for provider, stream in streams.items():
