@@ -18,7 +18,7 @@ from providers import records
 from providers.errors import UserInputError
 from providers.query import SortOrder
 from resolvers.agents import discover_agents
-from resolvers.connection import PageArgs, SourceOutcome, fetch_sessions
+from resolvers.connection import Edge, PageArgs, SourceOutcome, fetch_sessions
 from resolvers.context import RequestContext
 from resolvers.filters import SessionFilterSpec
 from resolvers.nodes import agent_node_id
@@ -38,12 +38,16 @@ _TOTAL = frozenset({"totalCount"})
 
 @strawberry.type
 class SessionEdge:
-    cursor: str
+    edge: strawberry.Private[Edge]
     node: Session
     late: bool = strawberry.field(
         description="True when this session sorts before the cursor it was asked after: its "
         "vendor failed on an earlier page and was resumed, so nothing is lost."
     )
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.edge.cursor
 
 
 @strawberry.type(description="How one vendor answered this page.")
@@ -140,7 +144,7 @@ async def resolve_sessions(
     found = await _with_details([e.record for e in page.edges], context) if with_details else {}
     edges = [
         SessionEdge(
-            cursor=e.cursor, node=Session.make(found.get(e.record.ref, e.record)), late=e.late
+            edge=e, node=Session.make(found.get(e.record.ref, e.record)), late=e.late
         )
         for e in page.edges
     ]

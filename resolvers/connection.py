@@ -97,8 +97,15 @@ class SourceOutcome:
 @dataclass(frozen=True, slots=True)
 class Edge:
     record: SessionRecord
-    cursor: str
+    position: Cursor  # where the connection goes on after this edge
+    codec: CursorCodec
     late: bool = False
+
+    @property
+    def cursor(self) -> str:
+        """Signed and packed when read (~40 µs): a query that selects no edge cursor (most
+        select `pageInfo.endCursor` only) pays for none but the ends'."""
+        return self.codec.encode(self.position)
 
 
 @dataclass(slots=True)
@@ -453,7 +460,7 @@ def _merge(
             _at_key(positions, streams, remaining, key, plan.order),
         )
         late = plan.resumed_key is not None and not beyond(key, plan.resumed_key, plan.order)
-        taken.append(Edge(item.record, codec.encode(cursor), late))
+        taken.append(Edge(item.record, cursor, codec, late))
     for provider, left in remaining.items():
         # The vendor's list may be at its end, but sessions it gave wait for a later page.
         outcomes[provider].exhausted = outcomes[provider].exhausted and left == 0
