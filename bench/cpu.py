@@ -61,6 +61,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and all its descendants alive now (`serve --workers N` runs its
+    workers as children of a supervisor)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += cpu_seconds(current)
+        except OSError:
+            continue
+        pending.extend(children.get(current, ()))
+    return total
+
+
 def read_env_file(text: str) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
     return {key.strip(): value.strip() for key, value in pairs}
@@ -85,12 +106,12 @@ def measure(
         answer = client.post(url, json=body)
     if "errors" in answer.json():
         raise RuntimeError(f"the gateway answered with errors: {answer.text[:800]}")
-    before = [cpu_seconds(pid) for pid in pids]
+    before = [tree_cpu_seconds(pid) for pid in pids]
     start = time.perf_counter()
     for _ in range(requests):
         client.post(url, json=body)
     wall = time.perf_counter() - start
-    used = [cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
+    used = [tree_cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
     return {
         "requests": requests,
         "gateway_cpu_ms": round(used[0] / requests * 1000, 2),
@@ -106,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--size", type=int, default=100, help="sessions per simulated vendor")
     parser.add_argument("--index", choices=("off", "on"), default="off")
+    parser.add_argument(
+        "--workers", default="1", help="serve --workers (CPU is summed over the workers)"
+    )
     parser.add_argument("--queries", default=",".join(QUERIES))
     parser.add_argument("--out", type=Path, default=OUT / "cpu.json")
     parser.add_argument(
@@ -137,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [
                 *(console_script("sessiongraph"), "serve", "--host", LOOPBACK),
                 *("--port", str(port), "--log-level", "warning"),
+                *("--workers", args.workers),
             ],
             env={
                 **environment({}),

@@ -88,9 +88,15 @@ class ProviderInfo:
     health: ProviderHealth | None = strawberry.field(
         description="Its circuit breaker; null when the vendor is not configured."
     )
-    index: ProviderIndex = strawberry.field(
+    sources: strawberry.Private[Sources]
+    adapter: strawberry.Private[Adapter | None]
+
+    @strawberry.field(
         description="Its session index (vendors that promise no order); state OFF for the others."
     )
+    async def index(self) -> ProviderIndex:
+        # Read from the index store only when asked (a count per vendor).
+        return await ProviderIndex.of(self.sources, self.adapter)
 
 
 @strawberry.type(description="A vendor's session index: how fresh, how complete.")
@@ -205,7 +211,7 @@ class Query:
         return node
 
     @strawberry.field(description="Every vendor and whether this server queries it.")
-    async def providers(self, info: Ctx) -> list[ProviderInfo]:
+    def providers(self, info: Ctx) -> list[ProviderInfo]:
         sources = info.context.sources
         mode = ProviderMode.DEMO if sources.demo else ProviderMode.LIVE
         return [
@@ -215,7 +221,8 @@ class Query:
                 enabled=(adapter := sources.adapter(provider)) is not None,
                 agent_ids=list(adapter.default_agent_ids()) if adapter else [],
                 health=ProviderHealth.of(adapter.client.health()) if adapter else None,
-                index=await ProviderIndex.of(sources, adapter),
+                sources=sources,
+                adapter=adapter,
             )
             for provider in records.Provider
         ]
