@@ -81,7 +81,8 @@ class Figures:
             p50 = {}
             for connections in clients:
                 measured = self.result("gateway", name, connections)
-                if measured is not None:
+                # A run in which no request completed has no p50 (wrk reports 0): no ratio.
+                if measured is not None and measured.requests:
                     p50[connections] = measured.p50_ms
             floor: dict[str, Any] = {
                 "gateway_rounds": dict(count.waves),
@@ -154,6 +155,13 @@ class Figures:
         for connections, target in FLOOR_TARGETS.items():
             p50 = floor["p50_ms"].get(connections)
             if p50 is None:
+                measured = self.result("gateway", FLOOR_QUERY, connections)
+                if measured is not None:
+                    lines.append(
+                        f"floor ratio of {FLOOR_QUERY} at {_clients(connections)} (target ≤ "
+                        f"{target:g}): no request completed within the {measured.duration_s:g} s "
+                        "run — MISSED"
+                    )
                 continue
             parts = []
             for chain, label in CHAINS.items():

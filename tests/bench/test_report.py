@@ -123,3 +123,16 @@ def test_the_index_is_ready_when_stateset_and_vectara_are() -> None:
     assert not index_ready({**ready, "STATESET": "STALE"})
     assert not index_ready({k: v for k, v in ready.items() if k != "STATESET"})
     assert not index_ready({**ready, "SAMSARA": "READY"})  # not the served configuration
+
+
+def test_a_run_with_no_completed_request_is_no_ratio() -> None:
+    base = figures()
+    stalled = [r for r in base.load if r.connections != 50]
+    stalled.append(
+        LoadResult(**{**load("merged_details", 50, 0.0).as_json(), "requests": 0, "rps": 0.0})
+    )
+    lines = Figures(
+        base.config, {}, stalled, base.calls, {}, [], cpu_ms={"merged_details": {1: 9.25}}
+    ).targets()
+    at_50 = next(line for line in lines if "at 50 clients" in line and "floor" in line)
+    assert at_50.endswith("no request completed within the 3 s run — MISSED")
