@@ -1,10 +1,13 @@
 """`python -m bench`: the gateway under load over four simulated vendors, on loopback.
 
 Starts the simulators (`sessiongraph simulate --latency-ms L`), the gateway (`sessiongraph
-serve`, pointed at them) and a bare Strawberry app (`bench.bare_app`), then for every query of
-`bench.queries` and every number of clients runs `wrk` (a warm-up, then the measured run), and
-counts each query's vendor calls in-process against the contract minimum (`bench.minimums`).
-Prints a Markdown report and writes every figure to bench/out/latest.json. Every process it
+serve`, pointed at them, with an index of the run's own and no client-side rate limit) and a
+bare Strawberry app (`bench.bare_app`); waits until the gateway's index is READY (StateSet and
+Vectara), so every figure is of the gateway as served once built; then for every query of
+`bench.queries` and every number of clients runs `wrk` (a warm-up, then the measured run,
+reading the gateway's CPU time around it), and counts each query's vendor calls in-process, the
+index READY too, against the contract minimum (`bench.minimums`). Prints a Markdown report
+with issue 10's targets and writes every figure to bench/out/latest.json. Every process it
 starts is stopped at the end, on errors and on Ctrl-C too.
 """
 
@@ -26,7 +29,8 @@ from typing import Any
 
 import httpx
 
-from bench.counting import CallCount, count_calls
+from bench.counting import INDEX_QUERY, INDEXED, CallCount, count_calls
+from bench.cpu import NO_RATE_LIMITS, cpu_seconds
 from bench.load import LoadResult, ensure_wrk, run_wrk
 from bench.processes import (
     LOOPBACK,
@@ -47,6 +51,8 @@ from bench.report import CpuMeter, Figures, machine, markdown
 OUT = Path(__file__).with_name("out")
 SECRET = "sessiongraph-bench-secret"
 VENDOR_PREFIXES = ("SESSIONGRAPH_", "SAMSARA_", "STATESET_", "VECTARA_", "VONAGE_")
+# Every vendor's list state on a merged page: StateSet and Vectara must be read from the index.
+SOURCES_QUERY = "{ sessions(first: 1) { sources { provider fromIndex } } }"
 BASE_URL_KEYS = (
     "SAMSARA_BASE_URL",
     "STATESET_VOICE_BASE_URL",
@@ -71,6 +77,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--log-level", default="warning", help="uvicorn log level of the gateway and bare app"
     )
     parser.add_argument("--request-timeout", type=int, default=30, help="wrk --timeout, seconds")
+    parser.add_argument(
+        "--index-timeout", type=float, default=120.0, help="seconds for the index to be READY"
+    )
+    parser.add_argument(
+        "--index-off-calls",
+        action="store_true",
+        help="also count the vendor calls in-process with the index off (its own minimum)",
+    )
     parser.add_argument(
         "--profile",
         metavar="QUERY@CLIENTS",
@@ -127,12 +141,23 @@ def clean_answer(name: str, response: httpx.Response) -> dict[str, Any]:
 
 
 def node_ids_of(answer: Mapping[str, Any], query: BenchQuery) -> list[str]:
+    """The page's sessions: their ids, or the nodes whole when the query selects no `id`."""
     data = answer.get("data") or {}
     if query.kind == "nodes":
         return [node["id"] if node else "null" for node in data.get("nodes") or []]
     if query.kind == "merged":
-        return [edge["node"]["id"] for edge in data["sessions"]["edges"]]
+        nodes = [edge["node"] for edge in data["sessions"]["edges"]]
+        return [n["id"] if "id" in n else json.dumps(n, sort_keys=True) for n in nodes]
     return []
+
+
+def index_ready(states: Mapping[str, str]) -> bool:
+    """StateSet and Vectara READY, every other vendor OFF (never indexed)."""
+    indexed = {p.name for p in INDEXED}
+    return all(
+        (state == "READY") if name in indexed else (state == "OFF")
+        for name, state in states.items()
+    ) and indexed <= set(states)
 
 
 @dataclass
@@ -147,6 +172,8 @@ class Run:
     captured: dict[str, dict[str, Any]] = field(default_factory=dict)  # the gateway's answers
     bodies: dict[str, Path] = field(default_factory=dict)  # the POST bodies wrk sends
     served: dict[str, float] = field(default_factory=dict)  # vendor answer time, ms
+    index: dict[str, Any] = field(default_factory=dict)  # the served index: states, wait
+    cpu_ms: dict[str, dict[int, float]] = field(default_factory=dict)  # gateway CPU/request
 
     @property
     def run_dir(self) -> Path:
@@ -182,7 +209,10 @@ class Run:
         """`sessiongraph serve` over the simulators; the process and its GraphQL URL."""
         inherited = {k: v for k, v in environment({}).items() if not k.startswith(VENDOR_PREFIXES)}
         port = free_port()
-        # The default serve settings, but an index of this run's own (never the user's file).
+        # The default serve settings, but an index of this run's own (never the user's file),
+        # and no client-side rate limit: the simulators enforce none, and the gateway's token
+        # buckets (the vendors' published limits, e.g. StateSet's 60 a minute) would measure
+        # waiting, not the gateway.
         index = self.run_dir / "index.db"
         index.unlink(missing_ok=True)
         gateway = self.children.start(
@@ -194,6 +224,7 @@ class Run:
             env={
                 **inherited,
                 **vendor_env,
+                **NO_RATE_LIMITS,
                 "SESSIONGRAPH_CURSOR_SECRET": SECRET,
                 "SESSIONGRAPH_INDEX_URL": f"sqlite:///{index}",
             },
@@ -203,6 +234,36 @@ class Run:
         if health.json().get("mode") != "live":
             raise RuntimeError(f"the gateway is not pointed at the simulators: {health.text}")
         return gateway, base + "/graphql"
+
+    def wait_until_indexed(self, gateway_url: str, gateway: Popen[bytes]) -> None:
+        """Until the served index is READY for StateSet and Vectara (OFF for the others), then
+        checks that a merged page reads both from it: the figures are of one regime, the
+        gateway as served once its index is built, not of a build under way."""
+        deadline = self.args.index_timeout
+        started = time.monotonic()
+        states: dict[str, str] = {}
+        while time.monotonic() - started < deadline:
+            if gateway.poll() is not None:
+                tail = self.children.log_tail("gateway")
+                raise RuntimeError(f"the gateway exited while its index was built:\n{tail}")
+            answer = clean_answer("index", post(gateway_url, {"query": INDEX_QUERY}))
+            states = {p["name"]: p["index"]["state"] for p in answer["data"]["providers"]}
+            if index_ready(states):
+                break
+            time.sleep(0.25)
+        else:
+            raise RuntimeError(
+                f"the gateway's index is not READY after {deadline:g} s: {states} (wanted "
+                f"READY for {', '.join(p.name for p in INDEXED)}, OFF for the others); "
+                f"see {OUT / 'logs' / 'gateway.log'}"
+            )
+        waited = time.monotonic() - started
+        page = clean_answer("sources", post(gateway_url, {"query": SOURCES_QUERY}))
+        from_index = {s["provider"]: s["fromIndex"] for s in page["data"]["sessions"]["sources"]}
+        if not all(from_index.get(p.name) for p in INDEXED):
+            raise RuntimeError(f"the index is READY but a page is not read from it: {from_index}")
+        self.index = {"states": states, "ready_after_s": round(waited, 1)}
+        print(f"bench: the gateway's index is READY after {waited:.1f} s: {states}", flush=True)
 
     def capture(self, gateway_url: str) -> list[str]:
         """Each query's body and the gateway's clean answer to it; the ids of `nodes_50`."""
@@ -236,15 +297,24 @@ class Run:
         )
         url = f"http://{LOOPBACK}:{port}/graphql"
         wait_for_http(url, bare, timeout_s=60)
-        same = post(url, query.body()).json() == self.captured[query.name]
+        bare_answer = post(url, query.body()).json()
+        gateway_answer = self.captured[query.name]
+        # The data must be the same; the gateway adds `extensions.cost` (its cost report), which
+        # the bare app has no reason to compute: it is part of the gateway's work, measured.
+        same = bare_answer.get("data") == gateway_answer.get("data")
         self.answers[query.name]["bare_answer_equal"] = same
+        self.answers[query.name]["gateway_only_extensions"] = sorted(
+            set(gateway_answer.get("extensions") or {}) - set(bare_answer.get("extensions") or {})
+        )
         if not same:
-            raise RuntimeError("the bare app's answer differs from the gateway's")
+            raise RuntimeError("the bare app's data differs from the gateway's")
         return url
 
-    def count(self, node_ids: Sequence[str]) -> dict[str, CallCount]:
-        """Vendor calls per query, in-process, over the same data as the served simulators."""
+    def count(self, node_ids: Sequence[str], indexed: bool = True) -> dict[str, CallCount]:
+        """Vendor calls per query, in-process, over the same data as the served simulators;
+        `indexed`: with a READY index, as served (else with the index off)."""
         counts: dict[str, CallCount] = {}
+        regime = "index READY" if indexed else "index off"
         for query in self.args.queries:
             counts[query.name] = count = asyncio.run(
                 count_calls(
@@ -255,12 +325,16 @@ class Run:
                     anchor=self.anchor,
                     secret=SECRET,
                     latency_s=self.args.latency_ms / 1000,
+                    indexed=indexed,
                 )
             )
             same = node_ids_of(count.answer, query) == node_ids_of(self.captured[query.name], query)
-            self.answers[query.name]["in_process_page_equal"] = same
+            key = "in_process_page_equal" + ("" if indexed else "_index_off")
+            self.answers[query.name][key] = same
             if not same:
-                self.notes.append(f"{query.name}: the in-process page differs from the served one")
+                self.notes.append(
+                    f"{query.name}: the in-process page ({regime}) differs from the served one"
+                )
         return counts
 
     def load(
@@ -284,20 +358,35 @@ class Run:
                         output = OUT / f"profile-{query.name}.txt"
                         profiler = Profiler(self.children, gateway.pid, output)
                     body = self.bodies[query.name]
-                    result = measure(
-                        wrk, url, body, target, query, connections, self.args, profiler
+                    pid = gateway.pid if target == "gateway" else None
+                    result, cpu_s = measure(
+                        wrk, url, body, target, query, connections, self.args, profiler, pid
                     )
                     results.append(result)
+                    cpu = ""
+                    if cpu_s is not None and result.requests:
+                        ms = round(cpu_s * 1000 / result.requests, 2)
+                        self.cpu_ms.setdefault(query.name, {})[connections] = ms
+                        cpu = f"  CPU {ms:6.2f} ms/req"
                     print(
                         f"bench: {query.name:15} {target:7} c={connections:<3} "
                         f"p50 {result.p50_ms:8.1f} ms  p99 {result.p99_ms:8.1f} ms  "
-                        f"{result.rps:8.1f} req/s" + ("" if result.clean else "  (errors)"),
+                        f"{result.rps:8.1f} req/s{cpu}" + ("" if result.clean else "  (errors)"),
                         flush=True,
                     )
                     if gateway.poll() is not None:
                         tail = self.children.log_tail("gateway")
                         raise RuntimeError(f"the gateway exited:\n{tail}")
         return results
+
+    def check_index_still_ready(self, gateway_url: str) -> None:
+        """After the load: a sync tick that failed (STALE) or a rebuild would have mixed
+        regimes into the figures; say so."""
+        answer = post(gateway_url, {"query": INDEX_QUERY}).json()
+        states = {p["name"]: p["index"]["state"] for p in answer["data"]["providers"]}
+        self.index["states_at_end"] = states
+        if not index_ready(states):
+            self.notes.append(f"the gateway's index was no longer READY after the load: {states}")
 
     def read_gateway_log(self) -> None:
         log = (OUT / "logs" / "gateway.log").read_text(errors="replace").splitlines()
@@ -319,11 +408,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Children(OUT / "logs") as children:
         run = Run(args, children, anchor=datetime.now(UTC).replace(second=0, microsecond=0))
         gateway, gateway_url = run.start_gateway(run.start_vendors())
+        run.wait_until_indexed(gateway_url, gateway)
         node_ids = run.capture(gateway_url)
         ceiling = [q for q in args.queries if q.ceiling]
         bare_url = run.start_bare(ceiling[0]) if ceiling else None
         counts = run.count(node_ids)
+        counts_off = run.count(node_ids, indexed=False) if args.index_off_calls else {}
         results = run.load(wrk, gateway, gateway_url, bare_url)
+        run.check_index_still_ready(gateway_url)
         run.read_gateway_log()
     cpu_share = cpu.finish()  # after the children were stopped and waited for: theirs counts
     if cpu_share.get("others_share", 0) > 0.05:
@@ -336,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
         "latency_ms": args.latency_ms,
         "served_ms": run.served,
+        "index": run.index,
+        "gateway_rate_limits": "none (*_RATE_LIMIT_PER_MIN=0)",
         "size": args.size,
         "seed": args.seed,
         "anchor": run.anchor.isoformat(),
@@ -350,7 +444,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "elapsed_s": round(time.monotonic() - started, 1),
         "cpu": cpu_share,
     }
-    figures = Figures(config, host, results, counts, run.answers, run.notes)
+    figures = Figures(
+        config,
+        host,
+        results,
+        counts,
+        run.answers,
+        run.notes,
+        cpu_ms=run.cpu_ms,
+        calls_index_off=counts_off,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures.as_json(), indent=2, default=str) + "\n")
     print()
@@ -369,9 +472,11 @@ def measure(
     connections: int,
     args: argparse.Namespace,
     profiler: Profiler | None = None,
-) -> LoadResult:
+    cpu_pid: int | None = None,
+) -> tuple[LoadResult, float | None]:
     """A warm-up run, the measured run, and with `profiler` an extra run under py-spy (its
-    figures are not kept: sampling slows the gateway down)."""
+    figures are not kept: sampling slows the gateway down). With `cpu_pid`, also the CPU time
+    that process used during the measured run (user + system, /proc)."""
 
     def run(duration_s: int) -> LoadResult:
         return run_wrk(
@@ -387,14 +492,16 @@ def measure(
 
     if args.warmup:
         run(args.warmup)
+    before = cpu_seconds(cpu_pid) if cpu_pid is not None else None
     result = run(args.duration)
+    cpu_s = cpu_seconds(cpu_pid) - before if cpu_pid is not None and before is not None else None
     if profiler is not None:
         profiler.start(args.duration)
         try:
             run(args.duration)
         finally:
             print(profiler.finish(), flush=True)
-    return result
+    return result, cpu_s
 
 
 if __name__ == "__main__":

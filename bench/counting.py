@@ -3,6 +3,12 @@ benchmark's size, seed and anchor (so the same data as the HTTP simulators), one
 twice (cold, then warm), the simulators' request logs read after each. Also reads from those
 simulators the data shape the contract minimums depend on (`bench.minimums`).
 
+Two regimes. `indexed=True` (the gateway as served): the app has an SQLite index of its own,
+and its sync is run to READY before the query; the sync's calls are not the query's, so the
+logs are cleared after it. `indexed=False`: the index off, StateSet and Vectara scanned live.
+No client-side rate limit in either (as the served gateway in the benchmark): the simulators
+enforce none.
+
 The simulators answer with the benchmark's latency here too, and the start of every call is
 timed: the calls fall in waves (a wave starts a latency or more after the one before), and
 the number of waves is the dependent rounds the gateway took, to set against the minimum.
@@ -11,6 +17,7 @@ the number of waves is the dependent rounds the gateway took, to set against the
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -26,9 +33,10 @@ from bench.minimums import (
     DataShape,
     PageShape,
     VendorMinimum,
-    critical_rounds,
+    cross_vendor_rounds,
     merged_minimums,
     nodes_minimums,
+    per_vendor_rounds,
 )
 from bench.queries import PAGE_SIZE, BenchQuery
 from graph.app import create_app
@@ -37,11 +45,13 @@ from providers.records import Provider, SessionRef
 from providers.simulators import Simulator
 from providers.simulators.request_log import LoggedRequest
 from resolvers.nodes import parse_session_node_id
-from resolvers.sources import build_simulators, demo_sources
+from resolvers.sources import Sources, build_simulators, demo_sources
 
 __all__ = ["CallCount", "call_kind", "count_calls", "waves"]
 
 VONAGE_SLICE = timedelta(days=60)
+INDEXED = (Provider.STATESET, Provider.VECTARA)  # the vendors `serve` keeps in its index
+SYNC_ROUNDS = 20  # sync rounds a build may take before counting gives up
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +62,10 @@ class CallCount:
     failed: Mapping[str, int]  # calls answered ≥ 400, per run ("cold", "warm")
     waves: Mapping[str, int]  # dependent rounds the gateway took, per run
     minimum: Mapping[Provider, VendorMinimum]
-    rounds: int  # dependent rounds of the minimum (the critical path, in latencies)
+    rounds: int  # dependent rounds of the minimum, per vendor (issue 10's critical path)
+    cross_rounds: int  # the same with the waits between vendors (`bench.minimums`)
     answer: Mapping[str, Any]  # the cold answer, to compare with the HTTP gateway's
+    indexed: bool = True  # StateSet's and Vectara's lists from a READY index
 
 
 def call_kind(provider: Provider, entry: LoggedRequest) -> str:
@@ -109,37 +121,45 @@ async def count_calls(
     anchor: datetime,
     secret: str,
     latency_s: float,
+    indexed: bool = True,
 ) -> CallCount:
     simulators = build_simulators(size, seed, anchor)
     starts: list[float] = []
     for simulator in simulators.values():
-        simulator.faults.latency_s = latency_s
         simulator.app = _timed(simulator.app, starts)
-    # The live walks' minimums: the index (bench/index.py measures it) is left off here.
-    settings = load_settings(
-        {"SESSIONGRAPH_CURSOR_SECRET": secret, "SESSIONGRAPH_INDEX_URL": "off"}
-    )
-    app = create_app(settings, sources=demo_sources(simulators=simulators))
-    runs: list[dict[Provider, dict[str, int]]] = []
-    failed: dict[str, int] = {}
-    rounds: dict[str, int] = {}
-    answers: list[dict[str, Any]] = []
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            for run in ("cold", "warm"):
+    with tempfile.TemporaryDirectory(prefix="bench-index-") as folder:
+        index_url = f"sqlite:///{folder}/index.db" if indexed else "off"
+        settings = load_settings(
+            {"SESSIONGRAPH_CURSOR_SECRET": secret, "SESSIONGRAPH_INDEX_URL": index_url}
+        )
+        sources = demo_sources(simulators=simulators, rate_limit_per_min=0)
+        # The test harness's way: no background sync, this function runs it (`_sync`).
+        app = create_app(settings, sources=sources, start_sync=False)
+        runs: list[dict[Provider, dict[str, int]]] = []
+        failed: dict[str, int] = {}
+        rounds: dict[str, int] = {}
+        answers: list[dict[str, Any]] = []
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+                if indexed:
+                    await _sync(sources, client)
+                # After the sync: its calls go out without the benchmark's latency.
                 for simulator in simulators.values():
-                    simulator.log.clear()
-                starts.clear()
-                response = await client.post("/graphql", json=dict(body))
-                response.raise_for_status()
-                answers.append(response.json())
-                runs.append(_by_kind(simulators))
-                failed[run] = _failed(simulators)
-                rounds[run] = waves(starts, latency_s) if latency_s > 0 else 0
+                    simulator.faults.latency_s = latency_s
+                for run in ("cold", "warm"):
+                    for simulator in simulators.values():
+                        simulator.log.clear()
+                    starts.clear()
+                    response = await client.post("/graphql", json=dict(body))
+                    response.raise_for_status()
+                    answers.append(response.json())
+                    runs.append(_by_kind(simulators))
+                    failed[run] = _failed(simulators)
+                    rounds[run] = waves(starts, latency_s) if latency_s > 0 else 0
     now = datetime.now(UTC)
     window = (now - timedelta(days=settings.default_window_days), now)
-    minimum = await _minimum(query, answers[0], simulators, window, settings.scan_cap)
+    minimum = await _minimum(query, answers[0], simulators, window, settings.scan_cap, indexed)
     return CallCount(
         query=query.name,
         cold=runs[0],
@@ -147,9 +167,34 @@ async def count_calls(
         failed=failed,
         waves=rounds,
         minimum=minimum,
-        rounds=critical_rounds(minimum),
+        rounds=per_vendor_rounds(minimum),
+        cross_rounds=cross_vendor_rounds(minimum),
         answer=answers[0],
+        indexed=indexed,
     )
+
+
+INDEX_QUERY = "{ providers { name index { state } } }"
+
+
+async def index_states(client: httpx.AsyncClient) -> dict[str, str]:
+    response = await client.post("/graphql", json={"query": INDEX_QUERY})
+    response.raise_for_status()
+    return {p["name"]: p["index"]["state"] for p in response.json()["data"]["providers"]}
+
+
+async def _sync(sources: Sources, client: httpx.AsyncClient) -> None:
+    """Sync rounds until StateSet's and Vectara's lists are READY (one round builds them at the
+    benchmark's sizes; a larger list may take several)."""
+    if sources.index is None:
+        raise RuntimeError(f"the in-process index did not open: {sources.index_error}")
+    states: dict[str, str] = {}
+    for _ in range(SYNC_ROUNDS):
+        await sources.index.syncer.run_once()
+        states = await index_states(client)
+        if all(states.get(p.name) == "READY" for p in INDEXED):
+            return
+    raise RuntimeError(f"the in-process index is not READY after {SYNC_ROUNDS} rounds: {states}")
 
 
 async def _minimum(
@@ -158,6 +203,7 @@ async def _minimum(
     simulators: Mapping[Provider, Simulator],
     window: tuple[datetime, datetime],
     scan_cap: int,
+    indexed: bool,
 ) -> dict[Provider, VendorMinimum]:
     if query.kind == "local":
         return {}
@@ -165,11 +211,22 @@ async def _minimum(
     if query.kind == "nodes":
         ids = [node["id"] for node in data.get("nodes") or [] if node]
     else:
-        ids = [edge["node"]["id"] for edge in (data.get("sessions") or {}).get("edges", [])]
+        nodes = [edge["node"] for edge in (data.get("sessions") or {}).get("edges", [])]
+        ids = [node["id"] for node in nodes if "id" in node]
+        # The page's ids matter for Samsara's and Vectara's detail calls only.
+        asked = query.providers or set(Provider)
+        if len(ids) < len(nodes) and query.details and asked - {Provider.STATESET}:
+            raise ValueError(f"{query.name}: select `id` to count the page's detail calls")
     page = await _page_shape([_ref(i) for i in ids], simulators[Provider.VECTARA])
     if query.kind == "nodes":
         return nodes_minimums(page, query.details)
-    return merged_minimums(_data_shape(simulators, window, scan_cap), page, query.details)
+    return merged_minimums(
+        _data_shape(simulators, window, scan_cap),
+        page,
+        query.details,
+        indexed=indexed,
+        providers=query.providers,
+    )
 
 
 def _ref(global_id: str) -> SessionRef:

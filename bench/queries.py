@@ -1,8 +1,10 @@
 """The queries the benchmark drives, by name, and how their request bodies are built.
 
 `merged_details` and `merged_list` are the merged connection with and without detail fields;
-`nodes_50` refetches 50 sessions of all four vendors by id (the ids are read from the gateway
-at start-up); `small_cached` needs no vendor at all and is the query of the ceiling ratio.
+`stateset_page` is StateSet's 50 newest sessions with transcript turns and tool-call names (the
+page of issue 10's CPU target, the query of `bench.cpu`); `nodes_50` refetches 50 sessions of
+all four vendors by id (the ids are read from the gateway at start-up); `small_cached` needs no
+vendor at all and is the query of the ceiling ratio.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from providers.records import Provider
+
 __all__ = [
     "ID_QUERY",
     "NODES_COUNT",
     "PAGE_SIZE",
     "QUERIES",
+    "STATESET_PAGE",
     "BenchQuery",
     "pick_node_ids",
 ]
@@ -31,6 +36,7 @@ class BenchQuery:
     kind: str  # "merged" (a `sessions` page), "nodes" or "local" (no vendor)
     details: bool  # selects fields that need the vendors' detail calls
     ceiling: bool = False  # measured against the bare Strawberry app too
+    providers: frozenset[Provider] | None = None  # a merged page's `providers` filter
 
     def body(self, node_ids: Sequence[str] = ()) -> dict[str, Any]:
         """The JSON body of the POST; `nodes` queries take the ids as `$ids`."""
@@ -65,6 +71,19 @@ MERGED_LIST = BenchQuery(
     ),
 )
 
+# Issue 10's "50-session StateSet page" of the CPU target: the text of bench/cpu.py's, so the
+# two measure the same work (no `id`: the page check compares its nodes whole).
+STATESET_PAGE = BenchQuery(
+    name="stateset_page",
+    kind="merged",
+    details=True,
+    providers=frozenset({Provider.STATESET}),
+    text=(
+        f"query StateSetPage {{ sessions(first: {PAGE_SIZE}, filter: {{providers: [STATESET]}}) "
+        "{ edges { node { transcript { turns { speaker text } } toolCalls { name } } } } }"
+    ),
+)
+
 NODES_50 = BenchQuery(
     name="nodes_50",
     kind="nodes",
@@ -84,7 +103,7 @@ SMALL_CACHED = BenchQuery(
 )
 
 QUERIES: Mapping[str, BenchQuery] = {
-    q.name: q for q in (MERGED_DETAILS, MERGED_LIST, NODES_50, SMALL_CACHED)
+    q.name: q for q in (MERGED_DETAILS, MERGED_LIST, STATESET_PAGE, NODES_50, SMALL_CACHED)
 }
 
 # Read once at start-up: the ids `nodes_50` asks for.

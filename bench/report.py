@@ -10,7 +10,7 @@ import re
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ from providers.records import Provider
 
 __all__ = [
     "CEILING_TARGET",
-    "FLOOR_TARGET",
+    "CPU_TARGETS",
+    "FLOOR_TARGETS",
     "CpuMeter",
     "Figures",
     "call_rows",
@@ -29,9 +30,12 @@ __all__ = [
     "markdown",
 ]
 
-FLOOR_TARGET = 1.15  # merged_details p50 at 1 client ÷ critical path, at most
-CEILING_TARGET = 0.7  # small_cached gateway req/s ÷ bare Strawberry req/s, at least
-FLOOR_QUERY = "merged_details"
+# Issue 10's targets.
+FLOOR_QUERY = "merged_details"  # merged `first: 50` with transcripts and tool calls
+FLOOR_TARGETS = {1: 1.10, 50: 1.5}  # clients: p50 ÷ critical path, at most
+CEILING_TARGET = 0.9  # small_cached gateway req/s ÷ bare Strawberry req/s, at least
+CPU_TARGETS = {"stateset_page": 4.0, "merged_details": 8.0}  # gateway CPU ms/request, 1 client
+CHAINS = {"rounds": "per-vendor chain (the issue's)", "cross_rounds": "cross-vendor chain"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,7 @@ class CallRow:
     warm: int
     excess: Mapping[str, int]  # calls above the minimum on the cold run, by kind
     why: str
+    index: str = "READY"  # the regime counted: "READY" (as served) or "off"
 
     @property
     def above(self) -> int:
@@ -54,9 +59,11 @@ class Figures:
     config: Mapping[str, Any]
     machine: Mapping[str, Any]
     load: Sequence[LoadResult]
-    calls: Mapping[str, CallCount]
+    calls: Mapping[str, CallCount]  # index READY: the regime of the served gateway
     answers: Mapping[str, Mapping[str, Any]]  # per query: bytes, checks
     notes: Sequence[str]
+    cpu_ms: Mapping[str, Mapping[int, float]] = field(default_factory=dict)  # query → clients
+    calls_index_off: Mapping[str, CallCount] = field(default_factory=dict)  # when counted
 
     def result(self, target: str, query: str, connections: int) -> LoadResult | None:
         for item in self.load:
@@ -65,19 +72,31 @@ class Figures:
         return None
 
     def floor(self) -> dict[str, dict[str, Any]]:
-        """p50 at 1 client ÷ (dependent rounds x the configured vendor latency)."""
+        """p50 at each number of clients ÷ (dependent rounds x the configured vendor latency),
+        for both critical paths of `bench.minimums`."""
         latency_ms = float(self.config["latency_ms"])
+        clients = sorted({r.connections for r in self.load if r.target == "gateway"})
         floors: dict[str, dict[str, Any]] = {}
         for name, count in self.calls.items():
-            measured = self.result("gateway", name, 1)
-            path_ms = count.rounds * latency_ms
-            floors[name] = {
-                "rounds": count.rounds,
+            p50 = {}
+            for connections in clients:
+                measured = self.result("gateway", name, connections)
+                # A run in which no request completed has no p50 (wrk reports 0): no ratio.
+                if measured is not None and measured.requests:
+                    p50[connections] = measured.p50_ms
+            floor: dict[str, Any] = {
                 "gateway_rounds": dict(count.waves),
-                "critical_path_ms": path_ms,
-                "p50_ms_at_1": measured.p50_ms if measured else None,
-                "ratio": round(measured.p50_ms / path_ms, 3) if measured and path_ms else None,
+                "p50_ms": p50,
+                "p50_ms_at_1": p50.get(1),
             }
+            for chain, rounds in (("rounds", count.rounds), ("cross_rounds", count.cross_rounds)):
+                path_ms = rounds * latency_ms
+                floor[chain] = rounds
+                floor[f"{chain}_path_ms"] = path_ms
+                floor[f"{chain}_ratio"] = {
+                    c: round(ms / path_ms, 3) if path_ms else None for c, ms in p50.items()
+                }
+            floors[name] = floor
         return floors
 
     def ceiling(self) -> dict[int, dict[str, Any]]:
@@ -97,29 +116,19 @@ class Figures:
         return ceilings
 
     def targets(self) -> list[str]:
-        lines: list[str] = []
-        floor = self.floor().get(FLOOR_QUERY, {})
-        ratio = floor.get("ratio")
-        if ratio is not None:
-            verdict = "met" if ratio <= FLOOR_TARGET else "MISSED"
-            line = (
-                f"floor ratio of {FLOOR_QUERY} at 1 client: {ratio:.2f} (target ≤ {FLOOR_TARGET})"
-                f" — {verdict}"
+        lines = self._floor_targets()
+        lines += _call_targets(call_rows(self.calls), "index READY, as served")
+        if self.calls_index_off:
+            lines += _call_targets(call_rows(self.calls_index_off, index="off"), "index off")
+        for query, target in CPU_TARGETS.items():
+            ms = self.cpu_ms.get(query, {}).get(1)
+            if ms is None:
+                continue
+            verdict = "met" if ms <= target else "MISSED"
+            lines.append(
+                f"gateway CPU per request of {query} at 1 client: {ms:.2f} ms "
+                f"(target ≤ {target:g} ms) — {verdict}"
             )
-            if ratio > FLOOR_TARGET:
-                allowed = FLOOR_TARGET * floor["critical_path_ms"]
-                line += (
-                    f" by {(ratio / FLOOR_TARGET - 1) * 100:.0f}%: p50 "
-                    f"{floor['p50_ms_at_1']:.0f} ms against {allowed:.0f} ms allowed"
-                )
-            lines.append(line)
-        rows = call_rows(self.calls)
-        above = [r for r in rows if r.above > 0]
-        if above:
-            worst = ", ".join(f"{r.query}/{r.provider.value} +{r.above}" for r in above)
-            lines.append(f"vendor calls = minimum for every query — MISSED: {worst}")
-        elif rows:
-            lines.append("vendor calls = minimum for every query — met")
         for connections, item in sorted(self.ceiling().items()):
             value = item["ratio"]
             if value is None:
@@ -138,44 +147,69 @@ class Figures:
             )
         return lines
 
+    def _floor_targets(self) -> list[str]:
+        floor = self.floor().get(FLOOR_QUERY)
+        if floor is None:
+            return []
+        lines: list[str] = []
+        for connections, target in FLOOR_TARGETS.items():
+            p50 = floor["p50_ms"].get(connections)
+            if p50 is None:
+                measured = self.result("gateway", FLOOR_QUERY, connections)
+                if measured is not None:
+                    lines.append(
+                        f"floor ratio of {FLOOR_QUERY} at {_clients(connections)} (target ≤ "
+                        f"{target:g}): no request completed within the {measured.duration_s:g} s "
+                        "run — MISSED"
+                    )
+                continue
+            parts = []
+            for chain, label in CHAINS.items():
+                ratio = floor[f"{chain}_ratio"][connections]
+                path_ms = floor[f"{chain}_path_ms"]
+                if ratio is None:
+                    continue
+                verdict = (
+                    "met"
+                    if ratio <= target
+                    else (
+                        f"MISSED by {(ratio / target - 1) * 100:.0f}% ({target * path_ms:.0f} ms "
+                        "allowed)"
+                    )
+                )
+                parts.append(
+                    f"{ratio:.2f} against the {label}, {floor[chain]} rounds = {path_ms:g} ms "
+                    f"— {verdict}"
+                )
+            if parts:
+                lines.append(
+                    f"floor ratio of {FLOOR_QUERY} at {_clients(connections)} (target ≤ "
+                    f"{target:g}): p50 {_ms(p50)} ms; " + "; ".join(parts)
+                )
+        return lines
+
     def as_json(self) -> dict[str, Any]:
         return {
             "config": dict(self.config),
             "machine": dict(self.machine),
             "load": [item.as_json() for item in self.load],
-            "calls": {
-                name: {
-                    "cold": _plain(count.cold),
-                    "warm": _plain(count.warm),
-                    "failed_calls": dict(count.failed),
-                    "minimum": {
-                        p.value: {
-                            "calls": dict(m.calls),
-                            "total": m.total,
-                            "list_rounds": m.list_rounds,
-                            "detail_rounds": m.detail_rounds,
-                            "why": m.why,
-                        }
-                        for p, m in count.minimum.items()
-                    },
-                    "critical_rounds": count.rounds,
-                    "gateway_rounds": dict(count.waves),
-                }
-                for name, count in self.calls.items()
-            },
+            "calls": _calls_json(self.calls),
+            "calls_index_off": _calls_json(self.calls_index_off),
             "calls_vs_minimum": [
-                {
-                    "query": r.query,
-                    "provider": r.provider.value,
-                    "minimum": r.minimum,
-                    "cold": r.cold,
-                    "warm": r.warm,
-                    "above_minimum": r.above,
-                    "excess_by_kind": dict(r.excess),
-                }
-                for r in call_rows(self.calls)
+                _row_json(r)
+                for r in [*call_rows(self.calls), *call_rows(self.calls_index_off, index="off")]
             ],
-            "floor": self.floor(),
+            "gateway_cpu_ms_per_request": {
+                q: {str(c): ms for c, ms in by_clients.items()}
+                for q, by_clients in self.cpu_ms.items()
+            },
+            "floor": {
+                name: {
+                    k: ({str(c): x for c, x in v.items()} if isinstance(v, dict) else v)
+                    for k, v in floor.items()
+                }
+                for name, floor in self.floor().items()
+            },
             "ceiling": {str(c): v for c, v in self.ceiling().items()},
             "answers": {k: dict(v) for k, v in self.answers.items()},
             "targets": self.targets(),
@@ -183,11 +217,60 @@ class Figures:
         }
 
 
+def _call_targets(rows: Sequence[CallRow], regime: str) -> list[str]:
+    if not rows:
+        return []
+    above = [r for r in rows if r.above > 0]
+    if not above:
+        return [f"vendor calls = minimum for every query ({regime}) — met"]
+    worst = ", ".join(f"{r.query}/{r.provider.value} +{r.above}" for r in above)
+    return [f"vendor calls = minimum for every query ({regime}) — MISSED: {worst}"]
+
+
+def _calls_json(calls: Mapping[str, CallCount]) -> dict[str, Any]:
+    return {
+        name: {
+            "index": "READY" if count.indexed else "off",
+            "cold": _plain(count.cold),
+            "warm": _plain(count.warm),
+            "failed_calls": dict(count.failed),
+            "minimum": {
+                p.value: {
+                    "calls": dict(m.calls),
+                    "total": m.total,
+                    "list_rounds": m.list_rounds,
+                    "detail_rounds": m.detail_rounds,
+                    "waits_for_page": m.waits_for_page,
+                    "why": m.why,
+                }
+                for p, m in count.minimum.items()
+            },
+            "critical_rounds_per_vendor": count.rounds,
+            "critical_rounds_cross_vendor": count.cross_rounds,
+            "gateway_rounds": dict(count.waves),
+        }
+        for name, count in calls.items()
+    }
+
+
+def _row_json(r: CallRow) -> dict[str, Any]:
+    return {
+        "query": r.query,
+        "index": r.index,
+        "provider": r.provider.value,
+        "minimum": r.minimum,
+        "cold": r.cold,
+        "warm": r.warm,
+        "above_minimum": r.above,
+        "excess_by_kind": dict(r.excess),
+    }
+
+
 def _plain(counts: Mapping[Provider, Mapping[str, int]]) -> dict[str, dict[str, int]]:
     return {p.value: dict(kinds) for p, kinds in counts.items()}
 
 
-def call_rows(calls: Mapping[str, CallCount]) -> list[CallRow]:
+def call_rows(calls: Mapping[str, CallCount], index: str = "READY") -> list[CallRow]:
     rows: list[CallRow] = []
     for name, count in calls.items():
         for provider in Provider:
@@ -206,6 +289,7 @@ def call_rows(calls: Mapping[str, CallCount]) -> list[CallRow]:
                     warm=sum(warm.values()),
                     excess={k: v for k, v in excess.items() if v},
                     why=minimum.why if minimum else "no vendor call needed",
+                    index=index,
                 )
             )
     return rows
@@ -222,11 +306,19 @@ def _ms(value: float) -> str:
 def markdown(figures: Figures) -> str:
     config = figures.config
     out: list[str] = []
+    index = config.get("index") or {}
     out.append(
         f"### Load — every vendor call +{config['latency_ms']:g} ms, {config['size']} sessions "
         f"per vendor, {config['duration_s']} s per run after {config['warmup_s']} s of warm-up"
     )
     out.append("")
+    if index:
+        out.append(
+            f"The gateway as served: index READY after {index.get('ready_after_s')} s "
+            f"({', '.join(f'{k} {v}' for k, v in index.get('states', {}).items())}), "
+            "no client-side rate limit."
+        )
+        out.append("")
     out.append(
         "| query | server | clients | p50 ms | p95 ms | p99 ms | req/s | requests | errors |"
     )
@@ -241,52 +333,9 @@ def markdown(figures: Figures) -> str:
             f"| {r.query} | {r.target} | {r.connections} | {_ms(r.p50_ms)} | {_ms(r.p95_ms)} | "
             f"{_ms(r.p99_ms)} | {r.rps:.1f} | {r.requests} | {errors} |"
         )
-    out.append("")
-    out.append(
-        "### Vendor calls per query — in-process, one request on a fresh app (cold), "
-        "then the same again (warm)"
-    )
-    out.append("")
-    out.append(
-        "| query | vendor | minimum | cold | warm | above minimum (cold, by kind) | minimum is |"
-    )
-    out.append("|---|---|--:|--:|--:|---|---|")
-    for row in call_rows(figures.calls):
-        if not (row.minimum or row.cold or row.warm):
-            continue
-        excess = ", ".join(f"{k} {v:+d}" for k, v in row.excess.items()) or "—"
-        flag = f"**+{row.above}**: {excess}" if row.above > 0 else excess
-        out.append(
-            f"| {row.query} | {row.provider.value} | {row.minimum} | {row.cold} | {row.warm} | "
-            f"{flag} | {row.why} |"
-        )
-    silent = [
-        n
-        for n, c in figures.calls.items()
-        if not any(r.cold or r.minimum for r in call_rows({n: c}))
-    ]
-    if silent:
-        out.append("")
-        out.append(f"No vendor call, none needed: {', '.join(silent)}.")
-    out.append("")
-    out.append(
-        f"### Floor ratio — p50 at 1 client ÷ critical path of dependent vendor calls "
-        f"(rounds x {config['latency_ms']:g} ms)"
-    )
-    out.append("")
-    out.append(
-        "| query | rounds (minimum) | rounds taken, cold/warm | critical path ms "
-        "| p50 ms at 1 client | ratio |"
-    )
-    out.append("|---|--:|--:|--:|--:|--:|")
-    for name, floor in figures.floor().items():
-        p50 = floor["p50_ms_at_1"]
-        out.append(
-            f"| {name} | {floor['rounds']} | "
-            f"{floor['gateway_rounds'].get('cold', '—')}/{floor['gateway_rounds'].get('warm', '—')}"
-            f" | {floor['critical_path_ms']:g} | "
-            f"{'—' if p50 is None else _ms(p50)} | {_ratio(floor['ratio'])} |"
-        )
+    out += _cpu_table(figures)
+    out += _calls_table(figures)
+    out += _floor_table(figures)
     served = figures.config.get("served_ms", {})
     if served:
         out.append("")
@@ -309,7 +358,7 @@ def markdown(figures: Figures) -> str:
                 f"{item['bare_rps']:.0f} | {'—' if ratio is None else f'{ratio:.2f}'} |"
             )
     out.append("")
-    out.append("### Targets")
+    out.append("### Targets (issue 10)")
     out.append("")
     out.extend(f"- {line}" for line in figures.targets())
     if figures.notes:
@@ -318,6 +367,85 @@ def markdown(figures: Figures) -> str:
         out.append("")
         out.extend(f"- {line}" for line in figures.notes)
     return "\n".join(out)
+
+
+def _cpu_table(figures: Figures) -> list[str]:
+    if not figures.cpu_ms:
+        return []
+    clients = sorted({c for by_clients in figures.cpu_ms.values() for c in by_clients})
+    out = [
+        "",
+        "### Gateway CPU per request — the gateway process's CPU time (user + system, "
+        "/proc) over the measured run ÷ its requests",
+        "",
+        "| query | " + " | ".join(f"ms at {_clients(c)}" for c in clients) + " |",
+        "|---|" + "--:|" * len(clients),
+    ]
+    for query, by_clients in figures.cpu_ms.items():
+        cells = [f"{by_clients[c]:.2f}" if c in by_clients else "—" for c in clients]
+        out.append(f"| {query} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _calls_table(figures: Figures) -> list[str]:
+    out = [
+        "",
+        "### Vendor calls per query — in-process, one request on a fresh app (cold), "
+        "then the same again (warm); index READY as served"
+        + (", and with the index off" if figures.calls_index_off else ""),
+        "",
+        "| query | index | vendor | minimum | cold | warm | above minimum (cold, by kind) "
+        "| minimum is |",
+        "|---|---|---|--:|--:|--:|---|---|",
+    ]
+    rows = [*call_rows(figures.calls), *call_rows(figures.calls_index_off, index="off")]
+    for row in rows:
+        if not (row.minimum or row.cold or row.warm):
+            continue
+        excess = ", ".join(f"{k} {v:+d}" for k, v in row.excess.items()) or "—"
+        flag = f"**+{row.above}**: {excess}" if row.above > 0 else excess
+        out.append(
+            f"| {row.query} | {row.index} | {row.provider.value} | {row.minimum} | {row.cold} | "
+            f"{row.warm} | {flag} | {row.why} |"
+        )
+    silent = [
+        n
+        for n, c in figures.calls.items()
+        if not any(r.cold or r.minimum for r in call_rows({n: c}))
+    ]
+    if silent:
+        out += ["", f"No vendor call with the index READY, none needed: {', '.join(silent)}."]
+    return out
+
+
+def _floor_table(figures: Figures) -> list[str]:
+    latency = f"{figures.config['latency_ms']:g}"
+    clients = [c for c in FLOOR_TARGETS if any(r.connections == c for r in figures.load)]
+    out = [
+        "",
+        f"### Floor ratio — p50 ÷ critical path of dependent vendor calls (rounds x {latency} "
+        "ms), per vendor (the issue's) / across vendors (waits for the merged page included)",
+        "",
+        "| query | rounds per vendor / cross | rounds taken, cold/warm | critical path ms "
+        + "".join(f"| p50 ms at {c} | ratio at {c} " for c in clients)
+        + "|",
+        "|---|--:|--:|--:|" + "--:|--:|" * len(clients),
+    ]
+    for name, floor in figures.floor().items():
+        taken = floor["gateway_rounds"]
+        cells = ""
+        for c in clients:
+            p50 = floor["p50_ms"].get(c)
+            ratios = " / ".join(
+                _ratio(floor[f"{chain}_ratio"].get(c)) for chain in ("rounds", "cross_rounds")
+            )
+            cells += f"| {'—' if p50 is None else _ms(p50)} | {ratios} "
+        out.append(
+            f"| {name} | {floor['rounds']} / {floor['cross_rounds']} | "
+            f"{taken.get('cold', '—')}/{taken.get('warm', '—')} | "
+            f"{floor['rounds_path_ms']:g} / {floor['cross_rounds_path_ms']:g} " + cells + "|"
+        )
+    return out
 
 
 class CpuMeter:
