@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from bench.counting import INDEX_QUERY, INDEXED, CallCount, count_calls
-from bench.cpu import NO_RATE_LIMITS, cpu_seconds
+from bench.cpu import NO_RATE_LIMITS, tree_cpu_seconds
 from bench.load import LoadResult, ensure_wrk, run_wrk
 from bench.processes import (
     LOOPBACK,
@@ -91,6 +91,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="record the gateway with py-spy during that run (e.g. merged_details@10)",
     )
     parser.add_argument("--out", type=Path, default=OUT / "latest.json")
+    parser.add_argument(
+        "--workers",
+        help="serve --workers for the gateway (default: serve's own, auto in live mode)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup = 3, 1
@@ -220,6 +224,7 @@ class Run:
             [
                 *(console_script("sessiongraph"), "serve", "--host", LOOPBACK),
                 *("--port", str(port), "--log-level", self.args.log_level),
+                *(("--workers", self.args.workers) if self.args.workers else ()),
             ],
             env={
                 **inherited,
@@ -492,9 +497,11 @@ def measure(
 
     if args.warmup:
         run(args.warmup)
-    before = cpu_seconds(cpu_pid) if cpu_pid is not None else None
+    before = tree_cpu_seconds(cpu_pid) if cpu_pid is not None else None
     result = run(args.duration)
-    cpu_s = cpu_seconds(cpu_pid) - before if cpu_pid is not None and before is not None else None
+    cpu_s = (
+        tree_cpu_seconds(cpu_pid) - before if cpu_pid is not None and before is not None else None
+    )
     if profiler is not None:
         profiler.start(args.duration)
         try:
