@@ -141,12 +141,11 @@ async def resolve_sessions(
     for outcome in page.sources:
         if outcome.error is not None:
             context.report(info, outcome.error)
-    found = await _with_details([e.record for e in page.edges], context) if with_details else {}
+    listed = [e.record for e in page.edges]
+    shown = await _with_details(listed, context) if with_details else listed
     edges = [
-        SessionEdge(
-            edge=e, node=Session.make(found.get(e.record.ref, e.record)), late=e.late
-        )
-        for e in page.edges
+        SessionEdge(edge=e, node=Session.make(record), late=e.late)
+        for e, record in zip(page.edges, shown, strict=True)
     ]
     return SessionConnection(
         edges=edges,
@@ -163,20 +162,20 @@ async def resolve_sessions(
 
 async def _with_details(
     page: Sequence[records.SessionRecord], context: RequestContext
-) -> dict[records.SessionRef, records.SessionRecord]:
+) -> list[records.SessionRecord]:
     """The page's sessions with their details, fetched together before the fields ask (those
     of batched vendors are already under way: `Loaders.prefetch`), so that every field of the
     page resolves from its record without an await. A failed fetch is left for the fields to
     meet: they report it with their own path and null only that session's details."""
-    needed = [record for record in page if record.details is None]
+    needed = [i for i, record in enumerate(page) if record.details is None]
     loaded = await asyncio.gather(
-        *(context.loaders.session(r.ref, r) for r in needed), return_exceptions=True
+        *(context.loaders.session(page[i].ref, page[i]) for i in needed), return_exceptions=True
     )
-    return {
-        record.ref: full
-        for record, full in zip(needed, loaded, strict=True)
-        if isinstance(full, records.SessionRecord)
-    }
+    shown = list(page)
+    for i, full in zip(needed, loaded, strict=True):
+        if isinstance(full, records.SessionRecord):
+            shown[i] = full
+    return shown
 
 
 @strawberry.type
