@@ -3,6 +3,9 @@
 Adapters map vendor JSON to records exactly once; nothing above `providers/` sees vendor JSON.
 Every time is an aware UTC datetime; every duration is in milliseconds; `""` and null from a
 vendor both become `None`.
+
+Records are frozen for the type checker, not at run time (see `record`): nothing may assign to
+a field (mypy refuses it in every package it checks); `dataclasses.replace` makes a changed copy.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 __all__ = [
     "AgentRecord",
@@ -31,6 +34,18 @@ __all__ = [
     "ToolCallStatus",
     "TranscriptTurn",
 ]
+
+
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def record(cls: type[_T]) -> type[_T]:
+    """A record class: a slots dataclass, hashed and compared by value, frozen to mypy only.
+    A frozen dataclass's `__init__` sets every field through `object.__setattr__`: ~150 ns a
+    field, 3.5 µs a `SessionRecord`, 4% of a merged page's CPU. A plain slots `__init__` is
+    4-5 times faster (`python -m bench.mapping`); immutability stays a checked rule."""
+    return dataclass(slots=True, unsafe_hash=True)(cls)
 
 
 # The one order of the merged connection: start time, then provider, agent and id.
@@ -71,7 +86,7 @@ class ToolCallStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TranscriptTurn:
     speaker: Speaker
     text: str
@@ -80,7 +95,7 @@ class TranscriptTurn:
     at: datetime | None = None  # wall-clock time, where the vendor says
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ToolCall:
     name: str
     arguments: Any  # decoded JSON (Samsara sends a JSON-encoded string: decoded once, here)
@@ -93,21 +108,21 @@ class ToolCall:
     duration_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tag:
     name: str
     category: str | None = None
     count: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Parameter:
     name: str
     value: str | None
     type: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FlowStep:
     node_id: str
     type: str
@@ -118,13 +133,13 @@ class FlowStep:
     tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Recording:
     url: str
     expires_at: datetime | None = None  # never serve or cache the URL past this
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SessionDetails:
     """What a vendor's detail call adds to a list entry (some vendors send it in the list)."""
 
@@ -134,7 +149,7 @@ class SessionDetails:
     recording: Recording | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SessionRef:
     """Everything needed to fetch one session again: Vectara needs the agent key (session keys
     are unique per agent only), Vonage the start day (its get-by-id is scoped to a day)."""
@@ -146,7 +161,7 @@ class SessionRef:
     lookup_key: str | None = None  # another vendor key the fetch needs (StateSet stream_id)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SessionRecord:
     provider: Provider
     id: str
@@ -181,7 +196,7 @@ class SessionRecord:
         return (self.started_at, self.provider.value, self.agent_id or "", self.id)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AgentRecord:
     provider: Provider
     id: str
