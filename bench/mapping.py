@@ -32,6 +32,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
+import importlib.util
 import json
 import sys
 import time
@@ -252,10 +254,8 @@ async def _bare_aiohttp(base_url: str, api_key: str) -> tuple[Call, Any]:
 async def _bare_httpx(base_url: str, api_key: str, on_aiohttp: bool) -> tuple[Call, Any]:
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     transport: httpx.AsyncBaseTransport | None = None
-    if on_aiohttp:
-        from httpx_aiohttp import AiohttpTransport  # the gateway's transport before issue 10
-
-        transport = AiohttpTransport(limits=limits)
+    if on_aiohttp:  # the gateway's transport before issue 10, when still installed
+        transport = importlib.import_module("httpx_aiohttp").AiohttpTransport(limits=limits)
     client = httpx.AsyncClient(
         base_url=base_url,
         headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
@@ -271,13 +271,14 @@ async def _bare_httpx(base_url: str, api_key: str, on_aiohttp: bool) -> tuple[Ca
     return call, client.aclose
 
 
-CLIENTS: Mapping[str, Callable[[str, str], Awaitable[tuple[Call, Any]]]] = {
+CLIENTS: dict[str, Callable[[str, str], Awaitable[tuple[Call, Any]]]] = {
     "VendorClient, HTTP_TRANSPORT=aiohttp": lambda u, k: _vendor_client(u, k, "aiohttp"),
     "VendorClient, HTTP_TRANSPORT=httpx": lambda u, k: _vendor_client(u, k, "httpx"),
     "bare aiohttp + orjson": _bare_aiohttp,
     "bare httpx + orjson": lambda u, k: _bare_httpx(u, k, on_aiohttp=False),
-    "bare httpx on httpx-aiohttp + orjson": lambda u, k: _bare_httpx(u, k, on_aiohttp=True),
 }
+if importlib.util.find_spec("httpx_aiohttp") is not None:
+    CLIENTS["bare httpx on httpx-aiohttp + orjson"] = lambda u, k: _bare_httpx(u, k, True)
 BODIES: Mapping[str, Mapping[str, str]] = {
     "140 KB": {"limit": "100", "offset": "0"},
     "7 KB": {"limit": "5", "offset": "0"},
