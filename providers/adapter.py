@@ -15,16 +15,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, Protocol, TypeVar
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from providers.clock import SYSTEM_CLOCK, Clock
-from providers.errors import UserInputError
+from providers.errors import ProviderError, UserInputError
 from providers.feed import FeedPage, FeedPosition
 from providers.keyset import keyset_position
 from providers.query import PagedSession, Position, SessionPage, SessionQuery, matches
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
 from providers.settings import ProviderSettings, VendorConfig
-from providers.transport import VendorClient
+from providers.transport import VendorClient, VendorResponse, open_http
 
 __all__ = ["SAFE_ID", "Adapter", "SessionLister", "gather_bounded"]
 
@@ -115,7 +114,7 @@ class Adapter(ABC):
 
     @classmethod
     @abstractmethod
-    def read_error(cls, response: httpx.Response) -> tuple[str, type | None]:
+    def read_error(cls, response: VendorResponse) -> tuple[str, type[ProviderError] | None]:
         """The vendor's error body → (message, error class or None for the status default)."""
 
     @classmethod
@@ -126,20 +125,12 @@ class Adapter(ABC):
         clock: Clock = SYSTEM_CLOCK,
     ) -> Adapter:
         """An adapter with its own client; `transport` is the in-process simulator in demo mode."""
-        limits = httpx.Limits(
+        http = open_http(
+            settings.base_url,
+            {**cls.auth_headers(settings.credential.reveal()), "Accept": "application/json"},
+            timeout_s=settings.timeout_s,
             max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_connections,
-        )
-        if transport is None and settings.http_transport == "aiohttp":
-            transport = AiohttpTransport(limits=limits)
-        http = httpx.AsyncClient(
-            base_url=settings.base_url,
-            headers={
-                **cls.auth_headers(settings.credential.reveal()),
-                "Accept": "application/json",
-            },
-            timeout=httpx.Timeout(settings.timeout_s),
-            limits=limits,
+            kind=settings.http_transport,
             transport=transport,
         )
         client = VendorClient(

@@ -75,9 +75,9 @@ class ProviderSettings:
     max_connections: int = 32
     demo: bool = False
     tenant: str = "default"
-    # "aiohttp": httpx's API on aiohttp's connection pool, which stays fast at 50+ concurrent
-    # calls where httpx's own pool turns CPU-bound (httpx #3215; bench/RESULTS.md). "httpx":
-    # httpx's own transport.
+    # "aiohttp": aiohttp's client, which stays fast at 50+ concurrent calls where httpx's own
+    # pool turns CPU-bound (httpx #3215; bench/RESULTS.md) and costs the least CPU per call
+    # (`python -m bench.mapping`). "httpx": httpx's own client (see providers.transport).
     http_transport: str = "aiohttp"
     rate_limit_per_min: int | None = None  # None: the vendor's default (`VendorConfig`)
     # Processes that share the vendor's limit (`serve --workers`), each with its own client.

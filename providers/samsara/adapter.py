@@ -26,8 +26,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
-import httpx
-
 from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import ProviderError, UserInputError
 from providers.keyset import after_key, keyset_position, read_keyset
@@ -48,7 +46,7 @@ from providers.samsara.mapping import (
 )
 from providers.samsara.stream import MAX_PAGE_SIZE, PageFetch, StreamPage, StreamReader
 from providers.settings import VendorConfig
-from providers.transport import reading
+from providers.transport import VendorResponse, reading
 from providers.walk import CallAllowance
 
 __all__ = ["SamsaraAdapter", "error_message"]
@@ -60,7 +58,7 @@ MAX_IDS = 100  # agentIds, vehicleIds, driverIds and details ids per call
 T = TypeVar("T")
 
 
-def error_message(response: httpx.Response) -> str:
+def error_message(response: VendorResponse) -> str:
     """`{"message", "requestId"}`, or the plain text of a 5xx."""
     try:
         body = response.json()
@@ -89,7 +87,7 @@ class SamsaraAdapter(Adapter):
     answers_fleet_filters = True
 
     @classmethod
-    def read_error(cls, response: httpx.Response) -> tuple[str, type[ProviderError] | None]:
+    def read_error(cls, response: VendorResponse) -> tuple[str, type[ProviderError] | None]:
         return error_message(response), None
 
     # --- listing ----------------------------------------------------------------------------------

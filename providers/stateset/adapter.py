@@ -23,8 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-import httpx
-
 from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import ProviderError, UserInputError
 from providers.feed import FeedPage, FeedPosition
@@ -38,7 +36,7 @@ from providers.stateset.mapping import (
     vendor_statuses,
     voice_session_page,
 )
-from providers.transport import reading
+from providers.transport import VendorResponse, reading
 
 __all__ = ["StateSetAdapter"]
 
@@ -70,7 +68,7 @@ class StateSetAdapter(Adapter):
     id_scan_cap: ClassVar[int] = 10_000
 
     @classmethod
-    def read_error(cls, response: httpx.Response) -> tuple[str, type[ProviderError] | None]:
+    def read_error(cls, response: VendorResponse) -> tuple[str, type[ProviderError] | None]:
         """`{"ok": false, "error": "..."}`; anything else is kept as text."""
         try:
             body = response.json()

@@ -8,7 +8,7 @@ and `started_at` may be missing, `""` and null both mean absent, unknown fields 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +23,9 @@ from providers.records import (
     ToolCall,
     ToolCallStatus,
     TranscriptTurn,
+    evolve,
 )
-from providers.values import text_or_none, time_or_none
+from providers.values import text_or_none, texts_or_none, time_or_none
 
 __all__ = [
     "SESSION_STATUSES",
@@ -68,7 +69,7 @@ def voice_session_page(body: Any, with_details: bool = True) -> VoiceSessionPage
     """`{"data": [VoiceSession], "limit", "offset", "total"}` → records, with details unless
     told otherwise (a scan maps the details of the sessions it returns only: `add_details`)."""
     docs = tuple(body["data"])
-    sessions = tuple(session_record(doc, with_details) for doc in docs)
+    sessions = tuple([session_record(doc, with_details) for doc in docs])
     total = body.get("total")
     return VoiceSessionPage(sessions, total if isinstance(total, int) else None, docs)
 
@@ -76,44 +77,58 @@ def voice_session_page(body: Any, with_details: bool = True) -> VoiceSessionPage
 def add_details(record: SessionRecord, doc: Mapping[str, Any]) -> SessionRecord:
     if record.details is not None:
         return record
-    return replace(record, details=session_details(doc, record.started_at))
+    return evolve(record, details=session_details(doc, record.started_at))
 
 
 def session_details(doc: Mapping[str, Any], started_at: datetime) -> SessionDetails:
-    return SessionDetails(
-        transcript=tuple(_turn(turn, started_at) for turn in doc.get("transcript") or ()),
-        tool_calls=tuple(_tool_call(call, started_at) for call in doc.get("function_calls") or ()),
-    )
+    # Lists, not generators, into tuple(): a generator costs a frame switch per turn.
+    turns = [_turn(turn, started_at) for turn in doc.get("transcript") or ()]
+    calls = [_tool_call(call, started_at) for call in doc.get("function_calls") or ()]
+    return SessionDetails(tuple(turns), tuple(calls))
+
+
+# The optional text fields of a session, read in one call (`texts_or_none`).
+_TEXT_FIELDS = ("status", "direction", "from_number", "to_number", "agent_key", "summary")
 
 
 def session_record(doc: Mapping[str, Any], with_details: bool = True) -> SessionRecord:
     started_at = time_or_none(doc["started_at"])
     if started_at is None:
         raise ValueError("a voice session without started_at")
-    raw_status = text_or_none(doc.get("status")) or ""
-    direction = text_or_none(doc.get("direction"))
-    caller, callee = _parties(
-        direction, text_or_none(doc.get("from_number")), text_or_none(doc.get("to_number"))
-    )
+    status, direction, from_number, to_number, agent_key, summary = texts_or_none(doc, _TEXT_FIELDS)
+    raw_status = status or ""
+    caller, callee = _parties(direction, from_number, to_number)
+    # Every field by position: a scan maps every session it reads, and keywords double the
+    # cost of the call (21 of them). The order is SessionRecord's.
     return SessionRecord(
-        provider=Provider.STATESET,
-        id=_required_text(doc["id"]),
-        status=SESSION_STATUSES.get(raw_status, SessionStatus.UNKNOWN),
-        raw_status=raw_status,
-        started_at=started_at,
-        agent_id=text_or_none(doc.get("agent_key")),
-        ended_at=time_or_none(doc.get("ended_at")),
-        duration_ms=_duration_ms(doc.get("duration_seconds")),
-        channel=Channel.VOICE,
-        direction=direction,
-        caller=caller,
-        callee=callee,
-        summary=text_or_none(doc.get("summary")),
-        tags=tuple(Tag(name) for name in doc.get("tags") or () if text_or_none(name)),
-        metadata=_metadata(doc),
-        lookup_key=text_or_none(doc.get("stream_id")),
-        details=session_details(doc, started_at) if with_details else None,
+        Provider.STATESET,  # provider
+        _required_text(doc["id"]),  # id
+        SESSION_STATUSES.get(raw_status, SessionStatus.UNKNOWN),  # status
+        raw_status,
+        started_at,
+        agent_key,  # agent_id
+        None,  # agent_name
+        time_or_none(doc.get("ended_at")),  # ended_at
+        _duration_ms(doc.get("duration_seconds")),  # duration_ms
+        Channel.VOICE,  # channel
+        None,  # raw_channel
+        direction,
+        caller,
+        callee,
+        None,  # title
+        summary,
+        _tags(doc.get("tags")),  # tags
+        (),  # parameters
+        _metadata(doc),  # metadata
+        text_or_none(doc.get("stream_id")),  # lookup_key
+        session_details(doc, started_at) if with_details else None,  # details
     )
+
+
+def _tags(names: Any) -> tuple[Tag, ...]:
+    if not names:
+        return ()
+    return tuple([Tag(name) for name in names if text_or_none(name)])
 
 
 def _parties(
@@ -127,14 +142,17 @@ def _parties(
 
 
 def _turn(turn: Mapping[str, Any], started_at: datetime) -> TranscriptTurn:
-    raw_speaker = text_or_none(turn.get("role")) or ""
+    role = turn.get("role")
+    # A string role is the role (text_or_none's `""` → None → `""` comes back to itself).
+    raw_speaker = role if isinstance(role, str) else text_or_none(role) or ""
     at = time_or_none(turn.get("timestamp"))
+    # Positional: the hottest constructor of a page (keywords cost twice as much).
     return TranscriptTurn(
-        speaker=_SPEAKERS.get(raw_speaker, Speaker.UNKNOWN),
-        text=turn.get("text") or "",
-        raw_speaker=raw_speaker,
-        offset_ms=_offset_ms(at, started_at),
-        at=at,
+        _SPEAKERS.get(raw_speaker, Speaker.UNKNOWN),  # speaker
+        turn.get("text") or "",  # text
+        raw_speaker,
+        None if at is None else round((at - started_at).total_seconds() * 1000),  # offset_ms
+        at,
     )
 
 
@@ -142,21 +160,23 @@ def _tool_call(call: Mapping[str, Any], started_at: datetime) -> ToolCall:
     error = _error_text(call.get("error"))
     at = time_or_none(call.get("timestamp"))
     return ToolCall(
-        name=_required_text(call["name"]),
-        arguments=call.get("arguments"),
-        output=call.get("result"),
+        _required_text(call["name"]),  # name
+        call.get("arguments"),  # arguments
+        call.get("result"),  # output
         # A function may return nothing: only an error makes a call fail.
-        status=ToolCallStatus.SUCCESS if error is None else ToolCallStatus.ERROR,
-        error=error,
-        call_id=text_or_none(call.get("id")),
-        offset_ms=_offset_ms(at, started_at),
-        at=at,
-        duration_ms=_duration_ms(call.get("duration_ms"), scale=1),
+        ToolCallStatus.SUCCESS if error is None else ToolCallStatus.ERROR,  # status
+        error,
+        text_or_none(call.get("id")),  # call_id
+        _offset_ms(at, started_at),
+        at,
+        _duration_ms(call.get("duration_ms"), scale=1),
     )
 
 
 def _error_text(value: Any) -> str | None:
     """A function call's `error`: a message, or an error object we keep as its JSON-ish text."""
+    if value is None:
+        return None
     if isinstance(value, Mapping):
         return text_or_none(value.get("message")) or str(dict(value))
     return text_or_none(value)

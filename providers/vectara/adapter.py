@@ -22,8 +22,6 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
-import httpx
-
 from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import (
     ProviderError,
@@ -42,7 +40,7 @@ from providers.query import (
 )
 from providers.records import AgentRecord, Provider, SessionRecord, SessionRef, SessionStatus
 from providers.settings import VendorConfig
-from providers.transport import reading
+from providers.transport import VendorResponse, reading
 from providers.vectara.mapping import add_parameters, agent_record, session_record, with_events
 from providers.walk import CallAllowance, OutOfCalls
 
@@ -105,7 +103,7 @@ class VectaraAdapter(Adapter):
         return {"x-api-key": credential}
 
     @classmethod
-    def read_error(cls, response: httpx.Response) -> tuple[str, type[ProviderError] | None]:
+    def read_error(cls, response: VendorResponse) -> tuple[str, type[ProviderError] | None]:
         """`{"messages": ["code: …"], "request_id", "field_errors"?}`; a proxy's 5xx may be
         text. Every status means what it usually does."""
         try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +32,7 @@ from providers.records import (
     ToolCall,
     ToolCallStatus,
     TranscriptTurn,
+    evolve,
 )
 from providers.values import parse_time, time_or_none
 
@@ -76,6 +76,8 @@ def _text(value: Any) -> str | None:
 
 def _object(value: Any) -> Json:
     """A JSON object that may be missing or null."""
+    if type(value) is dict:  # what JSON decodes to: no ABC check (the slowest isinstance)
+        return value
     return value if isinstance(value, Mapping) else {}
 
 
@@ -166,7 +168,7 @@ def session_record(raw: Json, agent_key: str, with_parameters: bool = True) -> S
 
 
 def add_parameters(record: SessionRecord) -> SessionRecord:
-    return replace(record, parameters=_parameters(record.metadata))
+    return evolve(record, parameters=_parameters(record.metadata))
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -249,7 +251,7 @@ def with_events(record: SessionRecord, events: Sequence[Json]) -> SessionRecord:
     times = [t for t in (time_or_none(e.get("created_at")) for e in events) if t is not None]
     first, last = (min(times), max(times)) if times else (None, None)
     still_open = record.status is SessionStatus.ACTIVE
-    return replace(
+    return evolve(
         record,
         details=session_details(events),
         ended_at=None if still_open else last,

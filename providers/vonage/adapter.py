@@ -19,8 +19,6 @@ from datetime import UTC
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
 from providers.adapter import Adapter, gather_bounded
 from providers.errors import (
     ProviderError,
@@ -37,7 +35,7 @@ from providers.query import (
 )
 from providers.records import Provider, SessionRecord, SessionRef, SortKey
 from providers.settings import VendorConfig
-from providers.transport import reading
+from providers.transport import VendorResponse, reading
 from providers.vonage.mapping import MAPPED_FIELDS, SUMMARY_FIELDS, format_time, session_record
 from providers.vonage.search import (
     MAX_PAGE_SIZE,
@@ -62,7 +60,7 @@ _FULL = json.dumps(list(MAPPED_FIELDS), separators=(",", ":"))
 _SUMMARY = json.dumps(list(SUMMARY_FIELDS), separators=(",", ":"))
 
 
-def _error_message(response: httpx.Response) -> tuple[str, bool]:
+def _error_message(response: VendorResponse) -> tuple[str, bool]:
     """The message of `{"statusCode", "message", "error"}` (NestJS may send a list of
     messages), and whether the body was that JSON at all; a proxy may answer plain text."""
     try:
@@ -136,7 +134,7 @@ class VonageAdapter(Adapter):
         return {"X-Vgai-Key": credential}
 
     @classmethod
-    def read_error(cls, response: httpx.Response) -> tuple[str, type[ProviderError] | None]:
+    def read_error(cls, response: VendorResponse) -> tuple[str, type[ProviderError] | None]:
         message, from_vonage = _error_message(response)
         if response.status_code == 401 and from_vonage and message != INVALID_API_KEY:
             return message, UpstreamRejectedError  # "401 for invalid parameters" [doc]
@@ -186,7 +184,7 @@ class VonageAdapter(Adapter):
             "page_number": page.number,
             "page_size": page.size,
             "sort_by": sort_by(query.order),
-            "filter_by": search.filter_by(window),  # httpx encodes the braces, as Vonage needs
+            "filter_by": search.filter_by(window),  # the client encodes the braces: Vonage needs it
             "project_fields": _FULL if _needs_details(query) else _SUMMARY,
         }
         try:
