@@ -194,6 +194,8 @@ class _HttpxHttp:
         self.client = client
 
     async def request(self, method: str, path: str, params: Params | None) -> VendorResponse:
+        if self.client.is_closed:  # as `_AiohttpHttp`: unreachable, not httpx's RuntimeError
+            raise httpx.ConnectError("the vendor client is closed")
         return await self.client.request(method, path, params=params)
 
     async def aclose(self) -> None:
@@ -211,8 +213,13 @@ class _AiohttpHttp:
         self._headers = dict(headers)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None  # made in the loop, at first use
+        self._closed = False
 
     async def request(self, method: str, path: str, params: Params | None) -> VendorResponse:
+        if self._closed:
+            # A task that outlived the server (a detail fetch of a finished request) must not
+            # open a session nobody will close: it fails like an unreachable vendor.
+            raise aiohttp.ClientConnectionError("the vendor client is closed")
         session = self._session or self._open()
         url = self._base + path
         if params:
@@ -232,6 +239,7 @@ class _AiohttpHttp:
         return self._session
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -155,3 +155,19 @@ async def test_a_connection_cut_mid_answer_is_unreachable_and_tried_again(
         server.close()
         await server.wait_closed()
     assert len(served) == 3  # RetryPolicy().attempts: a vendor unreachable is worth a retry
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_closed_client_fails_a_late_call_and_opens_nothing(
+    served: tuple[VonageSimulator, str], transport: str
+) -> None:
+    simulator, url = served
+    adapter = vonage(url, simulator.api_key, transport)
+    await adapter.list_sessions(QUERY, None, 1)
+    await adapter.aclose()
+    simulator.log.clear()
+    # A task that outlived the server (a detail fetch of a finished request) calls again.
+    with pytest.raises(UpstreamUnavailableError):
+        await adapter.list_sessions(QUERY, None, 1)
+    assert simulator.log.entries == []
+    await adapter.aclose()  # nothing left open to close
