@@ -240,6 +240,11 @@ class Run:
             raise RuntimeError(f"the gateway is not pointed at the simulators: {health.text}")
         return gateway, base + "/graphql"
 
+    def _reads_index(self, gateway_url: str) -> bool:
+        page = clean_answer("sources", post(gateway_url, {"query": SOURCES_QUERY}))
+        sources = page["data"]["sessions"]["sources"]
+        return all({s["provider"]: s["fromIndex"] for s in sources}.get(p.name) for p in INDEXED)
+
     def wait_until_indexed(self, gateway_url: str, gateway: Popen[bytes]) -> None:
         """Until the served index is READY for StateSet and Vectara (OFF for the others), then
         checks that a merged page reads both from it: the figures are of one regime, the
@@ -253,8 +258,11 @@ class Run:
                 raise RuntimeError(f"the gateway exited while its index was built:\n{tail}")
             answer = clean_answer("index", post(gateway_url, {"query": INDEX_QUERY}))
             states = {p["name"]: p["index"]["state"] for p in answer["data"]["providers"]}
-            if index_ready(states):
-                break
+            if index_ready(states) and self._reads_index(gateway_url):
+                # Each worker keeps the index's states for a second: let every one see READY.
+                time.sleep(1.5)
+                if self._reads_index(gateway_url):
+                    break
             time.sleep(0.25)
         else:
             raise RuntimeError(
