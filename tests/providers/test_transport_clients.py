@@ -5,12 +5,10 @@ mid-answer — whichever client carries the call."""
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import uvicorn
 
 from providers.adapter import Adapter
 from providers.errors import (
@@ -29,22 +27,6 @@ from tests.support import FakeClock, expected
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 QUERY = SessionQuery(started_after=ANCHOR - timedelta(days=120), started_before=ANCHOR)
 TRANSPORTS = ["aiohttp", "httpx"]
-
-
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[VonageSimulator, str]]:
-    simulator = VonageSimulator(size=30, seed=2, anchor=ANCHOR, clock=lambda: ANCHOR)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(simulator.app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(500):  # bounded: five seconds at most
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    yield simulator, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    await task
 
 
 def vonage(url: str, key: str, transport: str) -> Adapter:

@@ -3,41 +3,21 @@ answering is read the same way whichever client pool carries the call."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import uvicorn
 
 from providers.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from providers.query import SessionQuery
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
 from providers.simulators import Simulator
-from providers.simulators.vonage import VonageSimulator
 from providers.vendors import adapter_class
 from tests.support import expected
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 QUERY = SessionQuery(started_after=ANCHOR - timedelta(days=120), started_before=ANCHOR)
-
-
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[Simulator, str]]:
-    simulator = VonageSimulator(size=30, seed=2, anchor=ANCHOR, clock=lambda: ANCHOR)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(simulator.app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(500):  # bounded: five seconds at most
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    yield simulator, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    await task
 
 
 def settings(url: str, api_key: str, transport: str, timeout_s: float = 5.0) -> ProviderSettings:
