@@ -32,6 +32,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from graph.collector import settle
 from graph.settings import ConfigError, Settings, load_settings, read_workers
 from providers.vendors import adapter_class
 
@@ -70,6 +71,7 @@ def worker_app() -> FastAPI:
         from graph.app import create_app
 
         app = create_app(load_settings().per_worker())
+        settle()
     except ConfigError as exc:  # the supervisor read the same environment: unlikely
         log.error("this worker cannot start, the server stops: configuration error: %s", exc)
         sys.exit(STARTUP_FAILURE)
@@ -107,6 +109,7 @@ def serve(host: str, port: int, log_level: str, workers: str | None = None) -> i
         from graph.app import create_app
 
         app = create_app(settings)
+        settle()
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return 0
     with _shared_by_workers(settings):
