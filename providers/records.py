@@ -15,12 +15,13 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from operator import attrgetter
-from typing import Any, TypedDict, TypeVar, Unpack, dataclass_transform
+from typing import Any, Literal, TypedDict, TypeVar, Unpack, dataclass_transform
 
 __all__ = [
     "AgentRecord",
     "Channel",
-    "DeferredFlowDetails",
+    "DeferredDetails",
+    "DeferredField",
     "FlowStep",
     "Parameter",
     "Provider",
@@ -153,16 +154,43 @@ class SessionDetails:
     recording: Recording | None = None
 
 
-_FLOW_STEPS = SessionDetails.__dict__["flow_steps"]  # the slot, under the property below
+class _MappedOnRead:
+    """A field of `DeferredDetails`: its slot's value, mapped by the field's pending mapper
+    on first read (a mapper that fails stays pending: the next read tries again)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._slot = SessionDetails.__dict__[name]
+
+    def __get__(self, details: DeferredDetails | None, owner: type | None = None) -> Any:
+        if details is None:
+            return self
+        pending = details._pending
+        if self._name in pending:
+            self._slot.__set__(details, pending[self._name]())
+            del pending[self._name]
+        return self._slot.__get__(details, owner)
+
+    def __set__(self, details: DeferredDetails, value: Any) -> None:  # the base __init__ only
+        self._slot.__set__(details, value)
 
 
-class DeferredFlowDetails(SessionDetails):
-    """`SessionDetails` whose flow steps are mapped when first read, by `map_flow_steps`: a
-    Vonage flow path is most of a document, and most queries never read it. Otherwise it is a
-    `SessionDetails` with the mapped steps: it compares equal, hashes, prints, copies (as a
-    plain `SessionDetails`) and encodes the same, and `dataclasses.replace` works on it."""
+# A field of SessionDetails a `DeferredDetails` may map on first read.
+DeferredField = Literal["transcript", "tool_calls", "flow_steps"]
 
-    __slots__ = ("_map_flow_steps",)
+
+class DeferredDetails(SessionDetails):
+    """`SessionDetails` whose named fields are mapped when first read, each by its mapper: a
+    Vonage search hit is a whole document (transcript, webhook calls, flow path), a list page
+    maps fifty or more of them, and a page shows a few and selects fewer fields. Otherwise it
+    is a `SessionDetails` with the mapped values: it compares equal, hashes, prints, copies (as
+    a plain `SessionDetails`) and encodes the same, and `dataclasses.replace` works on it."""
+
+    __slots__ = ("_pending",)
+
+    transcript = _MappedOnRead("transcript")
+    tool_calls = _MappedOnRead("tool_calls")
+    flow_steps = _MappedOnRead("flow_steps")
 
     def __init__(
         self,
@@ -171,22 +199,11 @@ class DeferredFlowDetails(SessionDetails):
         flow_steps: tuple[FlowStep, ...] = (),
         recording: Recording | None = None,
         *,
-        map_flow_steps: Callable[[], tuple[FlowStep, ...]] | None = None,
+        mappers: Mapping[DeferredField, Callable[[], tuple[Any, ...]]] | None = None,
     ) -> None:
+        # Set first: the base __init__ sets through the fields. None: what `replace` passes.
+        self._pending = dict(mappers or {})
         super().__init__(transcript, tool_calls, flow_steps, recording)
-        self._map_flow_steps = map_flow_steps  # after: the base __init__ sets the steps given
-
-    @property  # computed on first read
-    def flow_steps(self) -> tuple[FlowStep, ...]:
-        if self._map_flow_steps is not None:
-            _FLOW_STEPS.__set__(self, self._map_flow_steps())  # a failure leaves it pending
-            self._map_flow_steps = None
-        steps: tuple[FlowStep, ...] = _FLOW_STEPS.__get__(self, SessionDetails)
-        return steps
-
-    @flow_steps.setter
-    def flow_steps(self, steps: tuple[FlowStep, ...]) -> None:  # the base __init__ only
-        _FLOW_STEPS.__set__(self, steps)
 
     def __eq__(self, other: object) -> bool:
         # The dataclass __eq__ compares instances of the very same class only.

@@ -7,7 +7,7 @@ wrong shape becomes `UpstreamProtocolError`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from providers.records import (
     Channel,
-    DeferredFlowDetails,
+    DeferredDetails,
     FlowStep,
     Parameter,
     Provider,
@@ -209,23 +209,25 @@ def session_record(doc: Mapping[str, Any], with_details: bool = True) -> Session
 
 
 def session_details(doc: Mapping[str, Any]) -> SessionDetails:
-    """Search hits are whole documents: a listed session carries its details already. The flow
-    steps are mapped when first read: the flow path is most of a document, and few queries
-    select it (the webhook nodes, the tool calls, are read now)."""
+    """Search hits are whole documents: a listed session carries its details already. They are
+    mapped when first read: a page lists fifty or more hits and shows a few of them, and most
+    queries select one or two detail fields (the flow path alone is most of a document)."""
     flow_path = doc.get("flow_path")
-    return DeferredFlowDetails(
-        transcript(doc.get("transcription")),
-        tool_calls(flow_path),
+    return DeferredDetails(
         recording=recording(doc.get("channel_data")),
-        map_flow_steps=partial(_flow_steps_read, flow_path),
+        mappers={
+            "transcript": partial(_read, transcript, doc.get("transcription")),
+            "tool_calls": partial(_read, tool_calls, flow_path),
+            "flow_steps": partial(_read, flow_steps, flow_path),
+        },
     )
 
 
-def _flow_steps_read(flow_path: Any) -> tuple[FlowStep, ...]:
-    # Read outside the adapter (whoever reads the field): a flow path of the wrong shape is
+def _read(mapping: Callable[[Any], tuple[Any, ...]], raw: Any) -> tuple[Any, ...]:
+    # Read outside the adapter (whoever reads the field): a document of the wrong shape is
     # still the one typed error it is everywhere else.
     with reading(Provider.VONAGE):
-        return flow_steps(flow_path)
+        return mapping(raw)
 
 
 def transcript(transcription: Any) -> tuple[TranscriptTurn, ...]:

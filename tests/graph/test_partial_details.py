@@ -185,3 +185,36 @@ async def test_a_bug_in_a_detail_fetch_costs_only_that_vendors_details(
     assert "adapter bug detail" not in str(body)
     [bug] = [r for r in caplog.records if r.getMessage() == "details from vectara failed"]
     assert bug.levelname == "ERROR" and bug.exc_info is not None
+
+
+async def test_a_malformed_transcript_in_a_search_hit_costs_only_that_field(
+    gateway: Gateway,
+) -> None:
+    """Vonage's hits carry their details, mapped when read: a transcript of the wrong shape is
+    null with one error for that session, and its other fields and every other session stand."""
+    vonage = gateway.simulators[Provider.VONAGE]
+    truth = newest(gateway, 40)
+    broken = next(r for r in truth if r.provider is Provider.VONAGE)
+    [document] = [d for d in vonage.documents if d["id"] == broken.id]
+    document["transcription"] = "not a list"
+    body = await gateway.query(PAGE, f=WINDOW)
+    edges = body["data"]["sessions"]["edges"]
+    assert [e["node"]["providerSessionId"] for e in edges] == [r.id for r in truth]
+    for edge, record in zip(edges, truth, strict=True):
+        node = edge["node"]
+        assert record.details is not None
+        assert node["toolCalls"] == [
+            {"name": c.name, "status": c.status.name} for c in record.details.tool_calls
+        ]
+        if record is broken:
+            assert node["transcript"] is None
+        else:
+            turns = [{"speaker": t.speaker.name, "text": t.text} for t in record.details.transcript]
+            assert node["transcript"] == {"turns": turns}
+    [error] = body["errors"]
+    assert error["extensions"] == {
+        "code": "UPSTREAM_BAD_RESPONSE",
+        "provider": "VONAGE",
+        "retryable": False,
+    }
+    assert error["path"] == ["sessions", "edges", truth.index(broken), "node", "transcript"]

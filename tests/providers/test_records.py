@@ -1,4 +1,4 @@
-"""The record types themselves: what `evolve` and `DeferredFlowDetails` promise (the same values
+"""The record types themselves: what `evolve` and `DeferredDetails` promise (the same values
 as `dataclasses.replace` and a plain `SessionDetails`), and the values the shared readers give
 where a faster decoder could disagree with the standard library."""
 
@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import operator
 import pickle
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, get_type_hints
 
@@ -16,7 +17,7 @@ import pytest
 
 from providers.records import (
     Channel,
-    DeferredFlowDetails,
+    DeferredDetails,
     FlowStep,
     Parameter,
     Provider,
@@ -80,13 +81,22 @@ NEW_VALUES: dict[str, Any] = {
 }
 
 
-def deferred(calls: list[int] | None = None) -> DeferredFlowDetails:
-    def mapped() -> tuple[FlowStep, ...]:
-        if calls is not None:
-            calls.append(1)
-        return STEPS
+def deferred(calls: list[str] | None = None) -> DeferredDetails:
+    def mapper(name: str, value: tuple[Any, ...]) -> Callable[[], tuple[Any, ...]]:
+        def mapped() -> tuple[Any, ...]:
+            if calls is not None:
+                calls.append(name)
+            return value
 
-    return DeferredFlowDetails((TURN,), (CALL,), map_flow_steps=mapped)
+        return mapped
+
+    return DeferredDetails(
+        mappers={
+            "transcript": mapper("transcript", (TURN,)),
+            "tool_calls": mapper("tool_calls", (CALL,)),
+            "flow_steps": mapper("flow_steps", STEPS),
+        }
+    )
 
 
 PLAIN = SessionDetails((TURN,), (CALL,), STEPS)
@@ -120,14 +130,21 @@ def test_records_are_hashable_and_compared_by_value() -> None:
     assert dataclasses.replace(RECORD, id="other") != RECORD
 
 
-def test_deferred_flow_steps_are_mapped_once_when_first_read() -> None:
-    calls: list[int] = []
+def test_deferred_fields_are_mapped_each_once_when_first_read() -> None:
+    calls: list[str] = []
     details = deferred(calls)
-    assert details.transcript == (TURN,) and details.tool_calls == (CALL,)
     assert calls == []
-    assert details.flow_steps == STEPS
-    assert details.flow_steps == STEPS
-    assert calls == [1]
+    assert details.tool_calls == (CALL,)
+    assert details.tool_calls == (CALL,)
+    assert calls == ["tool_calls"]
+    assert details.flow_steps == STEPS and details.transcript == (TURN,)
+    assert details.transcript == (TURN,)
+    assert calls == ["tool_calls", "flow_steps", "transcript"]
+
+
+def test_a_field_without_a_mapper_keeps_the_value_given() -> None:
+    details = DeferredDetails((TURN,), mappers={"flow_steps": lambda: STEPS})
+    assert (details.transcript, details.tool_calls, details.flow_steps) == ((TURN,), (), STEPS)
 
 
 def test_deferred_details_equal_a_plain_one_either_way_and_in_a_record() -> None:
@@ -137,7 +154,7 @@ def test_deferred_details_equal_a_plain_one_either_way_and_in_a_record() -> None
     assert deferred() != SessionDetails((TURN,), (CALL,), STEPS[:1])
     assert SessionDetails((TURN,), (CALL,)) != deferred()
     assert evolve(RECORD, details=deferred()) == evolve(RECORD, details=PLAIN)
-    assert hash(DeferredFlowDetails(map_flow_steps=lambda: STEPS)) == hash(
+    assert hash(DeferredDetails(mappers={"flow_steps": lambda: STEPS})) == hash(
         SessionDetails(flow_steps=STEPS)
     )
 
@@ -162,7 +179,7 @@ def test_a_failed_mapping_is_raised_where_it_is_read_and_stays_pending() -> None
             raise outcome
         return tuple(outcome)
 
-    details = DeferredFlowDetails(map_flow_steps=mapped)
+    details = DeferredDetails(mappers={"flow_steps": mapped})
     with pytest.raises(ValueError, match="bad node"):
         details.flow_steps  # noqa: B018
     assert details.flow_steps == STEPS

@@ -606,9 +606,34 @@ async def test_a_hit_of_the_wrong_shape_is_a_protocol_error(
     sim: VonageSimulator, adapter: Adapter
 ) -> None:
     newest = max(sim.documents, key=lambda d: d["session_start_time"])
-    newest["transcription"] = "not a list"
+    newest["session_start_time"] = "not a time"
     with pytest.raises(UpstreamProtocolError):
         await adapter.list_sessions(window(10), None, 5)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [
+        ("transcription", "not a list", "transcript"),
+        ("transcription", [["not", "an object"]], "transcript"),
+        ("flow_path", [{"type": "webhook"}], "tool_calls"),  # no node_id, no URL
+        ("flow_path", [{"type": "start"}], "flow_steps"),  # no node_id
+    ],
+)
+async def test_details_of_the_wrong_shape_fail_where_they_are_read(
+    sim: VonageSimulator, adapter: Adapter, key: str, value: Any, field: str
+) -> None:
+    """Details are mapped when read (a page shows few of the hits it lists): a malformed one
+    is the same typed error then, for that session's field only, and stays one."""
+    newest = max(sim.documents, key=lambda d: d["session_start_time"])
+    newest[key] = value
+    page = await adapter.list_sessions(window(10, with_details=True), None, 5)
+    first, *others = (item.record for item in page.items)
+    assert first.id == newest["id"] and first.details is not None
+    for _ in range(2):
+        with pytest.raises(UpstreamProtocolError):
+            getattr(first.details, field)
+    assert all(getattr(record.details, field) is not None for record in others)
 
 
 # --- the adapter: listing ------------------------------------------------------------------------
