@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cache, partial
 
 from providers.adapter import SessionLister
 from providers.errors import (
@@ -97,15 +98,20 @@ class SourceOutcome:
 @dataclass(frozen=True, slots=True)
 class Edge:
     record: SessionRecord
-    position: Cursor  # where the connection goes on after this edge
+    # Where the connection goes on after this edge, made when first read: a query that selects
+    # no edge cursor (most select `pageInfo.endCursor` only) pays for none but the ends'.
+    _position: Callable[[], Cursor]
     codec: CursorCodec
     late: bool = False
 
     @property
+    def position(self) -> Cursor:
+        return self._position()
+
+    @property
     def cursor(self) -> str:
-        """Signed and packed when read (~40 µs): a query that selects no edge cursor (most
-        select `pageInfo.endCursor` only) pays for none but the ends'."""
-        return self.codec.encode(self.position)
+        """Signed and packed when read (~40 µs)."""
+        return self.codec.encode(self._position())
 
 
 @dataclass(slots=True)
@@ -449,18 +455,12 @@ def _merge(
         if remaining[provider] == 0 and outcomes[provider].exhausted:
             positions[provider.value] = DONE
         elif remaining[provider] == 0 and provider in resumes:
-            positions[provider.value] = dict(resumes[provider])
+            positions[provider.value] = resumes[provider]
         else:
-            positions[provider.value] = dict(item.resume)
-        cursor = Cursor(
-            plan.order,
-            plan.filter_hash,
-            plan.window,
-            key,
-            _at_key(positions, streams, remaining, key, plan.order),
-        )
+            positions[provider.value] = item.resume
         late = plan.resumed_key is not None and not beyond(key, plan.resumed_key, plan.order)
-        taken.append(Edge(item.record, cursor, codec, late))
+        at = partial(_cursor_at, plan, key, dict(positions), streams, dict(remaining))
+        taken.append(Edge(item.record, cache(at), codec, late))
     for provider, left in remaining.items():
         # The vendor's list may be at its end, but sessions it gave wait for a later page.
         outcomes[provider].exhausted = outcomes[provider].exhausted and left == 0
@@ -468,15 +468,19 @@ def _merge(
     page = MergedPage(taken, has_next, False, _total(plan, outcomes))
     if not taken and bounded:
         key = stop_at or plan.resumed_key or plan.after_key or _start_key(plan)
-        resume = Cursor(
-            plan.order,
-            plan.filter_hash,
-            plan.window,
-            key,
-            _at_key(positions, streams, remaining, key, plan.order),
-        )
-        page.resume_cursor = codec.encode(resume)
+        page.resume_cursor = codec.encode(_cursor_at(plan, key, positions, streams, remaining))
     return page
+
+
+def _cursor_at(
+    plan: _Plan,
+    key: SortKey,
+    positions: dict[str, Position | str | None],
+    streams: dict[Provider, _Stream],
+    remaining: dict[Provider, int],
+) -> Cursor:
+    at_key = _at_key(positions, streams, remaining, key, plan.order)
+    return Cursor(plan.order, plan.filter_hash, plan.window, key, at_key)
 
 
 def _at_key(
