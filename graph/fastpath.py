@@ -4,8 +4,8 @@ graphql-core completes every field of every object the same general way: a `Reso
 path, argument coercion, an awaitable check and a dispatch on the return type, 3-5 µs a field.
 A page of 50 sessions with transcripts is ~2,000 fields, so that is most of a request's CPU.
 
-Here, the first time an object type is completed with a given selection (per request, as
-graphql-core memoizes its field collection), the selection is compiled into a plan: one getter
+Here, the first time an object type is completed with a given selection, the selection is
+compiled into a plan: one getter
 and one completer closure per response key, nested plans for object-typed fields. A field takes
 part only when it is plain data: no arguments, no `@defer`, a Strawberry field without
 extensions whose value is an attribute, a sync resolver taking only `self`, or a getter the type
@@ -17,8 +17,14 @@ A plan never produces an error or a null the standard path would not: any except
 that bails, a null in a non-null position, a value a scalar refuses, an unexpected list type)
 abandons the plan for that object and graphql-core completes it from the start, with its exact
 errors, paths and nulls. Fast getters and sync resolvers are pure reads of the record, so running
-one twice changes nothing. `tests/test_fastpath.py` checks the two executors give identical
-answers for generated queries and variables.
+one twice changes nothing. `tests/graph/test_fastpath.py` checks the two executors give
+identical answers for generated queries and variables.
+
+A plan holds nothing of its request, so plans are kept across requests (`_SHARED`) when the
+operation has no directive at all: without `@skip`/`@include` (which read the variables) and
+`@defer`, a selection's fields depend on the document only, and the parsed document is the same
+object for every request of the same text (Strawberry's `ParserCache`): its field nodes name the
+selection. Other operations compile their plans per request, as graphql-core collects fields.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 from keyword import iskeyword
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import (
     GraphQLBoolean,
     GraphQLField,
@@ -66,6 +73,11 @@ class Bail(Exception):  # not an error: the signal to take the standard path
 _BAIL = Bail()
 _NO_INFO: Any = None
 
+# (object type, ids of the selection's field nodes) → (plan or None, the field details, which
+# keep those nodes alive so their ids are not reused while the entry is here).
+_SharedKey = tuple[GraphQLObjectType, tuple[int, ...]]
+_SHARED: LRUCache[_SharedKey, tuple[Plan | None, FieldDetailsList]] = LRUCache(maxsize=4096)
+
 
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -73,6 +85,9 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # (type, id(field details)) → (plan or None, the field details kept alive so the id
         # cannot be reused during the request), as graphql-core memoizes `collect_subfields`.
         self._plans: dict[tuple[GraphQLObjectType, int], tuple[Plan | None, object]] = {}
+        location = self.operation.loc
+        # No "@" in the text, no directive (an "@" in a string value only costs the sharing).
+        self._shared = location is not None and "@" not in location.source.body
 
     def complete_object_value(
         self,
@@ -96,14 +111,24 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _plan(self, object_type: GraphQLObjectType, fields: FieldDetailsList) -> Plan | None:
         key = (object_type, id(fields))
         cached = self._plans.get(key)
-        if cached is None:
-            self._plans[key] = (None, fields)  # a selection reaching itself is not compiled
-            try:
-                plan = self._compile_object(object_type, fields)
-            except Exception:  # whatever a plan cannot be made of is the standard path's
-                plan = None
-            cached = self._plans[key] = (plan, fields)
-        return cached[0]
+        if cached is not None:
+            return cached[0]
+        shared_key = None
+        if self._shared:
+            shared_key = (object_type, tuple(id(details.node) for details in fields))
+            shared = _SHARED.get(shared_key)
+            if shared is not None:
+                self._plans[key] = shared
+                return shared[0]
+        self._plans[key] = (None, fields)  # a selection reaching itself is not compiled
+        try:
+            plan = self._compile_object(object_type, fields)
+        except Exception:  # whatever a plan cannot be made of is the standard path's
+            plan = None
+        self._plans[key] = (plan, fields)
+        if shared_key is not None:
+            _SHARED[shared_key] = (plan, fields)
+        return plan
 
     def _compile_object(
         self, object_type: GraphQLObjectType, fields: FieldDetailsList

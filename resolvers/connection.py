@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import cache, partial
+from functools import partial
 
 from providers.adapter import SessionLister
 from providers.errors import (
@@ -98,7 +98,7 @@ class SourceOutcome:
 @dataclass(frozen=True, slots=True)
 class Edge:
     record: SessionRecord
-    # Where the connection goes on after this edge, made when first read: a query that selects
+    # Where the connection goes on after this edge, made when read: a query that selects
     # no edge cursor (most select `pageInfo.endCursor` only) pays for none but the ends'.
     _position: Callable[[], Cursor]
     codec: CursorCodec
@@ -460,7 +460,7 @@ def _merge(
             positions[provider.value] = item.resume
         late = plan.resumed_key is not None and not beyond(key, plan.resumed_key, plan.order)
         at = partial(_cursor_at, plan, key, dict(positions), streams, dict(remaining))
-        taken.append(Edge(item.record, cache(at), codec, late))
+        taken.append(Edge(item.record, at, codec, late))
     for provider, left in remaining.items():
         # The vendor's list may be at its end, but sessions it gave wait for a later page.
         outcomes[provider].exhausted = outcomes[provider].exhausted and left == 0
