@@ -9,6 +9,7 @@ the other: a client paging while a build finishes loses and repeats nothing.
 from __future__ import annotations
 
 import logging
+import sqlite3  # the store reads SQLite files with it (index.sqlite_reads)
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -152,7 +153,7 @@ class IndexedLister:
         as_of = None if None in synced else min(s for s in synced if s is not None)
         try:
             page = await self._from_index(keys, query, after, limit)
-        except (CorruptRecordError, SQLAlchemyError, OSError) as exc:
+        except (CorruptRecordError, SQLAlchemyError, sqlite3.Error, OSError) as exc:
             # An index that cannot be read costs the query its speed, never its answer.
             log.warning("index: %s could not be read (%s): scanning live", self.provider, exc)
             page = await self.adapter.list_sessions(query, after, limit)

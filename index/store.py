@@ -30,10 +30,8 @@ from sqlalchemy import (
     event,
     func,
     inspect,
-    or_,
     select,
     text,
-    tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -44,6 +42,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
 from index import codec
+from index.pages import PageSql, count_sql, page_sql
 from index.schema import (
     INDEX_TABLES,
     SCHEMA_VERSION,
@@ -54,8 +53,9 @@ from index.schema import (
     scopes,
     sessions,
 )
+from index.sqlite_reads import SqliteReads
 from index.state import IndexState, ListOrder, ScopeKey, ScopeStatus
-from providers.query import SessionQuery, SortOrder, digits, words
+from providers.query import SessionQuery
 from providers.records import Provider, SessionRecord, SessionStatus, SortKey
 
 __all__ = ["URL_SETTING", "IndexStore", "IndexVersionError"]
@@ -84,6 +84,10 @@ class IndexStore:
         self._engine = engine
         self._shown_url = shown_url
         self._postgres = engine.dialect.name == "postgresql"
+        path = engine.url.database
+        self._reads = None
+        if not self._postgres and path not in (None, "", ":memory:"):
+            self._reads = SqliteReads(str(Path(path).expanduser()), _BUSY_TIMEOUT_MS)
 
     @classmethod
     async def open(cls, url: str, clock_now: Callable[[], datetime] | None = None) -> IndexStore:
@@ -91,17 +95,17 @@ class IndexStore:
         version. Raises ValueError for a URL that is neither SQLite nor PostgreSQL, and
         `IndexVersionError` (touching nothing) for an index written by a newer server."""
         target, shown = _read_url(url)
-        engine = _create_engine(target)
+        store = cls(_create_engine(target), shown)
         try:
-            now = (clock_now or _utc_now)()
-            store = cls(engine, shown)
-            await store._prepare(now)
+            await store._prepare((clock_now or _utc_now)())
         except BaseException:
-            await engine.dispose()
+            await store.aclose()
             raise
         return store
 
     async def aclose(self) -> None:
+        if self._reads is not None:
+            await self._reads.close()
         await self._engine.dispose()
 
     def describe(self) -> str:
@@ -192,35 +196,14 @@ class IndexStore:
         """Up to `limit` records of `keys`' scopes (one tenant and vendor) that match `query`,
         in `query.order` by (started_at, agent or "", id), strictly after `after` (whose
         provider is ignored: it is the keys' own)."""
-        newest_first = query.order is SortOrder.NEWEST_FIRST
-        moment = None if after is None else codec.micros(after[0])
-        # The window narrowed to the key's moment: implied by the row comparison below, but
-        # SQLite seeks the index on one plain bound only; without it a page deep in the list
-        # would scan every row before it.
-        if moment is None:
-            where = _where(keys, query)
-        elif newest_first:
-            where = _where(keys, query, before=moment + 1)
-        else:
-            where = _where(keys, query, since=moment)
-        if where is None or limit <= 0:
+        sql = page_sql(keys, query, after, limit)
+        if sql is None:
             return []
-        columns = (S.started_at, S.agent_id, S.id)
-        if after is not None:
-            row = tuple_(*columns)
-            bound = tuple_(moment, after[2], after[3])
-            where.append(row < bound if newest_first else row > bound)
-        order = [column.desc() for column in columns] if newest_first else list(columns)
-        statement = select(S.record).where(*where).order_by(*order).limit(limit)
-        return await self._records(statement)
+        return [codec.decode_record(item) for item in await self._column(sql)]
 
     async def count(self, keys: Sequence[ScopeKey], query: SessionQuery) -> int:
-        where = _where(keys, query)
-        if where is None:
-            return 0
-        statement = select(func.count()).select_from(sessions).where(*where)
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(statement)).scalar_one())
+        sql = count_sql(keys, query)
+        return 0 if sql is None else int((await self._column(sql))[0])
 
     # -- scope statuses ------------------------------------------------------------------
 
@@ -338,6 +321,14 @@ class IndexStore:
         async with self._engine.connect() as conn:
             data = (await conn.execute(statement)).scalars().all()
         return [codec.decode_record(item) for item in data]
+
+    async def _column(self, sql: PageSql) -> list[Any]:
+        """The first column of the rows `sql` selects: on a SQLite file through the reader
+        threads (`index.sqlite_reads`), else through the engine."""
+        if self._reads is not None:
+            return await self._reads.column(sql.text, sql.params)
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(text(sql.text), sql.params)).scalars())
 
     def _upsert_statement(self, table: Table, key: Sequence[str]) -> Insert:
         """INSERT .. ON CONFLICT (key) DO UPDATE every other column (run with many rows)."""
@@ -499,50 +490,6 @@ def _key_is(table: Table, key: ScopeKey) -> list[ColumnElement[bool]]:
 
 def _scope_is(key: ScopeKey) -> ColumnElement[bool]:
     return and_(*_key_is(sessions, key))
-
-
-def _where(
-    keys: Sequence[ScopeKey],
-    query: SessionQuery,
-    *,
-    since: int | None = None,
-    before: int | None = None,
-) -> list[ColumnElement[bool]] | None:
-    """The WHERE of a page or count, clause by clause as `providers.query.matches` reads the
-    filters; None when nothing can match. `since` and `before` (microseconds) narrow the
-    window [started_after, started_before) further."""
-    if not keys or query.fleet_scoped:
-        return None
-    if len({(key.tenant, key.provider) for key in keys}) != 1:
-        raise ValueError("the scopes of one page belong to one tenant and vendor")
-    names = sorted({key.scope for key in keys})
-    where = [
-        S.tenant == keys[0].tenant,
-        S.provider == keys[0].provider.value,
-        S.scope == names[0] if len(names) == 1 else S.scope.in_(names),
-        S.started_at >= _narrowed(codec.micros(query.started_after), since, max),
-        S.started_at < _narrowed(codec.micros(query.started_before), before, min),
-    ]
-    if query.agent_ids is not None:  # a record without an agent is in no list of agents
-        where += [S.has_agent.is_(True), S.agent_id.in_(query.agent_ids)]
-    if query.statuses is not None:
-        where.append(S.status.in_(sorted(status.value for status in query.statuses)))
-    if query.channels is not None:
-        where.append(S.channel.in_(sorted(channel.value for channel in query.channels)))
-    for tag in query.tags:
-        where.append(S.tags.contains(codec.tag_token(tag), autoescape=True))
-    if query.phone_number is not None:
-        wanted = digits(query.phone_number)
-        where.append(or_(S.caller_digits == wanted, S.callee_digits == wanted))
-    if query.text is not None:
-        where.append(S.words.is_not(None))
-        for word in sorted(set(words(query.text))):
-            where.append(S.words.contains(codec.word_token(word), autoescape=True))
-    return where
-
-
-def _narrowed(bound: int, other: int | None, pick: Callable[[int, int], int]) -> int:
-    return bound if other is None else pick(bound, other)
 
 
 def _status_row(status: ScopeStatus) -> dict[str, Any]:

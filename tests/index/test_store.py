@@ -419,3 +419,19 @@ async def test_concurrent_takers_one_wins(index_url: str) -> None:
     finally:
         for store in stores:
             await store.aclose()
+
+
+async def test_an_in_memory_index_pages_and_counts_as_a_file_does() -> None:
+    """`sqlite://` is read through the engine (one connection: the reader threads could not
+    see it), a file through `index.sqlite_reads`: the same SQL either way."""
+    store = await IndexStore.open("sqlite://")
+    try:
+        await store.upsert(STATESET, FILTERED, 1)
+        q = query(tags=("billing",), text="bob")
+        assert ids(await store.page([STATESET], q, None, 10)) == ["chat", "voice"]
+        assert await store.count([STATESET], q) == 2
+        newest = await store.page([STATESET], query(), None, 1)
+        after = await store.page([STATESET], query(), newest[0].sort_key, 10)
+        assert ids(newest + after) == ["empty", "bare", "chat", "voice"]
+    finally:
+        await store.aclose()

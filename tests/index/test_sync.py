@@ -336,6 +336,22 @@ async def test_an_index_row_that_does_not_decode_costs_speed_never_the_answer(
         assert page["sources"][0]["indexState"] == "FAILED"
 
 
+async def test_an_index_that_fails_to_read_costs_speed_never_the_answer(index_url: str) -> None:
+    """A database error on the page read (here its table is gone: on SQLite the read thread's
+    own sqlite3 error, on PostgreSQL SQLAlchemy's) is a live scan flagged FAILED."""
+    async with indexed(index_url, size=50) as gateway:
+        await gateway.sync()
+        await raw.execute(index_url, "DROP TABLE sessions")
+        body = await gateway.query(PAGE, p=["STATESET"], first=50)
+        assert "errors" not in body, body
+        page = body["data"]["sessions"]
+        assert [e["node"]["providerSessionId"] for e in page["edges"]] == truth(
+            gateway, Provider.STATESET
+        )[:50]
+        assert page["sources"][0]["fromIndex"] is False
+        assert page["sources"][0]["indexState"] == "FAILED"
+
+
 async def test_with_the_index_off_pages_say_so() -> None:
     async with running_gateway(size=50) as gateway:  # SESSIONGRAPH_INDEX_URL=off
         body = await gateway.query(PAGE, p=["STATESET", "SAMSARA"], first=5)
