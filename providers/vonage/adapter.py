@@ -279,17 +279,18 @@ class _SliceWalk:
         """Takes the matching hits of one vendor page; the offset after the hit that filled the
         page, or None while it is not full."""
         with_details = _needs_details(self.query)
-        for index in range(hits.page.skip, len(hits.hits)):
-            place = Place(window.key, hits.page, index)
-            with reading(self.adapter.provider):
+        slice_key = window.key
+        with reading(self.adapter.provider):  # once for the page: a context per hit costs
+            for index in range(hits.page.skip, len(hits.hits)):
                 record = session_record(hits.hits[index], with_details)
-            if not window.contains(record.started_at):
-                continue
-            self.frontier = record.sort_key
-            if matches(record, self.query):
-                self.items.append(PagedSession(record, place.position()))
-                if len(self.items) == self.limit:
-                    return place.next_offset
+                if not window.contains(record.started_at):
+                    continue
+                self.frontier = record.sort_key
+                if matches(record, self.query):
+                    place = Place(slice_key, hits.page, index)
+                    self.items.append(PagedSession(record, place.position()))
+                    if len(self.items) == self.limit:
+                        return place.next_offset
         return None
 
     async def _fetch(self, number: int, offset: int) -> _Hits | None:
