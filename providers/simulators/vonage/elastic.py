@@ -14,6 +14,7 @@ the document).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -374,16 +375,34 @@ _ABSENT = object()
 def project(node: Any, paths: Sequence[tuple[str, ...]]) -> Any:
     """Only the listed paths of `node`, nested as in the document; a path that names an object
     keeps all of it."""
+    return _project(node, _tree(tuple(paths)))
+
+
+# A projection as a tree: each kept key → the projection of its value (None: all of it).
+_Tree = dict[str, "_Tree | None"]
+
+
+@functools.lru_cache(maxsize=256)  # a search's projection is one of a few: read once each
+def _tree(paths: tuple[tuple[str, ...], ...]) -> _Tree | None:
     if any(not path for path in paths):
+        return None
+    rests: dict[str, list[tuple[str, ...]]] = {}
+    for path in paths:
+        rests.setdefault(path[0], []).append(path[1:])
+    return {head: _tree(tuple(rest)) for head, rest in rests.items()}
+
+
+def _project(node: Any, tree: _Tree | None) -> Any:
+    if tree is None:
         return node
     if isinstance(node, list):
-        return [kept for item in node if (kept := project(item, paths)) is not _ABSENT]
+        return [kept for item in node if (kept := _project(item, tree)) is not _ABSENT]
     if not isinstance(node, dict):
         return _ABSENT
     kept_doc: dict[str, Any] = {}
-    for head in dict.fromkeys(path[0] for path in paths):
+    for head, below in tree.items():
         if head in node:
-            kept = project(node[head], [path[1:] for path in paths if path[0] == head])
+            kept = _project(node[head], below)
             if kept is not _ABSENT:
                 kept_doc[head] = kept
     return kept_doc
