@@ -278,6 +278,9 @@ class _Answer:
         return json.loads(self.content)
 
 
+_InFlightKey = tuple[str, tuple[tuple[str, Any], ...]]  # a GET: its path and sorted params
+
+
 @dataclass(slots=True)
 class _Shared:
     """One vendor GET and how many callers wait for it."""
@@ -307,7 +310,7 @@ class VendorClient:
         # One deadline per attempt, whatever the client: httpx's own timeouts are per phase,
         # its in-process ASGI transport (demo mode) has none at all, and aiohttp's are off.
         self._deadline_s = deadline_s
-        self._in_flight: dict[tuple[str, tuple[tuple[str, Any], ...]], _Shared] = {}
+        self._in_flight: dict[_InFlightKey, _Shared] = {}
         self._bucket = TokenBucket(rate_limit_per_min, clock) if rate_limit_per_min else None
         self._breaker = CircuitBreaker(
             clock, breaker, probe_timeout_s=deadline_s, name=provider.name
@@ -327,18 +330,26 @@ class VendorClient:
             shared = self._in_flight[key] = _Shared(
                 asyncio.ensure_future(self._get_json(path, params))
             )
-            shared.task.add_done_callback(lambda _: self._in_flight.pop(key, None))
+            shared.task.add_done_callback(lambda _: self._forget(key, shared))
         shared.waiters += 1
         try:
             # shield: one caller cancelled (its client went away) must not cancel the others...
             return await asyncio.shield(shared.task)
         except asyncio.CancelledError:
-            # ...but when the last one is gone, the request (and its retries) stops too.
+            # ...but when the last one is gone, the request (and its retries) stops too, and
+            # is forgotten at once: it ends a few loop turns later, and a caller that joined
+            # it meanwhile would get its CancelledError without having been cancelled.
             if shared.waiters == 1:
                 shared.task.cancel()
+                self._forget(key, shared)
             raise
         finally:
             shared.waiters -= 1
+
+    def _forget(self, key: _InFlightKey, shared: _Shared) -> None:
+        # Only this request's entry: a newer one for the same GET may have replaced it.
+        if self._in_flight.get(key) is shared:
+            del self._in_flight[key]
 
     async def _get_json(self, path: str, params: Params | None) -> Any:
         response = await self._send("GET", path, params)
