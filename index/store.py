@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     URL,
     ColumnElement,
     Connection,
+    Executable,
+    Row,
     Table,
     Text,
     and_,
@@ -75,6 +77,7 @@ _KEY_COLUMNS = ("tenant", "provider", "scope")
 _SESSION_KEY = (*_KEY_COLUMNS, "id")
 
 S = sessions.c
+T = TypeVar("T")
 
 
 class IndexStore:
@@ -135,9 +138,8 @@ class IndexStore:
 
     async def known_ids(self, key: ScopeKey, ids: Collection[str]) -> set[str]:
         found: set[str] = set()
-        async with self._engine.connect() as conn:
-            for batch in _batches(list(set(ids))):
-                found |= await self._held(conn, key, batch)
+        for batch in _batches(list(set(ids))):
+            found |= {row[0] for row in await self._read(self._held_statement(key, batch))}
         return found
 
     async def active(self, key: ScopeKey) -> list[SessionRecord]:
@@ -181,8 +183,7 @@ class IndexStore:
 
     async def sessions_held(self, key: ScopeKey) -> int:
         statement = select(func.count()).select_from(sessions).where(_scope_is(key))
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(statement)).scalar_one())
+        return int((await self._read(statement))[0][0])
 
     # -- queries -------------------------------------------------------------------------
 
@@ -209,9 +210,8 @@ class IndexStore:
 
     async def status(self, key: ScopeKey) -> ScopeStatus | None:
         statement = select(scopes).where(*_key_is(scopes, key))
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(statement)).mappings().one_or_none()
-        return None if row is None else _status_from(row)
+        rows = await self._read(statement)
+        return _status_from(rows[0]._mapping) if rows else None
 
     async def save_status(self, status: ScopeStatus) -> None:
         statement = self._upsert_statement(scopes, _KEY_COLUMNS)
@@ -224,9 +224,7 @@ class IndexStore:
             .where(scopes.c.tenant == tenant, scopes.c.provider == provider.value)
             .order_by(scopes.c.scope)
         )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(statement)).mappings().all()
-        return [_status_from(row) for row in rows]
+        return [_status_from(row._mapping) for row in await self._read(statement)]
 
     # -- leases --------------------------------------------------------------------------
 
@@ -306,9 +304,27 @@ class IndexStore:
             async with conn.begin():
                 yield conn
 
+    async def _read(self, statement: Executable) -> Sequence[Row[Any]]:
+        """The rows of one query, outside any write transaction. On SQLite, read to the end
+        even when the caller is cancelled meanwhile (a request whose client went away): a
+        statement cut short inside aiosqlite costs its pooled connection (discarded, then
+        opened again with a thread of its own) and leaves the statement unfinalized, its read
+        snapshot open until the garbage collector happens to free it, and the WAL meanwhile
+        cannot be reset. A read takes milliseconds; the cancellation is raised after it.
+        PostgreSQL's reads stay cancellable: a server that does not answer must not keep a
+        cancelled request's task waiting, and cancelling there leaves nothing open."""
+
+        async def rows() -> Sequence[Row[Any]]:
+            async with self._engine.connect() as conn:
+                return (await conn.execute(statement)).all()
+
+        return await (rows() if self._postgres else _to_the_end(rows()))
+
     async def _held(self, conn: AsyncConnection, key: ScopeKey, ids: Sequence[str]) -> set[str]:
-        statement = select(S.id).where(_scope_is(key), self._among(S.id, ids))
-        return set((await conn.execute(statement)).scalars())
+        return set((await conn.execute(self._held_statement(key, ids))).scalars())
+
+    def _held_statement(self, key: ScopeKey, ids: Sequence[str]) -> Executable:
+        return select(S.id).where(_scope_is(key), self._among(S.id, ids))
 
     def _among(self, column: ColumnElement[str], values: Sequence[str]) -> ColumnElement[bool]:
         """`column IN values`; on PostgreSQL one array parameter (`= ANY`), since a statement
@@ -317,18 +333,15 @@ class IndexStore:
             return column == any_(bindparam(None, list(values), type_=ARRAY(Text)))
         return column.in_(values)
 
-    async def _records(self, statement: Any) -> list[SessionRecord]:
-        async with self._engine.connect() as conn:
-            data = (await conn.execute(statement)).scalars().all()
-        return [codec.decode_record(item) for item in data]
+    async def _records(self, statement: Executable) -> list[SessionRecord]:
+        return [codec.decode_record(row[0]) for row in await self._read(statement)]
 
     async def _column(self, sql: PageSql) -> list[Any]:
         """The first column of the rows `sql` selects: on a SQLite file through the reader
         threads (`index.sqlite_reads`), else through the engine."""
         if self._reads is not None:
             return await self._reads.column(sql.text, sql.params)
-        async with self._engine.connect() as conn:
-            return list((await conn.execute(text(sql.text), sql.params)).scalars())
+        return [row[0] for row in await self._read(text(sql.text).bindparams(**sql.params))]
 
     def _upsert_statement(self, table: Table, key: Sequence[str]) -> Insert:
         """INSERT .. ON CONFLICT (key) DO UPDATE every other column (run with many rows)."""
@@ -342,6 +355,25 @@ class IndexStore:
         return lite.on_conflict_do_update(
             index_elements=key, set_={name: lite.excluded[name] for name in others}
         )
+
+
+async def _to_the_end(work: Coroutine[Any, Any, T]) -> T:
+    """`work`'s result, waiting for it to end even when this task is cancelled meanwhile;
+    the cancellation is then raised (its first one: cancelled again, it still waits)."""
+    task = asyncio.ensure_future(work)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError as exc:
+            if task.done():
+                raise
+            cancelled = cancelled or exc
+        else:
+            break
+    if cancelled is not None:
+        raise cancelled
+    return result
 
 
 # -- URLs and engines --------------------------------------------------------------------
