@@ -32,7 +32,13 @@ from starlette.types import Receive
 from providers.budget import request_budget
 from providers.clock import Clock
 
-__all__ = ["ClientGone", "RequestTimedOut", "run_within", "vendor_deadline_s"]
+__all__ = [
+    "ClientGone",
+    "ExecutionCancelled",
+    "RequestTimedOut",
+    "run_within",
+    "vendor_deadline_s",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("sessiongraph")
@@ -47,6 +53,10 @@ UNWIND_S = 1.0
 
 class RequestTimedOut(Exception):
     """The request's time ran out with its execution still running (and now cancelled)."""
+
+
+class ExecutionCancelled(RuntimeError):
+    """The execution ended cancelled on its own (a bug): answered as an internal error."""
 
 
 class ClientGone(Exception):
@@ -67,10 +77,17 @@ async def run_within(
     listener = asyncio.ensure_future(_disconnected(receive))
     try:
         await asyncio.wait({task, listener}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        # Ended cancelled before anything here cancelled it: a CancelledError that escaped
+        # from some work of its own. Not a deadline, nor a client gone: a bug, said as one.
+        cancelled_itself = task.cancelled()
     finally:
         # Answered, out of time, client gone, or this request itself cancelled (shutdown):
         # nothing the request started outlives it.
         await _cancel(listener, task)
+    if cancelled_itself:
+        raise ExecutionCancelled(
+            "the request's execution ended cancelled with time left and its client there"
+        )
     if task.done() and not task.cancelled():
         return task.result()  # an answer ready at the deadline is still the answer
     if listener.done() and not listener.cancelled():

@@ -333,3 +333,23 @@ async def test_work_that_will_not_stop_is_logged_and_left_behind_not_waited_for(
         r.levelname == "ERROR" and "did not stop within 0.01 s" in r.getMessage()
         for r in caplog.records
     )
+
+
+async def test_an_execution_that_cancels_itself_is_an_internal_error_not_out_of_time(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CancelledError escaping from the request's own work (no deadline, client there) once
+    hid as 'out of time after 10 s' (a shared vendor GET handed its cancellation on): it is
+    a bug, logged with its traceback and answered 500, at once."""
+
+    async def cancels_itself(*_: Any) -> None:
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr("graph.schema.resolve_sessions", cancels_itself)
+    async with running_gateway(size=10, environ=TIMEOUT) as gateway, asyncio.timeout(10):
+        response = await gateway.client.post("/graphql", json={"query": PAGE})
+    assert response.status_code == 500
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["INTERNAL_SERVER_ERROR"]
+    assert not any("out of time" in r.getMessage() for r in caplog.records)
+    [logged] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert logged.exc_info is not None and "ended cancelled" in str(logged.exc_info[1])
