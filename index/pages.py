@@ -21,7 +21,7 @@ from index.state import ScopeKey
 from providers.query import SessionQuery, SortOrder, digits, words
 from providers.records import SortKey
 
-__all__ = ["PageSql", "count_sql", "page_sql"]
+__all__ = ["PageSql", "count_sql", "held_sql", "page_sql"]
 
 _ORDER = ("started_at", "agent_id", "id")  # the sort key's columns (its provider is the keys')
 
@@ -80,6 +80,17 @@ def count_sql(keys: Sequence[ScopeKey], query: SessionQuery) -> PageSql | None:
     if where is None:
         return None
     sql.text = f"SELECT count(*) FROM sessions WHERE {' AND '.join(where)}"
+    return sql
+
+
+def held_sql(key: ScopeKey) -> PageSql:
+    """How many sessions one scope holds (`providers { index { sessions } }`)."""
+    sql = PageSql()
+    tenant, provider, scope = (sql.bind(v) for v in (key.tenant, key.provider.value, key.scope))
+    sql.text = (
+        "SELECT count(*) FROM sessions"
+        f" WHERE tenant = {tenant} AND provider = {provider} AND scope = {scope}"
+    )
     return sql
 
 

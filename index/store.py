@@ -30,7 +30,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     event,
-    func,
     inspect,
     select,
     text,
@@ -44,7 +43,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
 from index import codec
-from index.pages import PageSql, count_sql, page_sql
+from index.pages import PageSql, count_sql, held_sql, page_sql
 from index.schema import (
     INDEX_TABLES,
     SCHEMA_VERSION,
@@ -182,8 +181,7 @@ class IndexStore:
                 await conn.execute(text("ANALYZE sessions"))
 
     async def sessions_held(self, key: ScopeKey) -> int:
-        statement = select(func.count()).select_from(sessions).where(_scope_is(key))
-        return int((await self._read(statement))[0][0])
+        return int((await self._column(held_sql(key)))[0])
 
     # -- queries -------------------------------------------------------------------------
 

@@ -101,9 +101,9 @@ async def read_page(store: IndexStore) -> Any:
     return await store.page([STATESET], query(), None, 10)
 
 
-async def count_held(store: IndexStore) -> Any:
-    # A read through the engine (a page of a SQLite file has its own reader threads).
-    return await store.sessions_held(STATESET)
+async def read_active(store: IndexStore) -> Any:
+    # A read through the engine (pages and counts of a SQLite file have their reader threads).
+    return await store.active(STATESET)
 
 
 async def write_rows(store: IndexStore) -> Any:
@@ -117,7 +117,7 @@ async def renew_lease(store: IndexStore) -> Any:
 # A write's connection may be discarded: the sync's writes are cancelled at shutdown only.
 @pytest.mark.parametrize(
     ("cancelled", "keeps_its_connection"),
-    [(count_held, True), (write_rows, False), (renew_lease, False)],
+    [(read_active, True), (write_rows, False), (renew_lease, False)],
 )
 async def test_a_query_cancelled_inside_sqlite_leaves_no_connection_lock_or_snapshot(
     sqlite_store: tuple[IndexStore, Path], cancelled: Query, keeps_its_connection: bool
