@@ -3,27 +3,62 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from providers.records import Provider
 
 __all__ = ["ProviderSettings", "Secret", "VendorConfig"]
 
 
-class Secret(str):
-    """A credential: a str that never prints itself (logs, reprs, tracebacks)."""
+class Secret:
+    """A credential that cannot leave by accident. Not a `str`: `json.dumps`, orjson, `+`,
+    `.encode()` and pickling refuse it; `str`, `repr` and f-strings give the mask; `reveal()`
+    is the one way to its value, so every place a secret is sent or hashed says so."""
 
-    def __repr__(self) -> str:
-        return "Secret('**********')"
+    __slots__ = ("_value",)
 
-    def __str__(self) -> str:
-        return "**********"
+    MASK = "**********"
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"a secret is text, not {type(value).__name__}")
+        self._value = value
 
     def reveal(self) -> str:
-        return str.__str__(self)
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret('{self.MASK}')"
+
+    def __str__(self) -> str:
+        return self.MASK
+
+    def __format__(self, spec: str) -> str:
+        return format(self.MASK, spec)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __copy__(self) -> Secret:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a Secret is not pickled: reveal() it where it must go")
 
 
 @dataclass(frozen=True, slots=True)
