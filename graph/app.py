@@ -27,6 +27,7 @@ from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from graph.access_log import hide_query_strings
 from graph.deadline import ClientGone, RequestTimedOut, run_within
 from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
@@ -222,6 +223,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hide_query_strings()  # here: uvicorn has configured its loggers by now
         opened = sources or open_sources(settings)
         app.state.sources = opened
         async with AsyncExitStack() as exits:

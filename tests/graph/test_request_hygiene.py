@@ -48,11 +48,11 @@ def demo_app(environ: dict[str, str] | None = None) -> FastAPI:
 
 
 @asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[tuple[str, int]]:
+async def served(app: FastAPI, log_level: str = "warning") -> AsyncIterator[tuple[str, int]]:
     """`app` behind a real uvicorn server on a loopback port (its lifespan is the caller's)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="off"))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         for _ in range(1000):  # uvicorn has no "started" event to wait on: 10 s at most
