@@ -140,6 +140,7 @@ class Adapter(ABC):
             deadline_s=settings.timeout_s,
             clock=clock,
             rate_limit_per_min=settings.rate_limit(cls.config),
+            secrets=(settings.credential,),
         )
         return cls(settings, client)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -62,6 +62,7 @@ from providers.errors import (
 from providers.ratelimit import TokenBucket, WaitTooLong
 from providers.records import Provider
 from providers.retries import RetryBudget, RetryPolicy
+from providers.settings import Secret
 
 __all__ = [
     "BreakerState",
@@ -74,6 +75,7 @@ __all__ = [
     "open_http",
     "parse_retry_after",
     "reading",
+    "sanitised",
 ]
 
 log = logging.getLogger("sessiongraph")
@@ -301,8 +303,10 @@ class VendorClient:
         *,
         rate_limit_per_min: int = 0,
         breaker: BreakerPolicy | None = None,
+        secrets: Sequence[Secret] = (),
     ) -> None:
         self.provider = provider
+        self._secrets = secrets  # never in what a vendor's error body tells a client
         self.clock = clock
         self.http = http
         self._read_error = read_error
@@ -523,14 +527,33 @@ class VendorClient:
             message, error_class = "", None
         error_class = error_class or status_error_class(response.status_code)
         text = f"{self.provider.name} answered {response.status_code}"
+        message = sanitised(message, self._secrets)
         if message:
-            text = f"{text}: {message[:300]}"
+            text = f"{text}: {message}"
         return error_class(
             text,
             provider=self.provider,
             retry_after=retry_after if error_class is UpstreamRateLimitedError else None,
             status=response.status_code,
         )
+
+
+_MESSAGE_CHARS = 300
+_MASK = Secret.MASK
+
+
+def sanitised(message: str, secrets: Sequence[Secret] = ()) -> str:
+    """A vendor's error message as a client may read it: this client's own credentials masked
+    (a vendor may echo the key it refused), control characters and line breaks as spaces
+    (nothing to forge a log line or a terminal with), whitespace collapsed, at most 300
+    characters."""
+    for secret in secrets:
+        value = secret.reveal()
+        if value:
+            message = message.replace(value, _MASK)
+    printable = "".join(c if c.isprintable() else " " for c in message)
+    text = " ".join(printable.split())
+    return text if len(text) <= _MESSAGE_CHARS else text[: _MESSAGE_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from providers.errors import UpstreamProtocolError
+from providers.errors import ProviderError, UpstreamProtocolError
 from providers.query import SessionQuery
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
@@ -44,3 +44,30 @@ async def test_an_unreadable_body_is_described_not_named(
     assert "Error" not in caught.value.message
     assert caught.value.extensions["code"] == "UPSTREAM_BAD_RESPONSE"
     assert any(logged in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        # a vendor echoing the key it refused: this client's own credential is masked
+        ("invalid key sk-live-4242 for account", "invalid key ********** for account"),
+        # line breaks and control characters could forge a log line or paint a terminal
+        ("bad\r\nINFO forged line\x1b[31m red\x00", "bad INFO forged line [31m red"),
+        ("x" * 1000, "x" * 299 + "…"),  # at most 300 characters
+        ("", ""),
+    ],
+)
+async def test_a_vendor_error_message_is_sanitised_before_a_client_reads_it(
+    said: str, shown: str
+) -> None:
+    body = {"ok": False, "error": said}
+    vendor = httpx.MockTransport(lambda request: httpx.Response(400, json=body))
+    settings = ProviderSettings(Provider.STATESET, "http://stateset.test", Secret("sk-live-4242"))
+    adapter = adapter_class(Provider.STATESET).connect(settings, vendor, FakeClock(ANCHOR))
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await adapter.list_sessions(QUERY, None, 5)
+    finally:
+        await adapter.aclose()
+    expected = "STATESET answered 400" + (f": {shown}" if shown else "")
+    assert caught.value.message == expected
