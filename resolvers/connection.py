@@ -105,10 +105,6 @@ class Edge:
     late: bool = False
 
     @property
-    def position(self) -> Cursor:
-        return self._position()
-
-    @property
     def cursor(self) -> str:
         """Signed and packed when read (~40 µs)."""
         return self.codec.encode(self._position())
