@@ -28,6 +28,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from graph.access_log import hide_query_strings
+from graph.cors import install_cors
 from graph.deadline import ClientGone, RequestTimedOut, run_within
 from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
@@ -248,6 +249,7 @@ def create_app(
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s
     )
+    install_cors(app, settings.cors)  # outside the body limit: preflights are answered first
     # Built per app, from the settings: the limits are part of the schema's validation rules.
     schema = build_schema(max_depth=settings.max_query_depth)
     router = GraphRouter(

@@ -18,11 +18,12 @@ import os
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from graph.cors import CorsPolicy, read_origins
 from providers.query import DEFAULT_SCAN_CAP
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret, VendorConfig
@@ -75,6 +76,8 @@ class Settings:
     # this process may use, at most MAX_AUTO_WORKERS) in live mode; 1 in demo mode, whose
     # simulators live in the process.
     workers: int = 1
+    # Which browser origins may read answers (graph/cors.py): none in live mode by default.
+    cors: CorsPolicy = field(default_factory=CorsPolicy)
 
     @property
     def retention_days(self) -> int:
@@ -159,7 +162,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         index_max_sessions=number("index_max_sessions", int),
         workers=read_workers(setting("workers", "auto" if live else "1"), "SESSIONGRAPH_WORKERS"),
+        cors=_cors(env.get("SESSIONGRAPH_CORS_ORIGINS"), gateway.get("cors_origins"), not live),
     )
+
+
+def _cors(from_env: str | None, from_toml: object, demo: bool) -> CorsPolicy:
+    """SESSIONGRAPH_CORS_ORIGINS, else TOML `cors_origins` (a list or one comma-separated
+    string), else the mode's default."""
+    if from_env:
+        text, name = from_env, "SESSIONGRAPH_CORS_ORIGINS"
+    elif isinstance(from_toml, list):
+        text, name = ",".join(str(origin) for origin in from_toml), "cors_origins"
+    else:
+        text, name = str(from_toml or ""), "cors_origins"
+    try:
+        return read_origins(text, name, demo=demo)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def read_workers(text: str, name: str) -> int:
