@@ -231,6 +231,7 @@ class Run:
                 **vendor_env,
                 **NO_RATE_LIMITS,
                 "SESSIONGRAPH_CURSOR_SECRET": SECRET,
+                "SESSIONGRAPH_AUTH": "off",  # as the peer: no key to check
                 "SESSIONGRAPH_INDEX_URL": f"sqlite:///{index}",
             },
         )

@@ -130,7 +130,11 @@ async def count_calls(
     with tempfile.TemporaryDirectory(prefix="bench-index-") as folder:
         index_url = f"sqlite:///{folder}/index.db" if indexed else "off"
         settings = load_settings(
-            {"SESSIONGRAPH_CURSOR_SECRET": secret, "SESSIONGRAPH_INDEX_URL": index_url}
+            {
+                "SESSIONGRAPH_CURSOR_SECRET": secret,
+                "SESSIONGRAPH_INDEX_URL": index_url,
+                "SESSIONGRAPH_AUTH": "off",
+            }
         )
         sources = demo_sources(simulators=simulators, rate_limit_per_min=0)
         # The test harness's way: no background sync, this function runs it (`_sync`).

@@ -168,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 **vendor_env,
                 **NO_RATE_LIMITS,
                 "SESSIONGRAPH_CURSOR_SECRET": "bench",
+                "SESSIONGRAPH_AUTH": "off",
                 "SESSIONGRAPH_INDEX_URL": "off" if args.index == "off" else f"sqlite:///{index}",
             },
         )

@@ -392,6 +392,7 @@ async def _running(size: int, seed: int, order: str, index_url: str) -> AsyncIte
     settings = load_settings(
         {
             "SESSIONGRAPH_CURSOR_SECRET": "bench-index",
+            "SESSIONGRAPH_AUTH": "off",
             "SESSIONGRAPH_INDEX_URL": index_url,
             "SESSIONGRAPH_SYNC_INTERVAL_S": f"{INTERVAL_S:g}",
             # Out of the measured intervals' reach: its cost is reported apart.

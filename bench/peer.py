@@ -419,7 +419,13 @@ class PeerRun:
         argv += ["--log-level", "warning"]
         if workers is not None:
             argv += ["--workers", str(workers)]
-        env = {**_inherited(), **vendor_env, "SESSIONGRAPH_INDEX_URL": "off"}
+        # No API key to check, as the peer has none (a key costs one SHA-256 and a lookup).
+        env = {
+            **_inherited(),
+            **vendor_env,
+            "SESSIONGRAPH_INDEX_URL": "off",
+            "SESSIONGRAPH_AUTH": "off",
+        }
         if not limited:
             # serve's default StateSet client limit (60 calls a minute, the vendor's documented
             # limit) would pace sessiongraph to ~1 call a second while the peer, which has no
@@ -434,6 +440,7 @@ class PeerRun:
         settings = {
             "argv": argv[1:],
             "SESSIONGRAPH_INDEX_URL": "off",
+            "SESSIONGRAPH_AUTH": "off",
             "STATESET_VOICE_RATE_LIMIT_PER_MIN": "60 (default)" if limited else "0 (off)",
         }
         return self._gateway(label, "sessiongraph", process, base + "/graphql", settings)

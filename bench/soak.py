@@ -196,7 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         gateway = children.start(
             "gateway",
             [console_script("sessiongraph"), "serve", "--host", LOOPBACK, "--port", str(port)],
-            env={**inherited, **vendor_env, "SESSIONGRAPH_CURSOR_SECRET": "soak"},
+            env={
+                **inherited,
+                **vendor_env,
+                "SESSIONGRAPH_CURSOR_SECRET": "soak",
+                "SESSIONGRAPH_AUTH": "off",
+            },
         )
         base = f"http://{LOOPBACK}:{port}"
         wait_for_http(base + "/healthz", gateway, timeout_s=60, ok_below=300)

@@ -1,6 +1,9 @@
 """The ASGI app: FastAPI with the GraphQL router at /graphql (GraphiQL on GET, served offline),
-/healthz (liveness), /readyz (at least one vendor's breaker not open), and the vendors' clients
-opened in the lifespan and closed on shutdown.
+/healthz (liveness), /readyz (at least one vendor's breaker not open), and each tenant's vendor
+clients opened in the lifespan and closed on shutdown.
+
+Every GraphQL request is authenticated first (graph/auth.py): its key names a tenant, whose
+`Sources` (clients, caches, index rows) and cursor key serve it, and a role.
 
 Every GraphQL request is bounded before it runs: its body (`over_http.BodyLimit`), its shape
 (`over_http.read_request`), its depth and aliases (the schema, built here from the settings);
@@ -28,6 +31,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from graph.access_log import hide_query_strings
+from graph.auth import Unauthenticated
 from graph.cors import install_cors
 from graph.deadline import ClientGone, RequestTimedOut, run_within
 from graph.errors import translate_result
@@ -41,7 +45,8 @@ from providers.records import Provider
 from resolvers.connection import PagingLimits
 from resolvers.context import Loaders, RequestContext
 from resolvers.cursor import CursorCodec
-from resolvers.sources import Sources, demo_sources, live_sources
+from resolvers.principal import DEFAULT_TENANT, Audience, Principal, Role, tenant_tag
+from resolvers.sources import Sources, demo_sources, live_sources, open_store
 
 __all__ = ["WORKER_HEADER", "create_app"]
 
@@ -54,7 +59,10 @@ CLIENT_CLOSED = 499
 
 
 class GraphContext(RequestContext, BaseContext):
-    """The request context, marked as Strawberry's FastAPI context so the router takes it."""
+    """The request context, marked as Strawberry's FastAPI context so the router takes it.
+    `refused`: why the request's key was refused (the router answers 401 and runs nothing)."""
+
+    refused: Unauthenticated | None = None
 
 
 class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
@@ -69,6 +77,20 @@ class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
         are plain text) and no exception left to reset the client's connection. HTTP only:
         the schema has no subscriptions, and the context is built from an HTTP request."""
         answer = ResponseFormat.of(request.headers)
+        # The GraphiQL page holds no data, and a browser cannot add a key to a page load:
+        # it is served to anyone; every operation, GET or POST, needs the key. (The context
+        # is built before `run`, by FastAPI's dependency: it holds the key's verdict.)
+        if (
+            context is not UNSET
+            and context.refused is not None
+            and not (
+                request.method == "GET"
+                and self.should_render_graphql_ide(self.request_adapter_class(request))
+            )
+        ):
+            refused = refusal(401, str(context.refused), "UNAUTHENTICATED", answer)
+            refused.headers["WWW-Authenticate"] = 'Bearer realm="sessiongraph"'
+            return refused
         try:
             return await super().run(request, context=context, root_value=root_value)
         except HTTPException as exc:
@@ -147,6 +169,15 @@ def _timed_out(timeout_s: float) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
 
 
+# A refused request's principal: the least role, of no key. Never runs (see GraphRouter.run).
+NOBODY = Principal(tenant=DEFAULT_TENANT, role=Role.VIEWER, key_id=None)
+
+
+def audience_for(principal: Principal) -> Audience:
+    """How answers are shaped for `principal`: its tenant's tag on node ids."""
+    return Audience(tag=tenant_tag(principal.tenant))
+
+
 def readiness(adapters: Mapping[Provider, Adapter]) -> tuple[bool, dict[str, Any]]:
     """Ready while at least one configured vendor's breaker is not open; the body says each
     vendor's breaker."""
@@ -160,6 +191,15 @@ def readiness(adapters: Mapping[Provider, Adapter]) -> tuple[bool, dict[str, Any
         }
     ready = any(vendor["state"] != "OPEN" for vendor in vendors.values())
     return ready, {"status": "ready" if ready else "unavailable", "providers": vendors}
+
+
+def open_tenants(settings: Settings) -> dict[str, Sources]:
+    """Each tenant's vendors: `default` first (the simulators in demo mode)."""
+    tenants = {DEFAULT_TENANT: open_sources(settings)}
+    for name, vendors in settings.other_tenants.items():
+        log.info("tenant %s: live vendors %s", name, ", ".join(p.name for p in vendors))
+        tenants[name] = live_sources(vendors, tenant=name)
+    return tenants
 
 
 def open_sources(settings: Settings) -> Sources:
@@ -190,25 +230,38 @@ def sync_limits(settings: Settings) -> SyncLimits:
 
 
 async def open_index(
-    settings: Settings, sources: Sources, exits: AsyncExitStack, start_sync: bool
+    settings: Settings, tenants: Mapping[str, Sources], exits: AsyncExitStack, start_sync: bool
 ) -> None:
-    """The index `settings` ask for. Demo mode's data is generated afresh at every start, so
-    by default its index is a temporary file, gone at shutdown."""
+    """The index `settings` ask for, one store shared by every tenant (each reads and syncs
+    its own rows). Demo mode's data is generated afresh at every start, so by default its
+    index is a temporary file, gone at shutdown."""
     url = settings.index_url
     if url == "off":
         return
-    if url is None and sources.demo:
+    if url is None and tenants[DEFAULT_TENANT].demo:
         folder = exits.enter_context(tempfile.TemporaryDirectory(prefix="sessiongraph-"))
         url = f"sqlite:///{folder}/index.db"
-    await sources.open_index(url or DEFAULT_INDEX_URL, sync_limits(settings), start_sync=start_sync)
+    store = await open_store(url or DEFAULT_INDEX_URL)
+    if isinstance(store, str):
+        for sources in tenants.values():
+            sources.index_error = store
+        return
+    log.info("index: %s", store.describe())
+    exits.push_async_callback(store.aclose)  # after every tenant's sync has stopped
+    for sources in tenants.values():
+        sources.attach_index(store, sync_limits(settings), start_sync=start_sync, owned=False)
 
 
 def create_app(
-    settings: Settings | None = None, sources: Sources | None = None, start_sync: bool = True
+    settings: Settings | None = None,
+    sources: Sources | Mapping[str, Sources] | None = None,
+    start_sync: bool = True,
 ) -> FastAPI:
-    """The app. `sources` lets tests hand in simulators they hold (to read their logs);
-    `start_sync=False` leaves the index's sync to them (`Sources.index.syncer.run_once`)."""
+    """The app. `sources` lets tests hand in simulators they hold (to read their logs), as the
+    default tenant's or by tenant; `start_sync=False` leaves the index's sync to them
+    (`Sources.index.syncer.run_once`)."""
     settings = settings or load_settings()
+    given = {DEFAULT_TENANT: sources} if isinstance(sources, Sources) else sources
     if settings.cursor_secret_generated:
         log.warning(
             "SESSIONGRAPH_CURSOR_SECRET is not set: cursors are signed with a key of this "
@@ -220,30 +273,46 @@ def create_app(
         max_page_size=settings.max_page_size,
         scan_cap=settings.scan_cap,
     )
-    codec = CursorCodec(settings.cursor_secret.reveal())
+    codecs = {
+        name: CursorCodec(settings.cursor_secret.reveal(), name)
+        for name in (*settings.tenants, *(given or {}))
+    }
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hide_query_strings()  # here: uvicorn has configured its loggers by now
-        opened = sources or open_sources(settings)
-        app.state.sources = opened
+        tenants = dict(given) if given else open_tenants(settings)
+        app.state.tenants = tenants
+        app.state.sources = tenants[DEFAULT_TENANT]  # health and readiness, and tests
         async with AsyncExitStack() as exits:
             try:
-                await open_index(settings, opened, exits, start_sync)
+                await open_index(settings, tenants, exits, start_sync)
                 yield
             finally:
-                await opened.aclose()
+                for opened in tenants.values():
+                    await opened.aclose()
 
     async def context(request: Request, response: Response) -> GraphContext:
-        opened: Sources = request.app.state.sources
-        return GraphContext(
+        refused = None
+        try:
+            principal = settings.auth.authenticate(request.headers.get("authorization"))
+        except Unauthenticated as exc:
+            # Nothing runs for it: the router answers 401 (the default tenant's sources only
+            # fill the context's slots).
+            principal, refused = NOBODY, exc
+        opened: Sources = request.app.state.tenants[principal.tenant]
+        built = GraphContext(
             sources=opened,
-            codec=codec,
+            codec=codecs[principal.tenant],
             limits=limits,
             loaders=Loaders(opened),
             request=request,
             response=response,
+            principal=principal,
+            audience=audience_for(principal),
         )
+        built.refused = refused
+        return built
 
     app = FastAPI(title="sessiongraph", lifespan=lifespan)
     app.add_middleware(
@@ -253,7 +322,10 @@ def create_app(
     # Built per app, from the settings: the limits are part of the schema's validation rules.
     schema = build_schema(max_depth=settings.max_query_depth)
     router = GraphRouter(
-        schema, settings.request_timeout_s, context_getter=context, graphql_ide="graphiql"
+        schema,
+        settings.request_timeout_s,
+        context_getter=context,
+        graphql_ide="graphiql",
     )
     app.include_router(router, prefix="/graphql")
     mount_graphiql_assets(app)

@@ -121,7 +121,8 @@ async def resolve_sessions(
     agent: tuple[records.Provider, str] | None = None,
 ) -> SessionConnection:
     context = info.context
-    spec = filter.to_spec() if filter is not None else SessionFilterSpec()
+    audience = context.audience
+    spec = filter.to_spec(audience.tag) if filter is not None else SessionFilterSpec()
     if agent is not None:
         spec = spec.with_agent(*agent)
     order = order_by.sort_order if order_by is not None else SortOrder.NEWEST_FIRST
@@ -144,7 +145,7 @@ async def resolve_sessions(
     listed = [e.record for e in page.edges]
     shown = await _with_details(listed, context) if with_details else listed
     edges = [
-        SessionEdge(edge=e, node=Session.make(record), late=e.late)
+        SessionEdge(edge=e, node=Session.make(record, audience), late=e.late)
         for e, record in zip(page.edges, shown, strict=True)
     ]
     return SessionConnection(
@@ -230,7 +231,8 @@ async def resolve_agents(
         for p in sorted(wanted)
     ]
     # Keyset on (provider, id): the cursor is the agent's node id, found again in the list.
-    cursors = [agent_node_id(a.provider, a.id) for a in agents]
+    tag = info.context.audience.tag
+    cursors = [agent_node_id(a.provider, a.id, tag) for a in agents]
     start = 0
     if after is not None:
         if after not in cursors:
@@ -238,7 +240,8 @@ async def resolve_agents(
         start = cursors.index(after) + 1
     edges = [
         AgentEdge(
-            cursor=cursors[i], node=Agent.make(agents[i].provider, agents[i].id, agents[i].name)
+            cursor=cursors[i],
+            node=Agent.make(agents[i].provider, agents[i].id, agents[i].name, tag=tag),
         )
         for i in range(start, min(start + count, len(agents)))
     ]

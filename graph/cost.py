@@ -80,6 +80,7 @@ class _Request:
     pricing: Pricing
     schema: Any  # the Strawberry schema: converts a filter's value as the resolver gets it
     max_cost: int
+    tag: str  # the asking tenant's, which node ids carry
     estimated: int = 0
 
 
@@ -161,7 +162,15 @@ class QueryCost(SchemaExtension):
         pricing = Pricing(
             sources.adapters, requested.limits, sources.clock.now(), listers=sources.listers
         )
-        return _Request(document, operation, variables, pricing, context.schema, self.max_cost)
+        return _Request(
+            document,
+            operation,
+            variables,
+            pricing,
+            context.schema,
+            self.max_cost,
+            requested.audience.tag,
+        )
 
     def get_results(self) -> dict[str, Any]:
         actual = self.budget.calls if self.budget is not None else 0
@@ -261,7 +270,7 @@ class _Reader:
         sessions: list[Provider] = []
         agents: list[Provider] = []
         for global_id in ids:
-            kind = _node_kind(global_id)
+            kind = _node_kind(global_id, self.request.tag)
             if kind is not None:
                 (sessions if kind[0] == "Session" else agents).append(kind[1])
         return LookupAsk(
@@ -338,19 +347,19 @@ class _Reader:
         )
         assert isinstance(converted, SessionFilter)
         try:
-            return converted.to_spec()
+            return converted.to_spec(self.request.tag)
         except UserInputError:
             return None
 
 
-def _node_kind(global_id: str) -> tuple[str, Provider] | None:
+def _node_kind(global_id: str, tag: str) -> tuple[str, Provider] | None:
     """The type and vendor a node id names; None for an id the resolver refuses (no call)."""
     try:
         parsed = relay.GlobalID.from_id(global_id)
         if parsed.type_name == "Session":
-            return "Session", parse_session_node_id(parsed.node_id).provider
+            return "Session", parse_session_node_id(parsed.node_id, tag).provider
         if parsed.type_name == "Agent":
-            return "Agent", parse_agent_node_id(parsed.node_id)[0]
+            return "Agent", parse_agent_node_id(parsed.node_id, tag)[0]
     except Exception:  # whatever does not parse, the resolver refuses the same way
         return None
     return None

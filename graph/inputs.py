@@ -58,10 +58,12 @@ class SessionFilter:
         default=strawberry.UNSET, description="Samsara only: other vendors match nothing."
     )
 
-    def to_spec(self) -> SessionFilterSpec:
+    def to_spec(self, tag: str = "") -> SessionFilterSpec:
+        """The filter as the resolvers read it; `tag`: the asking tenant's, which agent ids
+        must carry."""
         return SessionFilterSpec(
             providers=_set(self.providers, records.Provider),
-            agents=_agent_scope(ids) if (ids := _listed(self.agent_ids)) is not None else None,
+            agents=_agent_scope(ids, tag) if (ids := _listed(self.agent_ids)) is not None else None,
             statuses=_set(self.statuses, records.SessionStatus),
             started_after=_value(self.started_after),
             started_before=_value(self.started_before),
@@ -102,7 +104,7 @@ def _set(values: list[E] | None, kind: type[E]) -> frozenset[E] | None:
     return None if listed is None else frozenset(kind(v) for v in listed)  # type: ignore[call-arg]
 
 
-def _agent_scope(ids: list[str]) -> AgentScope:
+def _agent_scope(ids: list[str], tag: str) -> AgentScope:
     anywhere: list[str] = []
     scoped: list[tuple[records.Provider, str]] = []
     for value in ids:
@@ -114,5 +116,5 @@ def _agent_scope(ids: list[str]) -> AgentScope:
         if global_id.type_name != "Agent":
             anywhere.append(value)
             continue
-        scoped.append(parse_agent_node_id(global_id.node_id))
+        scoped.append(parse_agent_node_id(global_id.node_id, tag))
     return AgentScope(anywhere=tuple(anywhere), by_provider=tuple(scoped))

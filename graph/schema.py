@@ -152,19 +152,22 @@ class ProviderIndex:
 
 
 async def _node(info: Ctx, global_id: str, details: bool = True) -> Session | Agent | None:
+    audience = info.context.audience
     try:
         parsed = relay.GlobalID.from_id(global_id)
     except Exception:
         raise UserInputError(f"{global_id[:60]!r} is not an id of this API") from None
     if parsed.type_name == "Session":
-        ref = parse_session_node_id(parsed.node_id)
+        ref = parse_session_node_id(parsed.node_id, audience.tag)
         loaders = info.context.loaders
         record = await (loaders.session(ref) if details else loaders.summary(ref))
-        return Session.make(record) if record is not None else None
+        return Session.make(record, audience) if record is not None else None
     if parsed.type_name == "Agent":
-        provider, agent_id = parse_agent_node_id(parsed.node_id)
+        provider, agent_id = parse_agent_node_id(parsed.node_id, audience.tag)
         agent = await info.context.loaders.agent(provider, agent_id)
-        return Agent.make(provider, agent_id, record=agent) if agent is not None else None
+        if agent is None:
+            return None
+        return Agent.make(provider, agent_id, record=agent, tag=audience.tag)
     raise UserInputError(f"{global_id[:60]!r} is not an id of this API")
 
 

@@ -16,6 +16,7 @@ the data's anchor and the index's temporary file.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "WORKER_APP",
     "Supervisor",
+    "check_open_host",
     "configure_logging",
     "run_workers",
     "serve",
@@ -105,6 +107,7 @@ def serve(host: str, port: int, log_level: str, workers: str | None = None) -> i
     if workers is not None:
         environ[WORKERS_ENV] = str(read_workers(workers, "--workers"))
     settings = load_settings(environ)
+    check_open_host(settings, host)
     if settings.workers == 1:
         from graph.app import create_app
 
@@ -122,6 +125,27 @@ def serve(host: str, port: int, log_level: str, workers: str | None = None) -> i
             workers=settings.workers,
         )
         return run_workers(config)
+
+
+def check_open_host(settings: Settings, host: str) -> None:
+    """Without keys, demo mode answers anyone who reaches the port: loopback only, unless
+    SESSIONGRAPH_AUTH=off says it is meant."""
+    if settings.auth.required or settings.auth_off or _loopback(host):
+        return
+    raise ConfigError(
+        f"demo mode without an API key serves loopback only, not --host {host}: set "
+        "SESSIONGRAPH_API_KEY (clients then send `Authorization: Bearer <key>`), or "
+        "SESSIONGRAPH_AUTH=off to serve it open"
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
 
 
 def run_workers(config: uvicorn.Config) -> int:

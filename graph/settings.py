@@ -9,6 +9,15 @@ environment wins:
     cursor_secret = "…"                  api_token = "…"
     default_window_days = 90             base_url = "https://api.eu.samsara.com"
                                          agent_ids = ["a1", "a2"]
+
+Tenants and keys (graph/auth.py): the top-level vendor tables are tenant `default`; another
+tenant's vendors are `[tenants.<name>.<vendor>]` tables (TOML only: the environment configures
+the default tenant); `[[keys]]` entries name a key's SHA-256, tenant and role.
+
+    [tenants.acme.vonage]                [[keys]]
+    api_key = "…"                        sha256 = "9f86d0…"   # of the key, never the key
+                                         tenant = "acme"
+                                         role = "viewer"
 """
 
 from __future__ import annotations
@@ -23,11 +32,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from graph.auth import AuthPolicy, read_keys
 from graph.cors import CorsPolicy, read_origins
 from providers.query import DEFAULT_SCAN_CAP
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret, VendorConfig
 from providers.vendors import adapter_class
+from resolvers.principal import DEFAULT_TENANT, TENANT_NAME
 
 __all__ = ["MAX_AUTO_WORKERS", "ConfigError", "Settings", "load_settings", "read_workers"]
 
@@ -78,6 +89,16 @@ class Settings:
     workers: int = 1
     # Which browser origins may read answers (graph/cors.py): none in live mode by default.
     cors: CorsPolicy = field(default_factory=CorsPolicy)
+    # Who may ask (graph/auth.py). Not required: every request is the default tenant's admin.
+    auth: AuthPolicy = field(default_factory=AuthPolicy)
+    auth_off: bool = False  # SESSIONGRAPH_AUTH=off: open on purpose, on any interface
+    # The tenants other than `default` (whose vendors are `providers`): name → live vendors.
+    other_tenants: Mapping[str, Mapping[Provider, ProviderSettings]] = field(default_factory=dict)
+
+    @property
+    def tenants(self) -> dict[str, Mapping[Provider, ProviderSettings]]:
+        """Every tenant's live vendors, `default` first."""
+        return {DEFAULT_TENANT: self.providers, **self.other_tenants}
 
     @property
     def retention_days(self) -> int:
@@ -91,11 +112,14 @@ class Settings:
         them all), so each takes its part. Demo mode's simulators are per worker: unchanged."""
         if self.workers == 1 or self.demo:
             return self
-        shared = {
-            provider: replace(vendor, rate_limit_share=self.workers)
-            for provider, vendor in self.providers.items()
-        }
-        return replace(self, providers=shared)
+
+        def shared(
+            vendors: Mapping[Provider, ProviderSettings],
+        ) -> dict[Provider, ProviderSettings]:
+            return {p: replace(v, rate_limit_share=self.workers) for p, v in vendors.items()}
+
+        others = {name: shared(vendors) for name, vendors in self.other_tenants.items()}
+        return replace(self, providers=shared(self.providers), other_tenants=others)
 
 
 # Each setting's default is stated once, on `Settings`.
@@ -132,6 +156,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             )
         )
     }
+    others = _other_tenants(toml.get("tenants"), timeout_s, http_transport)
+    demo = not live and not others
+    auth_off = _auth_off(setting("auth", "on"))
+    try:
+        keys = read_keys(
+            toml.get("keys"), env.get("SESSIONGRAPH_API_KEY"), [DEFAULT_TENANT, *others]
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if not demo and not keys and not auth_off:
+        raise ConfigError(
+            "live vendors are configured but no API key is: anyone reaching the port would read "
+            "every transcript. Set SESSIONGRAPH_API_KEY (or [[keys]] in SESSIONGRAPH_CONFIG), or "
+            "SESSIONGRAPH_AUTH=off to run open on purpose"
+        )
+    auth = AuthPolicy(required=bool(keys) and not auth_off, keys={key.sha256: key for key in keys})
     secret_text = setting("cursor_secret", "")
     generated = not secret_text
     if generated:
@@ -139,7 +179,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secret_text = secrets.token_urlsafe(32)
     return Settings(
         providers=live,
-        demo=not live,
+        demo=demo,
         cursor_secret=Secret(secret_text),
         cursor_secret_generated=generated,
         default_window_days=number("default_window_days", int),
@@ -162,8 +202,64 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         index_max_sessions=number("index_max_sessions", int),
         workers=read_workers(setting("workers", "auto" if live else "1"), "SESSIONGRAPH_WORKERS"),
-        cors=_cors(env.get("SESSIONGRAPH_CORS_ORIGINS"), gateway.get("cors_origins"), not live),
+        cors=_cors(env.get("SESSIONGRAPH_CORS_ORIGINS"), gateway.get("cors_origins"), demo),
+        auth=auth,
+        auth_off=auth_off,
+        other_tenants=others,
     )
+
+
+def _auth_off(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("on", "off"):
+        raise ConfigError(f"SESSIONGRAPH_AUTH must be on or off, not {text!r}")
+    return value == "off"
+
+
+def _other_tenants(
+    tables: object, timeout_s: float, http_transport: str
+) -> dict[str, dict[Provider, ProviderSettings]]:
+    """`[tenants.<name>.<vendor>]` tables: each tenant's live vendors (from TOML only)."""
+    if tables is None:
+        return {}
+    if not isinstance(tables, dict):
+        raise ConfigError("tenants must be tables: [tenants.<name>.<vendor>]")
+    vendors_by_name = {p.value: p for p in Provider}
+    found: dict[str, dict[Provider, ProviderSettings]] = {}
+    for name, table in tables.items():
+        if name == DEFAULT_TENANT:
+            raise ConfigError(
+                "[tenants.default] is the top-level vendor tables ([samsara], …): "
+                "configure the default tenant there"
+            )
+        if not TENANT_NAME.fullmatch(name):
+            raise ConfigError(
+                f"tenant name {name!r}: lower-case letters, digits, '_' and '-', at most 40"
+            )
+        if not isinstance(table, dict) or not table:
+            raise ConfigError(f"[tenants.{name}] must hold vendor tables ([tenants.{name}.vonage])")
+        unknown = set(table) - set(vendors_by_name)
+        if unknown:
+            raise ConfigError(
+                f"[tenants.{name}]: {', '.join(sorted(unknown))} is not a vendor "
+                f"({', '.join(vendors_by_name)})"
+            )
+        for vendor, vendor_table in table.items():
+            if not isinstance(vendor_table, dict):
+                raise ConfigError(f"[tenants.{name}.{vendor}] must be a table")
+        vendors = {
+            vendors_by_name[vendor]: settings
+            for vendor, vendor_table in table.items()
+            if (
+                settings := _vendor_settings(
+                    vendors_by_name[vendor], {}, vendor_table, timeout_s, http_transport, name
+                )
+            )
+        }
+        if not vendors:
+            raise ConfigError(f"tenant {name!r} has no vendor credential: its tables set none")
+        found[name] = vendors
+    return found
 
 
 def _cors(from_env: str | None, from_toml: object, demo: bool) -> CorsPolicy:
@@ -231,6 +327,7 @@ def _vendor_settings(
     table: Mapping[str, Any],
     timeout_s: float,
     http_transport: str,
+    tenant: str = DEFAULT_TENANT,
 ) -> ProviderSettings | None:
     config = adapter_class(provider).config
     credential = env.get(config.credential_env) or table.get(config.toml_credential)
@@ -258,6 +355,7 @@ def _vendor_settings(
         timeout_s=timeout_s,
         http_transport=http_transport,
         rate_limit_per_min=_rate_limit(config, env, table),
+        tenant=tenant,
     )
 
 

@@ -22,6 +22,7 @@ from graph.fastpath import Bail
 from providers import records
 from resolvers.context import RequestContext
 from resolvers.nodes import agent_node_id, session_node_id
+from resolvers.principal import EVERYTHING, Audience
 
 if TYPE_CHECKING:
     from graph.connection import SessionConnection
@@ -153,9 +154,10 @@ class Agent(relay.Node):
         agent_id: str,
         name: str | None = None,
         record: records.AgentRecord | None = None,
+        tag: str = "",
     ) -> Agent:
         return cls(
-            node_id=agent_node_id(provider, agent_id),
+            node_id=agent_node_id(provider, agent_id, tag),
             provider=provider,
             provider_agent_id=agent_id,
             known_name=name,
@@ -220,7 +222,8 @@ class Agent(relay.Node):
 @strawberry.type(description="One conversation between a user and an AI agent, on any vendor.")
 class Session(relay.Node):
     node_id: relay.NodeID[str]
-    record: strawberry.Private[records.SessionRecord]
+    record: strawberry.Private[records.SessionRecord]  # as `audience` may read it
+    audience: strawberry.Private[Audience] = EVERYTHING
 
     # graph.fastpath, by GraphQL field name: the value from the record, or Bail when a vendor
     # call is needed.
@@ -235,8 +238,12 @@ class Session(relay.Node):
     }
 
     @classmethod
-    def make(cls, record: records.SessionRecord) -> Session:
-        return cls(node_id=session_node_id(record), record=record)
+    def make(cls, record: records.SessionRecord, audience: Audience = EVERYTHING) -> Session:
+        return cls(
+            node_id=session_node_id(record, audience.tag),
+            record=audience.shown(record),
+            audience=audience,
+        )
 
     def _fast_id(self) -> relay.GlobalID:
         return relay.GlobalID("Session", self.node_id)
@@ -281,7 +288,7 @@ class Session(relay.Node):
                 info.context.report_detail_failure(info, exc, self.record.provider)
                 return None
             if full is not None:
-                self.record = full
+                self.record = self.audience.shown(full)
         return self.record
 
     async def _details(self, info: Info[RequestContext, None]) -> records.SessionDetails | None:
@@ -368,7 +375,12 @@ class Session(relay.Node):
     def agent(self) -> Agent | None:
         if self.record.agent_id is None:
             return None
-        return Agent.make(self.record.provider, self.record.agent_id, self.record.agent_name)
+        return Agent.make(
+            self.record.provider,
+            self.record.agent_id,
+            self.record.agent_name,
+            tag=self.audience.tag,
+        )
 
     # The detail fields are nullable: null (with one error for the failed vendor call) when the
     # detail fetch failed. An empty list would claim the session had none.

@@ -21,6 +21,7 @@ from providers.records import AgentRecord, Provider, SessionRecord, SessionRef
 from resolvers.cache import RecordCache
 from resolvers.connection import PagingLimits
 from resolvers.cursor import CursorCodec
+from resolvers.principal import EVERYTHING, OPEN, Audience, Principal
 from resolvers.sources import Sources
 
 __all__ = ["Loaders", "RequestContext"]
@@ -200,6 +201,8 @@ class RequestContext:
     loaders: Loaders
     request: Any = None
     response: Any = None
+    principal: Principal = OPEN  # who asks: the tenant of `sources`, and a role
+    audience: Audience = EVERYTHING  # node ids' tenant tag, and the redaction the role needs
     # Errors that do not fail their field (a vendor down on a merged page): added to the
     # response's `errors` by graph.errors, with the path of the field that met them.
     partial_errors: list[tuple[list[str | int], Exception]] = field(default_factory=list)

@@ -18,9 +18,9 @@ bytes, base64url-like text in 6 bits a character), and each position kind has a 
   are packed field by field, and only when they read back equal to what was given;
 - anything else is compact JSON, so every position round-trips exactly.
 
-Any cursor that was not signed by this deployment's secret, was made for another filter or
-order, is of another version, or does not parse is a BAD_USER_INPUT error: nothing a client
-writes into a cursor ever reaches a vendor request unsigned.
+Any cursor that was not signed by this deployment's secret, was made for another tenant,
+filter or order, is of another version, or does not parse is a BAD_USER_INPUT error: nothing a
+client writes into a cursor ever reaches a vendor request unsigned.
 """
 
 from __future__ import annotations
@@ -88,8 +88,13 @@ def filter_hash(canonical: Any) -> str:
 
 
 class CursorCodec:
-    def __init__(self, secret: str) -> None:
-        self._secret = secret.encode()
+    def __init__(self, secret: str, tenant: str = "default") -> None:
+        # Each tenant signs with its own key, derived from the deployment's secret: a cursor
+        # minted for one tenant fails the MAC for every other, like an edited one.
+        key = secret.encode()
+        if tenant != "default":
+            key = hmac.new(key, f"sessiongraph-tenant:{tenant}".encode(), hashlib.sha256).digest()
+        self._secret = key
 
     def encode(self, cursor: Cursor) -> str:
         payload = _pack(cursor)

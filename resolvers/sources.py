@@ -1,7 +1,9 @@
-"""The vendors this process talks to: one adapter (one HTTP client) per vendor and credential,
-opened in the app's lifespan and closed on shutdown. In demo mode each adapter talks to its
-simulator in-process through httpx's ASGI transport: no network, no credentials. Only demo
-mode imports the simulators."""
+"""The vendors this process talks to for one tenant: one adapter (one HTTP client, with its
+own rate limit, breaker and single flight) per vendor and credential, one record cache, and the
+tenant's reader and sync of the shared session index; opened in the app's lifespan and closed
+on shutdown. Each tenant has its own `Sources`: nothing in one is reachable from another.
+In demo mode each adapter talks to its simulator in-process through httpx's ASGI transport: no
+network, no credentials. Only demo mode imports the simulators."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from index.reader import IndexReader, UnindexedLister
-from index.state import IndexState
+from index.state import DEFAULT_TENANT, IndexState
 from index.store import IndexStore, IndexVersionError
 from index.sync import Syncer, SyncLimits
 from providers.adapter import Adapter, SessionLister
@@ -48,6 +50,8 @@ class Sources:
     cache: RecordCache = field(init=False)
     index: IndexRuntime | None = None
     index_error: str | None = None  # the index was asked for and could not be opened
+    tenant: str = DEFAULT_TENANT
+    _owns_store: bool = field(default=True, init=False)  # closed with these sources
 
     def __post_init__(self) -> None:
         self.cache = RecordCache(clock=self.clock)
@@ -74,36 +78,59 @@ class Sources:
     async def open_index(self, url: str, limits: SyncLimits, *, start_sync: bool = True) -> None:
         """Opens the index at `url` and starts its sync. A store that cannot be opened (or is
         of a newer schema) leaves the server running on live scans, and says why."""
-        try:
-            store = await IndexStore.open(url)
-        except (IndexVersionError, OSError, ValueError) as exc:
-            self.index_error = str(exc)
-            log.error("index: not opened, vendors without order are scanned live: %s", exc)
+        store = await open_store(url)
+        if isinstance(store, str):
+            self.index_error = store
             return
-        reader = IndexReader(store, limits.retention_days, self.clock)
+        log.info("index: %s", store.describe())
+        self.attach_index(store, limits, start_sync=start_sync)
+
+    def attach_index(
+        self, store: IndexStore, limits: SyncLimits, *, start_sync: bool, owned: bool = True
+    ) -> None:
+        """This tenant's reader and sync over `store` (`owned`: closed with these sources;
+        a store shared by tenants is closed by whoever opened it)."""
+        reader = IndexReader(store, limits.retention_days, self.clock, tenant=self.tenant)
         syncer = Syncer(
-            store, list(self.adapters.values()), limits, self.clock, on_status=reader.note
+            store,
+            list(self.adapters.values()),
+            limits,
+            self.clock,
+            tenant=self.tenant,
+            on_status=reader.note,
         )
         self.index = IndexRuntime(store, reader, syncer)
-        log.info("index: %s", store.describe())
+        self._owns_store = owned
         if start_sync:
             syncer.start()
 
     async def aclose(self) -> None:
         if self.index is not None:
             await self.index.syncer.stop()
-            await self.index.store.aclose()
+            if self._owns_store:
+                await self.index.store.aclose()
         for adapter in self.adapters.values():
             await adapter.aclose()
 
 
+async def open_store(url: str) -> IndexStore | str:
+    """The index at `url`, or why it could not be opened (the server then runs on live scans)."""
+    try:
+        return await IndexStore.open(url)
+    except (IndexVersionError, OSError, ValueError) as exc:
+        log.error("index: not opened, vendors without order are scanned live: %s", exc)
+        return str(exc)
+
+
 def live_sources(
-    configured: Mapping[Provider, ProviderSettings], clock: Clock = SYSTEM_CLOCK
+    configured: Mapping[Provider, ProviderSettings],
+    clock: Clock = SYSTEM_CLOCK,
+    tenant: str = DEFAULT_TENANT,
 ) -> Sources:
     adapters = {
         p: adapter_class(p).connect(settings, clock=clock) for p, settings in configured.items()
     }
-    return Sources(adapters=adapters, demo=False, clock=clock)
+    return Sources(adapters=adapters, demo=False, clock=clock, tenant=tenant)
 
 
 def build_simulators(
@@ -146,9 +173,11 @@ def demo_sources(
     simulators: dict[Provider, Simulator] | None = None,
     clock: Clock = SYSTEM_CLOCK,
     rate_limit_per_min: int | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> Sources:
     """Adapters over in-process simulators (built here unless handed in, e.g. by tests);
-    `rate_limit_per_min`: every client's limit (None: each vendor's default, 0: none)."""
+    `rate_limit_per_min`: every client's limit (None: each vendor's default, 0: none);
+    `tenant`: whose (tests give two tenants simulators with different data)."""
     simulators = simulators or build_simulators(size, seed, anchor, clock)
     adapters: dict[Provider, Adapter] = {}
     for provider, simulator in simulators.items():
@@ -160,6 +189,7 @@ def demo_sources(
             timeout_s=timeout_s,
             demo=True,
             rate_limit_per_min=rate_limit_per_min,
+            tenant=tenant,
         )
         adapters[provider] = adapter_class(provider).connect(settings, simulator.transport(), clock)
-    return Sources(adapters=adapters, demo=True, simulators=simulators, clock=clock)
+    return Sources(adapters=adapters, demo=True, simulators=simulators, clock=clock, tenant=tenant)

@@ -85,6 +85,7 @@ app = create_app(load_settings({
     "SAMSARA_API_TOKEN": "t", "SAMSARA_AGENT_IDS": "a1",
     "STATESET_VOICE_API_KEY": "k", "VECTARA_API_KEY": "k", "VECTARA_AGENT_KEYS": "agt",
     "VONAGE_AI_STUDIO_API_KEY": "k", "SESSIONGRAPH_CURSOR_SECRET": "s",
+    "SESSIONGRAPH_AUTH": "off",
 }))
 from fastapi.testclient import TestClient
 with TestClient(app) as client:

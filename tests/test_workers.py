@@ -94,7 +94,7 @@ def serving(
     with log.open("wb") as err:
         process = subprocess.Popen(
             [str(BIN), "serve", "--workers", "2", "--port", str(port)],
-            env={**clean, **env},
+            env={**clean, "SESSIONGRAPH_AUTH": "off", **env},
             cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=err,

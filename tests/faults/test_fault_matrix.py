@@ -114,6 +114,7 @@ async def gateway(
 ) -> AsyncIterator[httpx.AsyncClient]:
     env = {
         "SESSIONGRAPH_CURSOR_SECRET": "faults",
+        "SESSIONGRAPH_AUTH": "off",
         "SESSIONGRAPH_TIMEOUT_S": "1.0",
         "SESSIONGRAPH_INDEX_URL": "off",  # the live scans are what this matrix tests
         "SAMSARA_API_TOKEN": simulators[Provider.SAMSARA].api_key,

@@ -81,6 +81,7 @@ async def test_live_mode_serves_only_the_vendors_with_a_credential() -> None:
         "SAMSARA_BASE_URL": "http://127.0.0.1:9",
         "SAMSARA_AGENT_IDS": "fleet-1, fleet-2",
         "SESSIONGRAPH_CURSOR_SECRET": "modes",
+        "SESSIONGRAPH_AUTH": "off",
     }
     async with client_of(environ) as client:
         health = (await client.get("/healthz")).json()

@@ -303,7 +303,12 @@ async def test_simulate_serves_the_chosen_vendors_on_loopback_until_stopped(
         # The printed lines are what `serve` needs: a live gateway over them answers from the
         # simulators through real sockets.
         settings = load_settings(
-            {**env, "SESSIONGRAPH_CURSOR_SECRET": "cli-test", "SESSIONGRAPH_INDEX_URL": "off"}
+            {
+                **env,
+                "SESSIONGRAPH_CURSOR_SECRET": "cli-test",
+                "SESSIONGRAPH_INDEX_URL": "off",
+                "SESSIONGRAPH_AUTH": "off",
+            }
         )
         assert set(settings.providers) == {Provider.VECTARA, Provider.VONAGE}
         app = create_app(settings)

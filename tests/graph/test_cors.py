@@ -14,7 +14,11 @@ from resolvers.sources import build_simulators, demo_sources
 from tests.conftest import ANCHOR
 from tests.support import FakeClock
 
-LIVE = {"STATESET_VOICE_API_KEY": "k", "STATESET_VOICE_BASE_URL": "http://127.0.0.1:9"}
+LIVE = {
+    "STATESET_VOICE_API_KEY": "k",
+    "STATESET_VOICE_BASE_URL": "http://127.0.0.1:9",
+    "SESSIONGRAPH_AUTH": "off",
+}
 QUERY = {"query": "{ providers { name } }"}
 PREFLIGHT = {
     "Access-Control-Request-Method": "POST",

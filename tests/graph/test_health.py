@@ -114,6 +114,7 @@ async def test_readiness_counts_only_configured_vendors() -> None:
         "STATESET_VOICE_API_KEY": "k",  # live, one vendor; nothing listens and nothing is called
         "STATESET_VOICE_BASE_URL": "http://127.0.0.1:9",
         "SESSIONGRAPH_CURSOR_SECRET": "s",
+        "SESSIONGRAPH_AUTH": "off",
     }
     async with client_of(environ) as client:
         ready = await client.get("/readyz")

@@ -84,6 +84,7 @@ def test_serve_pointed_at_simulate_answers_like_demo_mode(
         **{k: v for k, v in os.environ.items() if not k.startswith("SESSIONGRAPH_")},
         **simulate,
         "SESSIONGRAPH_CURSOR_SECRET": "real-http",
+        "SESSIONGRAPH_AUTH": "off",
         "SESSIONGRAPH_INDEX_URL": "off",  # compared with the demo's live scans
     }
     server = subprocess.Popen(

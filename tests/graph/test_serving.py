@@ -23,12 +23,17 @@ from graph.settings import load_settings
 from providers.records import Provider
 from providers.vendors import adapter_class
 
-LIVE = {"STATESET_VOICE_API_KEY": "k", "STATESET_VOICE_BASE_URL": "http://127.0.0.1:9"}
+LIVE = {
+    "STATESET_VOICE_API_KEY": "k",
+    "STATESET_VOICE_BASE_URL": "http://127.0.0.1:9",
+    "SESSIONGRAPH_AUTH": "off",
+}
 ALL_LIVE = {
     "SAMSARA_API_TOKEN": "t",
     "STATESET_VOICE_API_KEY": "k",
     "VECTARA_API_KEY": "v",
     "VONAGE_AI_STUDIO_API_KEY": "g",
+    "SESSIONGRAPH_AUTH": "off",
 }
 
 

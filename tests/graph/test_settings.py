@@ -25,6 +25,7 @@ def test_a_credential_makes_a_vendor_live_with_documented_defaults() -> None:
             "VONAGE_AI_STUDIO_API_KEY": "vk",
             "VONAGE_AI_STUDIO_REGION": "US",
             "SESSIONGRAPH_CURSOR_SECRET": "s3cret",
+            "SESSIONGRAPH_AUTH": "off",
         }
     )
     assert settings.demo is False
@@ -49,6 +50,7 @@ def test_toml_file_with_the_environment_winning(tmp_path: Path) -> None:
         {
             "SESSIONGRAPH_CONFIG": str(config),
             "VECTARA_AGENT_KEYS": "agt_env",
+            "SESSIONGRAPH_AUTH": "off",
         }
     )
     assert settings.default_window_days == 30

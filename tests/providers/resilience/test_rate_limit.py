@@ -122,6 +122,7 @@ CREDENTIALS = {
     "STATESET_VOICE_API_KEY": "k",
     "VECTARA_API_KEY": "k",
     "VONAGE_AI_STUDIO_API_KEY": "k",
+    "SESSIONGRAPH_AUTH": "off",
 }
 
 
