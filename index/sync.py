@@ -441,13 +441,16 @@ class Syncer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        for scopes in self.scopes.values():
-            for scope in scopes:
-                try:
-                    await asyncio.wait_for(
-                        self.store.release_lease(scope.key, self.holder), _RELEASE_S
-                    )
-                except (SQLAlchemyError, TimeoutError) as exc:
-                    # A write cancelled mid-transaction can hold SQLite's lock until its
-                    # connection is dropped; the lease expires by itself: shutdown goes on.
-                    log.info("index: lease of %s left to expire (%s)", scope.key, exc)
+        keys = [scope.key for scopes in self.scopes.values() for scope in scopes]
+        try:
+            # One deadline for them all: when one cannot be released (the store is locked),
+            # the next would wait the same way.
+            await asyncio.wait_for(self._release(keys), _RELEASE_S)
+        except (SQLAlchemyError, TimeoutError) as exc:
+            # A write cancelled mid-transaction can hold SQLite's lock until its connection
+            # is dropped; the leases expire by themselves: shutdown goes on.
+            log.info("index: leases left to expire (%s)", exc or "no answer in time")
+
+    async def _release(self, keys: list[ScopeKey]) -> None:
+        for key in keys:
+            await self.store.release_lease(key, self.holder)
