@@ -97,6 +97,160 @@ async def priced() -> int:
     return estimate
 
 
+# --- requests a minute ---------------------------------------------------------------------
+
+
+async def test_over_the_request_limit_is_429_with_retry_after_and_no_vendor_call() -> None:
+    limits = env(api_key=KEY, key_requests_per_min=2, key_cost_per_min=0)
+    async with running_gateway(environ=limits) as gateway:
+        served(await post(gateway))
+        served(await post(gateway))
+        gateway.clear_logs()
+        refused = await post(gateway)
+        message = limited(refused, "requests", 2, 60)
+        assert "2 requests a minute" in message
+        assert set(refused.json()) == {"errors"}
+        # GraphQL-over-HTTP's media type: the same 429, in that media type.
+        strict = await post(gateway, accept="application/graphql-response+json")
+        limited(strict, "requests", 2, 60)
+        assert strict.headers["content-type"].startswith("application/graphql-response+json")
+        # A GET operation counts the same way.
+        got = await gateway.client.get("/graphql", params={"query": QUERY}, headers=bearer(KEY))
+        limited(got, "requests", 2, 60)
+        assert gateway.calls() == NONE
+
+
+async def test_the_window_frees_a_request_sixty_seconds_after_it() -> None:
+    async with running_gateway(environ=env(api_key=KEY, key_requests_per_min=1)) as gateway:
+        served(await post(gateway))  # second 0
+        gateway.clock.advance(30)
+        limited(await post(gateway), "requests", 1, 30)
+        gateway.clock.advance(29.5)
+        limited(await post(gateway), "requests", 1, 1)  # 0.5 s left: a whole second
+        gateway.clock.advance(0.5)  # second 60
+        served(await post(gateway))
+        limited(await post(gateway), "requests", 1, 60)
+        # Counted from the next whole second: a request at 120.25 frees its place at 181.
+        gateway.clock.advance(60.25)
+        served(await post(gateway))
+        limited(await post(gateway), "requests", 1, 61)
+        gateway.clock.advance(60.5)  # 180.75
+        limited(await post(gateway), "requests", 1, 1)
+        gateway.clock.advance(0.25)
+        served(await post(gateway))
+
+
+async def test_the_graphiql_page_is_not_counted() -> None:
+    async with running_gateway(environ=env(api_key=KEY, key_requests_per_min=1)) as gateway:
+        for _ in range(3):
+            page = await gateway.client.get(
+                "/graphql", headers={"Accept": "text/html", **bearer(KEY)}
+            )
+            assert page.status_code == 200
+        served(await post(gateway))
+
+
+# --- cost a minute -------------------------------------------------------------------------
+
+
+async def test_over_the_cost_limit_is_429_before_any_vendor_call() -> None:
+    estimate = await priced()
+    per_minute = 2 * estimate + estimate // 2  # two fit, a third does not
+    limits = env(api_key=KEY, key_cost_per_min=per_minute, key_requests_per_min=0)
+    async with running_gateway(environ=limits) as gateway:
+        for _ in range(2):
+            body = served(await post(gateway))
+            assert body["extensions"]["cost"]["estimated"] == estimate
+        gateway.clear_logs()
+        refused = await post(gateway)
+        message = limited(refused, "cost", per_minute, 60)
+        assert "vendor calls of query cost a minute" in message
+        assert refused.json()["extensions"]["cost"] == {"estimated": estimate, "actual": 0}
+        strict = await post(gateway, accept="application/graphql-response+json")
+        limited(strict, "cost", per_minute, 60)
+        assert "data" not in strict.json()
+        assert gateway.calls() == NONE
+        served(await post(gateway, query=FREE))  # priced 0: fits a full window
+        gateway.clock.advance(WINDOW_S)
+        served(await post(gateway))
+
+
+async def test_a_query_priced_over_the_keys_minute_can_never_run() -> None:
+    estimate = await priced()
+    async with running_gateway(environ=env(api_key=KEY, key_cost_per_min=estimate - 1)) as gateway:
+        answer = await post(gateway)
+        assert answer.status_code == 200 and "retry-after" not in answer.headers
+        [error] = answer.json()["errors"]
+        assert error["extensions"] == {
+            "code": "QUERY_TOO_COSTLY",
+            "cost": estimate,
+            "maxCost": estimate - 1,
+        }
+        assert "API key" in error["message"]
+        assert gateway.calls() == NONE
+        served(await post(gateway, query=FREE))  # nothing was charged
+
+
+async def test_a_refusal_costs_the_other_limit_at_most_its_one_request(tmp_path: Path) -> None:
+    """Refused for cost: its request was counted, its cost not. Refused for requests: nothing
+    else is counted (it is not even parsed)."""
+    estimate = await priced()
+    config = keys_file(
+        tmp_path,
+        [
+            {"key": "key-x-0123456789", "id": "x", "requests_per_min": 2, "cost_per_min": estimate},
+            {"key": "key-y-0123456789", "id": "y", "requests_per_min": 1, "cost_per_min": estimate},
+        ],
+    )
+    async with running_gateway(environ={"SESSIONGRAPH_CONFIG": config}) as gateway:
+        served(await post(gateway, "key-x-0123456789"))
+        limited(await post(gateway, "key-x-0123456789"), "cost", estimate, 60)
+        limited(await post(gateway, "key-x-0123456789", FREE), "requests", 2, 60)
+
+        served(await post(gateway, "key-y-0123456789"))  # second 0
+        gateway.clock.advance(1)
+        limited(await post(gateway, "key-y-0123456789"), "requests", 1, 59)
+        gateway.clock.advance(WINDOW_S - 1)  # second 60: had second 1 been charged, no room
+        served(await post(gateway, "key-y-0123456789"))
+
+
+# --- whose limits --------------------------------------------------------------------------
+
+
+async def test_each_key_has_its_own_budget_and_its_own_override(tmp_path: Path) -> None:
+    config = keys_file(
+        tmp_path,
+        [
+            {"key": "key-one-0123456789", "id": "one", "requests_per_min": 1},
+            {"key": "key-default-0123456789", "id": "default-limits"},
+            {"key": "key-unlimited-0123456789", "id": "unlimited", "requests_per_min": 0},
+        ],
+    )
+    limits = {"SESSIONGRAPH_CONFIG": config, **env(key_requests_per_min=3)}
+    async with running_gateway(environ=limits) as gateway:
+        served(await post(gateway, "key-one-0123456789"))
+        limited(await post(gateway, "key-one-0123456789"), "requests", 1, 60)
+        for _ in range(3):  # the first key's exhaustion takes nothing from this one
+            served(await post(gateway, "key-default-0123456789"))
+        limited(await post(gateway, "key-default-0123456789"), "requests", 3, 60)
+        for _ in range(8):
+            served(await post(gateway, "key-unlimited-0123456789"))
+
+
+async def test_zero_is_no_limit() -> None:
+    limits = env(api_key=KEY, key_requests_per_min=0, key_cost_per_min=0)
+    async with running_gateway(environ=limits) as gateway:
+        for _ in range(12):
+            served(await post(gateway))
+
+
+async def test_without_authentication_no_limit_applies() -> None:
+    """Open (demo without keys): there is no key to count against."""
+    async with running_gateway(environ=env(key_requests_per_min=1, key_cost_per_min=1)) as gateway:
+        for _ in range(4):
+            served(await post(gateway, key=None))
+
+
 # --- configuration -------------------------------------------------------------------------
 
 
