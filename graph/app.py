@@ -336,7 +336,9 @@ def create_app(
     quota = KeyLimits.of(
         settings.auth.keys.values(), settings.key_requests_per_min, settings.key_cost_per_min
     )
-    schema = build_schema(max_depth=settings.max_query_depth, quota=quota)
+    schema = build_schema(
+        max_depth=settings.max_query_depth, max_cost=settings.max_cost, quota=quota
+    )
     router = GraphRouter(
         schema,
         settings.request_timeout_s,
