@@ -3,7 +3,8 @@
 clients opened in the lifespan and closed on shutdown.
 
 Every GraphQL request is authenticated first (graph/auth.py): its key names a tenant, whose
-`Sources` (clients, caches, index rows) and cursor key serve it, and a role.
+`Sources` (clients, caches, index rows) and cursor key serve it, and a role; then counted
+against its key's limits (graph/quota.py: requests here, cost once priced).
 
 Every GraphQL request is bounded before it runs: its body (`over_http.BodyLimit`), its shape
 (`over_http.read_request`), its depth and aliases (the schema, built here from the settings);
@@ -37,6 +38,7 @@ from graph.deadline import ClientGone, RequestTimedOut, run_within
 from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
 from graph.over_http import BodyLimit, RequestRefused, ResponseFormat, read_request, refusal
+from graph.quota import RATE_LIMITED, KeyLimits, retry_after_of
 from graph.schema import build_schema
 from graph.settings import Settings, load_settings
 from index.sync import SyncLimits
@@ -66,9 +68,12 @@ class GraphContext(RequestContext, BaseContext):
 
 
 class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
-    def __init__(self, schema: BaseSchema, request_timeout_s: float, **options: Any) -> None:
+    def __init__(
+        self, schema: BaseSchema, request_timeout_s: float, quota: KeyLimits, **options: Any
+    ) -> None:
         super().__init__(schema, **options)
         self.request_timeout_s = request_timeout_s
+        self.quota = quota
 
     async def run(  # type: ignore[override]
         self, request: Request, context: GraphContext = UNSET, root_value: None = UNSET
@@ -80,17 +85,21 @@ class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
         # The GraphiQL page holds no data, and a browser cannot add a key to a page load:
         # it is served to anyone; every operation, GET or POST, needs the key. (The context
         # is built before `run`, by FastAPI's dependency: it holds the key's verdict.)
-        if (
-            context is not UNSET
-            and context.refused is not None
-            and not (
-                request.method == "GET"
-                and self.should_render_graphql_ide(self.request_adapter_class(request))
-            )
+        if context is not UNSET and not (
+            request.method == "GET"
+            and self.should_render_graphql_ide(self.request_adapter_class(request))
         ):
-            refused = refusal(401, str(context.refused), "UNAUTHENTICATED", answer)
-            refused.headers["WWW-Authenticate"] = 'Bearer realm="sessiongraph"'
-            return refused
+            if context.refused is not None:
+                refused = refusal(401, str(context.refused), "UNAUTHENTICATED", answer)
+                refused.headers["WWW-Authenticate"] = 'Bearer realm="sessiongraph"'
+                return refused
+            # The key's requests a minute, counted before the body is parsed (graph/quota.py).
+            now = context.sources.clock.monotonic()
+            limited = self.quota.admit_request(context.principal.key_id, now)
+            if limited is not None:
+                refused = refusal(429, limited.message, RATE_LIMITED, answer, **limited.details)
+                refused.headers["Retry-After"] = str(limited.retry_after_s)
+                return refused
         try:
             return await super().run(request, context=context, root_value=root_value)
         except HTTPException as exc:
@@ -135,6 +144,10 @@ class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
         answer = ResponseFormat.of(request.headers)
         sub_response.status_code = answer.status(result)
         sub_response.media_type = answer.media_type
+        retry_after = retry_after_of(result.errors)  # over the key's cost a minute
+        if retry_after is not None:
+            sub_response.status_code = 429
+            sub_response.headers["Retry-After"] = str(retry_after)
         return result
 
     async def process_result(
@@ -320,10 +333,16 @@ def create_app(
     )
     install_cors(app, settings.cors)  # outside the body limit: preflights are answered first
     # Built per app, from the settings: the limits are part of the schema's validation rules.
-    schema = build_schema(max_depth=settings.max_query_depth)
+    quota = KeyLimits.of(
+        settings.auth.keys.values(), settings.key_requests_per_min, settings.key_cost_per_min
+    )
+    schema = build_schema(
+        max_depth=settings.max_query_depth, max_cost=settings.max_cost, quota=quota
+    )
     router = GraphRouter(
         schema,
         settings.request_timeout_s,
+        quota,
         context_getter=context,
         graphql_ide="graphiql",
     )

@@ -1,7 +1,8 @@
 """API keys: `Authorization: Bearer <key>`, checked against the SHA-256 digests in the
 configuration (the keys themselves are never stored), each naming a tenant and a role.
 
-Configuration: TOML `[[keys]]` entries (`sha256`, `tenant`, `role`, optional `id`), and
+Configuration: TOML `[[keys]]` entries (`sha256`, `tenant`, `role`, optional `id`,
+`requests_per_min` and `cost_per_min`: the key's own limits, graph/quota.py), and
 `SESSIONGRAPH_API_KEY` for a one-key setup (role admin, tenant `default`). Authentication is
 required whenever a key is configured; without keys the server runs open only in demo mode (on
 loopback: `serve` checks the host) or with `SESSIONGRAPH_AUTH=off`, and refuses to start with a
@@ -24,6 +25,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # A key as clients send it: printable ASCII without spaces, bounded (a 64 KB header is not a key).
 _KEY = re.compile(r"[\x21-\x7e]{1,512}")
+_LIMITS = ("requests_per_min", "cost_per_min")
 
 
 class Unauthenticated(Exception):
@@ -40,6 +42,9 @@ class ApiKey:
     sha256: str
     tenant: str
     role: Role
+    # The key's own limits a minute (graph/quota.py); None: the server's defaults, 0: none.
+    requests_per_min: int | None = None
+    cost_per_min: int | None = None
 
     def principal(self) -> Principal:
         return Principal(tenant=self.tenant, role=self.role, key_id=self.key_id)
@@ -100,7 +105,7 @@ def _read_entry(number: int, entry: Any, tenants: set[str]) -> ApiKey:
     where = f"[[keys]] entry {number}"
     if not isinstance(entry, dict):
         raise ValueError(f"{where} must be a table with sha256, tenant and role")
-    unknown = set(entry) - {"sha256", "tenant", "role", "id"}
+    unknown = set(entry) - {"sha256", "tenant", "role", "id", *_LIMITS}
     if unknown:
         raise ValueError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
     sha = str(entry.get("sha256", "")).strip().lower()
@@ -123,4 +128,13 @@ def _read_entry(number: int, entry: Any, tenants: set[str]) -> ApiKey:
     key_id = str(entry.get("id", f"key-{sha[:8]}"))
     if not _KEY_ID.fullmatch(key_id):
         raise ValueError(f"{where}: id must be 1-64 letters, digits, '.', '_' or '-'")
-    return ApiKey(key_id, sha, tenant, role)
+    requests, cost = (_read_limit(where, name, entry.get(name)) for name in _LIMITS)
+    return ApiKey(key_id, sha, tenant, role, requests, cost)
+
+
+def _read_limit(where: str, name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{where}: {name} must be a whole number (0: no limit), not {value!r}")
+    return value

@@ -9,6 +9,9 @@ direct walk of the operation (graphql-core's `validate` with a rule of its own w
 type info and a visitor per request for the same answer, ~1 ms). Over
 `SESSIONGRAPH_MAX_COST`: one `QUERY_TOO_COSTLY` error with `cost` and `maxCost`, and not a
 single vendor call.
+
+An operation that will run is then charged to its API key's cost a minute (graph/quota.py):
+over it, one `RATE_LIMITED` error (the router answers 429 with Retry-After), no vendor call.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from strawberry.types.arguments import convert_argument
 
 from graph.inputs import SessionFilter
 from graph.lookahead import DETAIL_FIELDS
+from graph.quota import KeyLimits
 from providers.budget import RequestBudget, current_budget, request_budget
 from providers.clock import SYSTEM_CLOCK
 from providers.errors import UserInputError
@@ -93,12 +97,24 @@ def too_costly(node: OperationDefinitionNode, cost: int, max_cost: int) -> Graph
     )
 
 
-class QueryCost(SchemaExtension):
-    """Prices the operation once validation passed, refuses it over `max_cost`, and reports
-    `cost { estimated actual }`: actual is the vendor calls the request made."""
+def too_costly_for_key(node: OperationDefinitionNode, cost: int, per_min: int) -> GraphQLError:
+    return GraphQLError(
+        f"This query may cost up to {cost} vendor calls; this API key may spend {per_min} a "
+        "minute, so it can never run. Ask for smaller pages, fewer aliases or nested "
+        "connections, or no detail fields.",
+        node,
+        extensions={"code": "QUERY_TOO_COSTLY", "cost": cost, "maxCost": per_min},
+    )
 
-    def __init__(self, max_cost: int) -> None:
+
+class QueryCost(SchemaExtension):
+    """Prices the operation once validation passed, refuses it over `max_cost` or over its key's
+    cost a minute (`quota`), and reports `cost { estimated actual }`: actual is the vendor
+    calls the request made."""
+
+    def __init__(self, max_cost: int, quota: KeyLimits | None = None) -> None:
         self.max_cost = max_cost
+        self.quota = quota
         self.estimated = 0
         self.budget: RequestBudget | None = None
 
@@ -145,7 +161,22 @@ class QueryCost(SchemaExtension):
         )
         if request.estimated > request.max_cost:
             return [too_costly(request.operation, request.estimated, request.max_cost)]
-        return []
+        return self._charge(request)
+
+    def _charge(self, request: _Request) -> list[GraphQLError]:
+        """Charges the estimate of an operation that will run to its key, before any call."""
+        requested = self.execution_context.context
+        if self.quota is None or not isinstance(requested, RequestContext):
+            return []
+        key_id = requested.principal.key_id
+        per_min = self.quota.cost_per_min(key_id)
+        if per_min and request.estimated > per_min:
+            return [too_costly_for_key(request.operation, request.estimated, per_min)]
+        now = requested.sources.clock.monotonic()
+        refused = self.quota.charge_cost(key_id, request.estimated, now)
+        if refused is None:
+            return []
+        return [GraphQLError(refused.message, request.operation, extensions=refused.extensions)]
 
     def _request(self, document: DocumentNode) -> _Request | None:
         context = self.execution_context
@@ -177,11 +208,13 @@ class QueryCost(SchemaExtension):
         return {"cost": {"estimated": self.estimated, "actual": actual}}
 
 
-def cost_extensions(max_cost: int) -> list[Callable[[], SchemaExtension]]:
+def cost_extensions(
+    max_cost: int, quota: KeyLimits | None = None
+) -> list[Callable[[], SchemaExtension]]:
     """The schema's extensions for query cost, to list after `ValidationCache` (whose answer
     they read, and which would otherwise overwrite a refusal): the rule class is built once,
-    the extension per request."""
-    return [lambda: QueryCost(max_cost)]
+    the extension per request. `quota`: the app's limits per key (None: none)."""
+    return [lambda: QueryCost(max_cost, quota)]
 
 
 class _Reader:

@@ -33,6 +33,7 @@ from graph.errors import PartialErrors, is_expected
 from graph.fastpath import FastExecutionContext
 from graph.inputs import SessionFilter
 from graph.lookahead import DETAIL_FIELDS, selects_any
+from graph.quota import KeyLimits
 from graph.settings import Settings
 from graph.types import Agent, Session
 from providers import records
@@ -284,9 +285,11 @@ def build_schema(
     max_tokens: int = 5000,
     max_cost: int = Settings.max_cost,
     fast_execution: bool = True,
+    quota: KeyLimits | None = None,
 ) -> strawberry.Schema:
     """`fast_execution`: graph.fastpath's compiled subtrees (off: graphql-core's executor
-    alone, which the differential tests compare it with)."""
+    alone, which the differential tests compare it with). `quota`: the limits per API key
+    the cost is charged to (graph/quota.py)."""
     # The rule classes are built once: a limiter made per request would build new rule classes
     # every time and the validation cache (keyed by rules) would never hit (strawberry #4635).
     rules = [
@@ -302,7 +305,7 @@ def build_schema(
             lambda: AddValidationRules(rules),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
-            *cost_extensions(max_cost),
+            *cost_extensions(max_cost, quota),
         ],
         execution_context_class=FastExecutionContext if fast_execution else None,
     )

@@ -92,6 +92,11 @@ class Settings:
     # Who may ask (graph/auth.py). Not required: every request is the default tenant's admin.
     auth: AuthPolicy = field(default_factory=AuthPolicy)
     auth_off: bool = False  # SESSIONGRAPH_AUTH=off: open on purpose, on any interface
+    # Every key's limits a minute unless its [[keys]] entry says (graph/quota.py); 0: none.
+    # 600 is 10 a second; 60 000 lets each of them be priced at 100 vendor calls (the README's
+    # examples are priced at tens to a few hundred).
+    key_requests_per_min: int = 600
+    key_cost_per_min: int = 60_000
     # The tenants other than `default` (whose vendors are `providers`): name → live vendors.
     other_tenants: Mapping[str, Mapping[Provider, ProviderSettings]] = field(default_factory=dict)
 
@@ -205,6 +210,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cors=_cors(env.get("SESSIONGRAPH_CORS_ORIGINS"), gateway.get("cors_origins"), demo),
         auth=auth,
         auth_off=auth_off,
+        key_requests_per_min=_limit(setting("key_requests_per_min"), "KEY_REQUESTS_PER_MIN"),
+        key_cost_per_min=_limit(setting("key_cost_per_min"), "KEY_COST_PER_MIN"),
         other_tenants=others,
     )
 
@@ -374,6 +381,13 @@ def _read_toml(path: str | None) -> dict[str, Any]:
             return tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"SESSIONGRAPH_CONFIG={path}: {exc}") from exc
+
+
+def _limit(text: str, name: str) -> int:
+    """A limit a minute: a whole number, 0 for none."""
+    if not text.strip().isdecimal():
+        raise ConfigError(f"SESSIONGRAPH_{name} must be a whole number (0: no limit), not {text!r}")
+    return int(text)
 
 
 def _number(text: str, name: str, kind: type[N]) -> N:

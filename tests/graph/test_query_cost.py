@@ -315,3 +315,13 @@ async def test_the_rule_works_without_a_validation_cache(gateway: Gateway) -> No
     invalid = await schema.execute("{ nope }", context_value=context)
     assert invalid.errors is not None and "nope" in invalid.errors[0].message
     assert gateway.calls() == dict.fromkeys(Provider, 0)
+
+
+async def test_the_app_applies_the_configured_limit() -> None:
+    """SESSIONGRAPH_MAX_COST reaches the served app, not only `build_schema`'s default."""
+    async with running_gateway(environ={"SESSIONGRAPH_MAX_COST": "3"}) as low:
+        body = await low.query("{ sessions(first: 5) { nodes { id } } }")
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+        assert error["extensions"]["maxCost"] == 3
+        assert low.calls() == dict.fromkeys(Provider, 0)
