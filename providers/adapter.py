@@ -17,7 +17,7 @@ from typing import ClassVar, Protocol, TypeVar
 import httpx
 
 from providers.clock import SYSTEM_CLOCK, Clock
-from providers.errors import ProviderError, UserInputError
+from providers.errors import NotSupportedError, ProviderError, UserInputError
 from providers.feed import FeedPage, FeedPosition
 from providers.keyset import keyset_position
 from providers.query import PagedSession, Position, SessionPage, SessionQuery, matches
@@ -96,6 +96,8 @@ class Adapter(ABC):
     lists_transcripts: ClassVar[bool] = True
     # The vendor's list can be read at any offset: a sync can probe its tail for new sessions.
     feed_by_offset: ClassVar[bool] = False
+    # The vendor's API can delete a session (`delete_session`); the others answer NOT_SUPPORTED.
+    can_delete: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -195,6 +197,17 @@ class Adapter(ABC):
         """The most vendor calls fetching the details of `sessions` sessions (the getters and
         `complete_sessions`), retries aside. By default one call per session."""
         return sessions
+
+    async def delete_session(self, ref: SessionRef) -> None:
+        """Deletes the session at the vendor: one DELETE (retried as `VendorClient.delete`
+        says). Raises `NotSupportedError` when the vendor cannot delete (no request),
+        `UserInputError` for a reference it could not have minted (no request),
+        `NotFoundError` when the vendor does not know the session, and the transport's
+        `ProviderError`s for the rest."""
+        raise NotSupportedError(
+            f"{self.provider.name} sessions cannot be deleted: its API has no delete",
+            provider=self.provider,
+        )
 
     async def get_agents(self, ids: Sequence[str]) -> list[AgentRecord | None]:
         """Agents by vendor id. Vendors without an agent endpoint know only configured ids."""

@@ -3,7 +3,10 @@ else is masked as INTERNAL_SERVER_ERROR by the GraphQL layer.
 
     SessionGraphError                 (code, provider, retryable, retry_after → `extensions`)
     ├── UserInputError                BAD_USER_INPUT        the client's arguments are wrong
-    ├── NotFoundError                 NOT_FOUND             no such node
+    ├── NotFoundError                 NOT_FOUND             no such node (or session to delete)
+    ├── NotSupportedError             NOT_SUPPORTED         the vendor cannot do that (delete)
+    ├── ForbiddenError                FORBIDDEN             the key's role may not do that
+    ├── AuditUnavailableError         AUDIT_UNAVAILABLE     no index store to read audit from
     ├── ProviderNotConfiguredError    PROVIDER_NOT_CONFIGURED  vendor off, or missing scoping
     └── ProviderError                 (a vendor call failed; `provider` is always set)
         ├── UpstreamAuthError         UPSTREAM_UNAUTHENTICATED   401/403 for the credential
@@ -24,7 +27,10 @@ from typing import Any, ClassVar
 from providers.records import Provider
 
 __all__ = [
+    "AuditUnavailableError",
+    "ForbiddenError",
     "NotFoundError",
+    "NotSupportedError",
     "ProviderError",
     "ProviderNotConfiguredError",
     "SessionGraphError",
@@ -74,6 +80,18 @@ class UserInputError(SessionGraphError):
 
 class NotFoundError(SessionGraphError):
     code = "NOT_FOUND"
+
+
+class NotSupportedError(SessionGraphError):
+    code = "NOT_SUPPORTED"
+
+
+class ForbiddenError(SessionGraphError):
+    code = "FORBIDDEN"
+
+
+class AuditUnavailableError(SessionGraphError):
+    code = "AUDIT_UNAVAILABLE"
 
 
 class ProviderNotConfiguredError(SessionGraphError):

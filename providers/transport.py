@@ -280,6 +280,9 @@ class _Answer:
         return json.loads(self.content)
 
 
+# What a DELETE whose 204 was lost answers once a retry finds the session gone.
+_DONE = _Answer(204, {}, b"", None)
+
 _InFlightKey = tuple[str, tuple[tuple[str, Any], ...]]  # a GET: its path and sorted params
 
 
@@ -362,15 +365,26 @@ class VendorClient:
             return orjson.loads(response.content)
 
     async def delete(self, path: str, params: Params | None = None) -> None:
-        await self._send("DELETE", path, params)
+        """A DELETE (204 or any 2xx: done), through the same breaker, rate limit, deadline and
+        retries as a GET, never shared with another call. A DELETE is idempotent, so it is
+        retried on the same failures as a GET (429, 502/503/504, refused connection). A 404
+        answering a retry after a try whose outcome is unknown (a 5xx or a connection lost:
+        the vendor may have deleted and its 204 been lost) means done: the session is gone,
+        which is what was asked. A 404 to the first try, or after a 429 (refused, nothing
+        done), is the vendor's `UpstreamNotFoundError`."""
+        await self._send("DELETE", path, params, gone_is_done=True)
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
     # --- one call: tries, each through breaker, bucket and deadline ---------------------------
 
-    async def _send(self, method: str, path: str, params: Params | None) -> VendorResponse:
+    async def _send(
+        self, method: str, path: str, params: Params | None, *, gone_is_done: bool = False
+    ) -> VendorResponse:
+        """`gone_is_done` (a DELETE): a 404 after a try whose outcome is unknown is a success."""
         attempt = 1
+        unknown_outcome = False  # the last try may have done its work before failing
         while True:  # at most `attempts` tries: `_retry_wait` answers None for the last one
             admitted = await self._admit()
             try:
@@ -378,9 +392,15 @@ class VendorClient:
             except BaseException:
                 self._breaker.released(admitted)  # cancelled, or not sent: nothing learned
                 raise
+            if isinstance(outcome, _Failure) and (
+                gone_is_done and unknown_outcome and outcome.error.status == 404
+            ):
+                self._breaker.succeeded(admitted)
+                return _DONE
             if not isinstance(outcome, _Failure):
                 self._breaker.succeeded(admitted)
                 return outcome
+            unknown_outcome = outcome.vendor_down
             # A probe is one try: its outcome alone decides whether the breaker closes.
             wait = None if admitted.probe else self._retry_wait(outcome, attempt)
             if wait is None:

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import (
+    NotFoundError,
     ProviderError,
     UpstreamNotFoundError,
     UpstreamProtocolError,
@@ -82,6 +83,7 @@ class VectaraAdapter(Adapter):
     fetches_per_session = True
     indexed = True  # no order, no time filter
     lists_transcripts = False  # the conversation is in the events
+    can_delete = True  # DELETE /v2/agents/{agent_key}/sessions/{session_key} → 204 [doc]
     config = VendorConfig(
         credential_env="VECTARA_API_KEY",
         base_url_env="VECTARA_BASE_URL",
@@ -406,6 +408,19 @@ class VectaraAdapter(Adapter):
                 )
             seen.add(page_key)
             before_next_page()
+
+    # --- deleting -------------------------------------------------------------------------------
+
+    async def delete_session(self, ref: SessionRef) -> None:
+        self.check_ref(ref)  # a session key is unique per agent only: the agent key is needed
+        agent_key = ref.agent_id or ""
+        try:
+            await self.client.delete(_session_path(agent_key, ref.id))
+        except UpstreamNotFoundError:  # no such session, or no such agent [doc]
+            raise NotFoundError(
+                f"{self.provider.name} has no session {ref.id!r} of agent {agent_key!r}",
+                provider=self.provider,
+            ) from None
 
     async def _get_or_none(self, path: str) -> Json | None:
         try:

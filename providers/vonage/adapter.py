@@ -21,9 +21,11 @@ from urllib.parse import quote
 
 from providers.adapter import Adapter, gather_bounded
 from providers.errors import (
+    NotFoundError,
     ProviderError,
     UpstreamNotFoundError,
     UpstreamRejectedError,
+    UserInputError,
 )
 from providers.query import (
     PagedSession,
@@ -109,6 +111,7 @@ class VonageAdapter(Adapter):
     provider = Provider.VONAGE
     fetches_by_day = True
     fetches_per_session = True
+    can_delete = True  # DELETE /insights/sessions/{id}?session_start_time=… [doc]
     config = VendorConfig(
         credential_env="VONAGE_AI_STUDIO_API_KEY",
         base_url_env="VONAGE_AI_STUDIO_BASE_URL",
@@ -219,6 +222,28 @@ class VonageAdapter(Adapter):
             return None
         with reading(self.provider):
             return session_record(doc)
+
+    # --- deleting -----------------------------------------------------------------------------
+
+    async def delete_session(self, ref: SessionRef) -> None:
+        """By id and start day, the day as the getter sends it (`YYYY-MM-DD`: the vendor's
+        start time "may be just the day" and the session must be on that day)."""
+        self.check_ref(ref)
+        if ref.started_at is None:
+            raise UserInputError(
+                f"a {self.provider.name} session is deleted by its id and its start day:"
+                " use the id of a listed session"
+            )
+        day = ref.started_at.astimezone(UTC).date().isoformat()
+        try:
+            await self.client.delete(
+                f"{SESSIONS_PATH}/{quote(ref.id, safe='')}", {"session_start_time": day}
+            )
+        except UpstreamNotFoundError:  # no session of that id on that day [doc]
+            raise NotFoundError(
+                f"{self.provider.name} has no session {ref.id!r} started on {day}",
+                provider=self.provider,
+            ) from None
 
 
 class _SliceWalk:
