@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     Table,
@@ -20,6 +21,7 @@ __all__ = [
     "INDEX_TABLES",
     "SCHEMA_VERSION",
     "IndexVersionError",
+    "audit",
     "leases",
     "meta",
     "metadata",
@@ -30,6 +32,8 @@ __all__ = [
 SCHEMA_VERSION = 2  # 2: records deflated (a version-1 file holds plain JSON records)
 
 # Every table an index of any version has held: a rebuild drops them all (add, never remove).
+# Not `audit`: audit records are not a cache of vendor data, so a rebuild keeps them, and an
+# index of this version that lacks the table gets it, empty, when opened (no version bump).
 INDEX_TABLES = ("sessions", "scopes", "leases", "meta")
 
 
@@ -113,4 +117,24 @@ leases = Table(
     Column("scope", Key, primary_key=True),
     Column("holder", Key, nullable=False),
     Column("expires_at", BigInteger, nullable=False),  # microseconds since the epoch
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    # SQLite numbers rows itself only for an INTEGER PRIMARY KEY; PostgreSQL: a bigserial.
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("tenant", Key, nullable=False),
+    Column("at", BigInteger, nullable=False),  # microseconds since the epoch
+    Column("key_id", Text, nullable=True),
+    Column("action", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("provider", Text, nullable=True),
+    Column("session_id", Text, nullable=True),
+    Column("outcome", Text, nullable=False),
+    Column("message", Text, nullable=True),
+    # A tenant's records, newest first, resumed before a `seq`.
+    Index("ix_audit_tenant", "tenant", "seq"),
 )

@@ -43,11 +43,13 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
 from index import codec
+from index.audit import AuditEntry
 from index.pages import PageSql, count_sql, held_sql, page_sql
 from index.schema import (
     INDEX_TABLES,
     SCHEMA_VERSION,
     IndexVersionError,
+    audit,
     leases,
     meta,
     metadata,
@@ -76,6 +78,7 @@ _KEY_COLUMNS = ("tenant", "provider", "scope")
 _SESSION_KEY = (*_KEY_COLUMNS, "id")
 
 S = sessions.c
+A = audit.c
 T = TypeVar("T")
 
 
@@ -158,6 +161,21 @@ class IndexStore:
                 deleted += result.rowcount
         return deleted
 
+    async def forget_session(
+        self, tenant: str, provider: Provider, session_id: str, agent_id: str | None
+    ) -> int:
+        """Delete one session's row in whichever of its vendor's scopes holds it (a session
+        deleted at the vendor). The agent is part of the key: Vectara's session keys are
+        unique per agent only."""
+        statement = delete(sessions).where(
+            S.tenant == tenant,
+            S.provider == provider.value,
+            S.id == session_id,
+            S.agent_id == (agent_id or ""),
+        )
+        async with self._writing() as conn:
+            return (await conn.execute(statement)).rowcount
+
     async def delete_unseen(self, key: ScopeKey, generation: int) -> int:
         """Delete the rows the full read of `generation` did not see (older generations)."""
         statement = delete(sessions).where(_scope_is(key), S.generation < generation)
@@ -223,6 +241,24 @@ class IndexStore:
             .order_by(scopes.c.scope)
         )
         return [_status_from(row._mapping) for row in await self._read(statement)]
+
+    # -- audit records -------------------------------------------------------------------
+
+    async def add_audit(self, entry: AuditEntry) -> int:
+        """Store `entry`; returns its `seq` (increasing: newer records have larger ones)."""
+        row = {name: value for name, value in entry.as_log().items() if name != "at"}
+        statement = audit.insert().values(**row, at=codec.micros(entry.at)).returning(A.seq)
+        async with self._writing() as conn:
+            return int((await conn.execute(statement)).scalar_one())
+
+    async def audit_records(self, tenant: str, before: int | None, limit: int) -> list[AuditEntry]:
+        """`tenant`'s records, newest first, those with a `seq` below `before` (all: None),
+        at most `limit`."""
+        statement = select(audit).where(A.tenant == tenant)
+        if before is not None:
+            statement = statement.where(A.seq < before)
+        rows = await self._read(statement.order_by(A.seq.desc()).limit(limit))
+        return [_audit_from(row._mapping) for row in rows]
 
     # -- leases --------------------------------------------------------------------------
 
@@ -553,6 +589,21 @@ def _status_from(row: Any) -> ScopeStatus:
         reconciled_at=_moment_or_none(row["reconciled_at"]),
         reconcile_due=_moment_or_none(row["reconcile_due"]),
         error=row["error"],
+    )
+
+
+def _audit_from(row: Any) -> AuditEntry:
+    return AuditEntry(
+        at=codec.from_micros(row["at"]),
+        tenant=row["tenant"],
+        key_id=row["key_id"],
+        action=row["action"],
+        target=row["target"],
+        provider=row["provider"],
+        session_id=row["session_id"],
+        outcome=row["outcome"],
+        message=row["message"],
+        seq=row["seq"],
     )
 
 
