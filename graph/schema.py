@@ -21,6 +21,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext, Info
 
+from graph.audit import AUDIT_DESCRIPTION, AuditRecord, resolve_audit_records
 from graph.connection import (
     AgentConnection,
     SessionConnection,
@@ -33,6 +34,7 @@ from graph.errors import PartialErrors, is_expected
 from graph.fastpath import FastExecutionContext
 from graph.inputs import SessionFilter
 from graph.lookahead import DETAIL_FIELDS, selects_any
+from graph.mutations import Mutation
 from graph.quota import KeyLimits
 from graph.settings import Settings
 from graph.types import Agent, Session
@@ -260,6 +262,12 @@ class Query:
     ) -> AgentConnection:
         return await resolve_agents(info, providers, first, after)
 
+    @strawberry.field(description=AUDIT_DESCRIPTION)
+    async def audit_records(
+        self, info: Ctx, first: int = 50, after: str | None = None
+    ) -> list[AuditRecord]:
+        return await resolve_audit_records(info, first, after)
+
 
 class SessionGraphSchema(strawberry.Schema):
     def process_errors(
@@ -298,6 +306,7 @@ def build_schema(
     ]
     return SessionGraphSchema(
         query=Query,
+        mutation=Mutation,
         types=[Session, Agent],
         extensions=[
             PartialErrors,

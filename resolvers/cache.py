@@ -61,6 +61,11 @@ class RecordCache:
             return  # a running session still changes
         self.sessions[(scope, ref.provider, ref.id, ref.agent_id)] = record
 
+    def forget_session(self, scope: str, ref: SessionRef) -> None:
+        """Drop a session deleted at the vendor: the next fetch asks the vendor (and finds
+        nothing) instead of serving the copy."""
+        self.sessions.pop((scope, ref.provider, ref.id, ref.agent_id), None)
+
     def agent(self, scope: str, agent_id: str) -> tuple[bool, AgentRecord | None]:
         key = (scope, agent_id)
         return (key in self.agents, self.agents.get(key))
