@@ -8,6 +8,7 @@ should see comes from the simulators' models (tests/oracles) and the tests' own 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -25,9 +26,10 @@ from graph.auth import ApiKey, AuthPolicy
 from graph.settings import load_settings
 from index.state import ScopeKey
 from index.store import IndexStore
-from providers.records import Provider, SessionStatus
+from providers.records import Provider, SessionRef, SessionStatus
 from providers.simulators import Simulator
-from resolvers.principal import Role, tenant_tag
+from resolvers.deletion import delete_session
+from resolvers.principal import Principal, Role, tenant_tag
 from resolvers.sources import Sources, build_simulators, demo_sources
 from tests.conftest import ANCHOR
 from tests.oracles import expected_records
@@ -287,7 +289,16 @@ async def test_audit_records_are_for_admins_and_checked(tmp_path: Any) -> None:
             (error,) = body["errors"]
             assert error["extensions"] == {"code": "FORBIDDEN"}
             assert error["path"] == ["auditRecords"]
-        for variables in ({"first": 0}, {"first": 101}, {"first": 5, "after": "not-a-cursor"}):
+        forged = base64.urlsafe_b64encode(b"audit:x1").decode()
+        for variables in (
+            {"first": 0},
+            {"first": 101},
+            {"first": 5, "after": "not-a-cursor"},
+            {"first": 5, "after": "%%%"},
+            {"first": 5, "after": "é"},
+            {"first": 5, "after": "abc"},
+            {"first": 5, "after": forged},
+        ):
             body = await deployment.ask(Role.ADMIN, RECORDS, **variables)
             assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}, variables
         assert (await deployment.ask(Role.ADMIN, RECORDS, first=5))["data"] == {"auditRecords": []}
@@ -309,3 +320,115 @@ async def test_with_the_index_off_deletes_go_on_and_audit_is_in_the_log_only(
         assert "sessiongraph.audit" in error["message"]
     (line,) = audit_lines(caplog)
     assert (line["outcome"], line["key_id"]) == ("DELETED", "admin-key")
+
+
+async def test_a_vendor_failure_is_in_the_payload_and_a_get_cannot_delete(
+    tmp_path: Any,
+) -> None:
+    async with deployed(f"sqlite:///{tmp_path}/index.db") as deployment:
+        simulator = deployment.simulators[Provider.VONAGE]
+        doomed = finished(await deployment.page(Provider.VONAGE))
+
+        # GraphQL over HTTP: a GET may not run a mutation (nothing runs, nothing is audited).
+        before = deployment.calls()
+        answer = await deployment.client.get(
+            "/graphql",
+            params={"query": DELETE, "variables": json.dumps({"id": doomed["id"]})},
+            headers={"Authorization": f"Bearer {KEYS[Role.ADMIN]}"},
+        )
+        assert answer.status_code == 400, answer.text
+        (refused,) = answer.json()["errors"]
+        assert refused["extensions"] == {"code": "BAD_REQUEST"}
+        assert deployment.calls() == before
+
+        simulator.faults.error_status = 503
+        payload = await deployment.delete(Role.ADMIN, doomed["id"])
+        simulator.faults.reset()
+        assert payload["deletedId"] is None
+        (error,) = payload["errors"]
+        assert (error["code"], error["provider"], error["retryable"]) == (
+            "UPSTREAM_UNAVAILABLE",
+            "VONAGE",
+            True,
+        )
+        assert len(expected_records(simulator)) == 20  # still there
+
+        # Two deletes of one session in one operation run one after the other.
+        both = await deployment.ask(
+            Role.ADMIN,
+            "mutation($id: ID!) { a: deleteSession(id: $id) { deletedId errors { code } }"
+            " b: deleteSession(id: $id) { deletedId errors { code } } }",
+            id=doomed["id"],
+        )
+        assert both["data"] == {
+            "a": {"deletedId": doomed["id"], "errors": []},
+            "b": {"deletedId": None, "errors": [{"code": "NOT_FOUND"}]},
+        }
+        outcomes = [r.outcome for r in await deployment.store.audit_records("default", None, 9)]
+        assert outcomes == ["NOT_FOUND", "DELETED", "UPSTREAM_UNAVAILABLE"]  # not the GET
+
+
+async def test_a_delete_cut_short_or_a_bug_is_audited_too(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request cut by its deadline during the vendor call: UNKNOWN (the vendor may have
+    deleted); a bug: INTERNAL_SERVER_ERROR, the client told nothing more."""
+    caplog.set_level(logging.INFO, logger=AUDIT)
+    async with deployed(f"sqlite:///{tmp_path}/index.db") as deployment:
+        adapter = deployment.sources.adapters[Provider.VONAGE]
+        record = expected_records(deployment.simulators[Provider.VONAGE])[0]
+        admin = Principal("default", Role.ADMIN, "admin-key")
+
+        async def hangs(ref: SessionRef) -> None:
+            await asyncio.Event().wait()
+
+        monkeypatch.setattr(adapter, "delete_session", hangs)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await delete_session(deployment.sources, admin, "the-id", lambda: record.ref)
+
+        async def breaks(ref: SessionRef) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(adapter, "delete_session", breaks)
+        doomed = (await deployment.page(Provider.VONAGE))[0]
+        body = await deployment.ask(Role.ADMIN, DELETE, id=doomed["id"])
+        assert body["data"] is None
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["INTERNAL_SERVER_ERROR"]
+
+        rows = await deployment.store.audit_records("default", None, 9)
+        assert [(r.outcome, r.session_id) for r in rows] == [
+            ("INTERNAL_SERVER_ERROR", doomed["providerSessionId"]),
+            ("UNKNOWN", record.id),
+        ]
+    assert [line["outcome"] for line in audit_lines(caplog)] == ["UNKNOWN", "INTERNAL_SERVER_ERROR"]
+
+
+async def test_an_index_that_cannot_be_written_does_not_undo_a_delete(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The vendor deleted: the client is told so; the index's row goes at the list's next full
+    read, and the audit record is in the log line. Both failures are logged as errors."""
+    caplog.set_level(logging.INFO)
+    async with deployed(f"sqlite:///{tmp_path}/index.db") as deployment:
+        doomed = finished(await deployment.page(Provider.VECTARA))
+        unconfigured = (await deployment.page(Provider.SAMSARA))[0]["id"]
+
+        async def fails(*args: Any) -> Any:
+            raise OSError("disk full")
+
+        monkeypatch.setattr(deployment.store, "forget_session", fails)
+        monkeypatch.setattr(deployment.store, "add_audit", fails)
+        payload = await deployment.delete(Role.ADMIN, doomed["id"])
+        assert payload == {"deletedId": doomed["id"], "errors": []}
+
+        del deployment.sources.adapters[Provider.SAMSARA]
+        payload = await deployment.delete(Role.ADMIN, unconfigured)
+        assert [e["code"] for e in payload["errors"]] == ["PROVIDER_NOT_CONFIGURED"]
+    assert [line["outcome"] for line in audit_lines(caplog)] == [
+        "DELETED",
+        "PROVIDER_NOT_CONFIGURED",
+    ]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("could not be dropped" in message for message in errors)
+    assert sum("could not be stored" in message for message in errors) == 2
