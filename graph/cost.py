@@ -57,6 +57,7 @@ from resolvers.cost import (
     AgentsAsk,
     Ask,
     ConnectionAsk,
+    DeleteAsk,
     LookupAsk,
     Pricing,
     SessionAsk,
@@ -240,7 +241,7 @@ class _Reader:
 
     def operation(self, node: OperationDefinitionNode) -> list[Ask]:
         asks: list[Ask] = []
-        root = self.schema.get_root_type(node.operation)  # Query: the schema has no other
+        root = self.schema.get_root_type(node.operation)  # Query or Mutation
         for field, definition in self.fields(node.selection_set, root):
             args = self.arguments(field, definition)
             name = field.name.value
@@ -253,6 +254,9 @@ class _Reader:
                 ask = self.lookup(field, [args["id"]])
             elif name == "nodes" and len(args["ids"]) <= _MAX_IDS:
                 ask = self.lookup(field, args["ids"])
+            elif name == "deleteSession":
+                kind = _node_kind(args["id"], self.request.tag)
+                ask = DeleteAsk(kind[1] if kind is not None and kind[0] == "Session" else None)
             if ask is not None:
                 asks.append(ask)
         return asks

@@ -15,6 +15,7 @@ lists and id lookups it requests, and what each asks of every session or agent i
                   + n * the costliest vendor's per agent
     node(s)       per Session id detail_call_bound(1), twice when only lazy times need the
                   details (a summary first); per Agent id 1 lookup; plus per session / agent
+    deleteSession 1 for a vendor that can delete, else 0 (refused before any call)
 
 A figure is a worst case, retries aside: the request's loaders and caches often make fewer
 calls, never more.
@@ -42,6 +43,7 @@ __all__ = [
     "AgentsAsk",
     "Ask",
     "ConnectionAsk",
+    "DeleteAsk",
     "LookupAsk",
     "Pricing",
     "SessionAsk",
@@ -109,7 +111,14 @@ class LookupAsk:
     agent: AgentAsk
 
 
-Ask = ConnectionAsk | AgentsAsk | LookupAsk
+@dataclass(frozen=True, slots=True)
+class DeleteAsk:
+    """`deleteSession`: the vendor of the id asked; None for an id refused before any call."""
+
+    provider: Provider | None
+
+
+Ask = ConnectionAsk | AgentsAsk | LookupAsk | DeleteAsk
 
 
 class Pricing:
@@ -139,7 +148,13 @@ class Pricing:
             return self.connection(ask)
         if isinstance(ask, AgentsAsk):
             return self._agents(ask)
+        if isinstance(ask, DeleteAsk):
+            return self._delete(ask)
         return self._lookup(ask)
+
+    def _delete(self, ask: DeleteAsk) -> int:
+        adapter = self.adapters.get(ask.provider) if ask.provider is not None else None
+        return 1 if adapter is not None and adapter.can_delete else 0
 
     def connection(self, ask: ConnectionAsk, agent_of: Provider | None = None) -> int:
         """One page of `ask`; scoped to one agent of `agent_of` for `Agent.sessions`."""

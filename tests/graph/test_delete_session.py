@@ -432,3 +432,19 @@ async def test_an_index_that_cannot_be_written_does_not_undo_a_delete(
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any("could not be dropped" in message for message in errors)
     assert sum("could not be stored" in message for message in errors) == 2
+
+
+async def test_a_delete_is_priced_at_one_vendor_call(tmp_path: Any) -> None:
+    """README, Query cost: deleteSession costs 1 for a vendor that can delete, else 0."""
+    async with deployed(f"sqlite:///{tmp_path}/index.db") as deployment:
+        vonage = finished(await deployment.page(Provider.VONAGE))["id"]
+        samsara = (await deployment.page(Provider.SAMSARA))[0]["id"]
+        priced = {}
+        for name, node_id in (("vonage", vonage), ("samsara", samsara), ("garbage", "x")):
+            body = await deployment.ask(Role.ADMIN, DELETE, id=node_id)
+            priced[name] = body["extensions"]["cost"]
+        assert priced == {
+            "vonage": {"estimated": 1, "actual": 1},
+            "samsara": {"estimated": 0, "actual": 0},
+            "garbage": {"estimated": 0, "actual": 0},
+        }
