@@ -166,3 +166,26 @@ async def test_a_cursor_or_an_id_of_another_tenant_is_bad_user_input(tmp_path: P
         assert code(refused) == "BAD_USER_INPUT"
         found = await tenants.ask("acme", "query($id: ID!) { node(id: $id) { id } }", id=acme_id)
         assert found["data"]["node"]["id"] == acme_id
+
+
+async def test_one_tenants_failing_vendor_opens_its_breaker_only(tmp_path: Path) -> None:
+    """Each tenant's vendor client has its own breaker (and rate limit, and single flight):
+    acme's Vonage failing until its breaker opens costs the default tenant's Vonage nothing."""
+    async with two_tenants(tmp_path) as tenants:
+        failing = tenants.simulators["acme"][Provider.VONAGE]
+        failing.faults.error_status = 503
+        breaker = tenants.sources["acme"].adapters[Provider.VONAGE].client
+        for _ in range(20):  # bounded: the policy opens after a handful of failed calls
+            if breaker.health().state.name == "OPEN":
+                break
+            body = await tenants.ask("acme", PAGE, p=["VONAGE"])
+            assert code(body) == "UPSTREAM_UNAVAILABLE"
+        assert breaker.health().state.name == "OPEN"
+        calls = len(failing.log)
+        refused = await tenants.ask("acme", PAGE, p=["VONAGE"])
+        assert code(refused) == "UPSTREAM_UNAVAILABLE" and len(failing.log) == calls
+
+        served = await tenants.ask("default", PAGE, p=["VONAGE"])
+        assert seen(served) and seen(served) <= tenants.truth("default")
+        own = tenants.sources["default"].adapters[Provider.VONAGE].client
+        assert own.health().state.name == "CLOSED"
