@@ -198,7 +198,7 @@ def test_every_field_of_a_record_that_can_carry_a_number_is_redacted_in_a_copy()
     original = full_record(DETAILS)
     before = repr(original)
     shown = redactor(original)
-    p = redactor.party("2125550147")
+    p = redactor.text("2125550147")
     assert repr(original) == before  # never changed: caches share records across requests
     assert (shown.caller, shown.callee) == (p, f"Dispatch {redactor.party('4155550199')}")
     assert (shown.title, shown.summary) == (f"Callback for {p}", f"Asked to be called on {p}.")
@@ -251,7 +251,7 @@ def test_deferred_details_are_redacted_when_read_and_a_failing_field_still_fails
     deferred = DeferredDetails(mappers={"transcript": transcript, "tool_calls": broken})
     shown = redactor(full_record(deferred)).details
     assert shown is not None and reads == []  # nothing mapped yet
-    p = redactor.party("2125550147")
+    p = redactor.text("2125550147")
     assert shown.transcript[0].text == f"It's {p}."
     assert reads == ["transcript"]
     with pytest.raises(ValueError, match="malformed"):
