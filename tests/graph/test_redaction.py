@@ -471,3 +471,27 @@ async def test_a_malformed_vonage_detail_is_still_one_error_on_its_field_for_a_v
             k: v for k, v in nodes[0].items() if k != "transcript"
         }
         assert again[1:] == nodes[1:]
+
+
+async def test_a_session_read_by_node_id_is_redacted_as_in_the_list(
+    numbers_everywhere: None,
+) -> None:
+    async with gateway() as running:
+        listed = await running.ask(
+            "default",
+            Role.VIEWER,
+            """{ sessions(first: 3, filter: {providers: [VONAGE, STATESET]}) {
+              nodes { id caller callee transcript { text } recording { url } } } }""",
+        )
+        nodes = listed["data"]["sessions"]["nodes"]
+        assert any(node["caller"] and re.fullmatch(PSEUDONYM, node["caller"]) for node in nodes)
+        for node in nodes:
+            body = await running.ask(
+                "default",
+                Role.VIEWER,
+                """query($id: ID!) { node(id: $id) { ... on Session {
+                  id caller callee transcript { text } recording { url } } } }""",
+                id=node["id"],
+            )
+            assert body["data"]["node"] == node
+            assert node["recording"] is None and not LOCAL_PART.search(json.dumps(node))
