@@ -28,7 +28,7 @@ import pytest
 import graph.app
 from graph.auth import ApiKey, AuthPolicy
 from graph.schema import build_schema
-from graph.settings import load_settings
+from graph.settings import ConfigError, load_settings
 from providers.records import Provider, SessionRecord
 from providers.simulators import Simulator, fake_data, stateset, vectara
 from resolvers.principal import Role
@@ -495,3 +495,10 @@ async def test_a_session_read_by_node_id_is_redacted_as_in_the_list(
             )
             assert body["data"]["node"] == node
             assert node["recording"] is None and not LOCAL_PART.search(json.dumps(node))
+
+
+def test_the_phone_region_is_a_setting() -> None:
+    assert load_settings({}).phone_region == "US"
+    assert load_settings({"SESSIONGRAPH_PHONE_REGION": "gb"}).phone_region == "GB"
+    with pytest.raises(ConfigError, match="SESSIONGRAPH_PHONE_REGION"):
+        load_settings({"SESSIONGRAPH_PHONE_REGION": "XX"})

@@ -269,3 +269,12 @@ def test_a_viewers_filter_may_not_probe_for_numbers() -> None:
             redactor.refuse_probes(spec)
         assert refused.value.extensions == {"code": "FORBIDDEN"}
     redactor.refuse_probes(SessionFilterSpec(text="order shipped", tags=("billing",)))
+
+
+def test_the_region_reads_national_formats() -> None:
+    british = Redactor("secret", "default", region="GB")
+    text = "Ring 020 7946 0958 today."
+    assert redactor.text(text) == text  # not a US number
+    assert british.text(text) == f"Ring {british.party('+44 20 7946 0958')} today."
+    with pytest.raises(ValueError, match="region"):
+        Redactor("secret", "default", region="XX")
