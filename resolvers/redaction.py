@@ -70,7 +70,10 @@ PSEUDONYM_PREFIX = "phone:"
 PSEUDONYM_HEX = 12  # 48 bits: two numbers of one tenant share one after ~16 million numbers
 MAX_JSON_DEPTH = 32
 TOO_DEEP = "redacted:too-deep"  # what stands for JSON nested deeper than MAX_JSON_DEPTH
-TEXT_CACHE = 16_384  # texts remembered per tenant: transcripts repeat across pages and requests
+# Texts remembered per tenant (transcripts repeat across pages and requests), each at most
+# CACHED_TEXT characters: the cache's size is bounded in bytes, not only in entries.
+TEXT_CACHE = 16_384
+CACHED_TEXT = 2048
 
 # No phone number has fewer digits: a text with fewer is not looked at (most are not).
 _MIN_DIGITS = 7
@@ -105,7 +108,7 @@ class Redactor:
         label = f"sessiongraph-phone-pseudonym:{tenant}".encode()
         self._key = hmac.new(secret.encode(), label, hashlib.sha256).digest()
         self.region = region
-        self.text: Callable[[str], str] = lru_cache(maxsize=cache_size)(self._text)
+        self._cached_text: Callable[[str], str] = lru_cache(maxsize=cache_size)(self._text)
         self._whole: Callable[[str], str | None] = lru_cache(maxsize=cache_size)(self._whole_number)
 
     # --- numbers and text ------------------------------------------------------------------
@@ -123,6 +126,10 @@ class Redactor:
             if not _inside_identifier(text, match.start, match.end):
                 found.append((match.start, match.end, match.number))
         return found
+
+    def text(self, text: str) -> str:
+        """`text` with every number in it replaced by its pseudonym."""
+        return self._cached_text(text) if len(text) <= CACHED_TEXT else self._text(text)
 
     def _text(self, text: str) -> str:
         numbers = self._numbers(text)

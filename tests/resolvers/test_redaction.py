@@ -27,7 +27,7 @@ from providers.records import (
     TranscriptTurn,
 )
 from resolvers.filters import SessionFilterSpec
-from resolvers.redaction import MAX_JSON_DEPTH, TOO_DEEP, Redactor
+from resolvers.redaction import CACHED_TEXT, MAX_JSON_DEPTH, TOO_DEEP, Redactor
 
 PSEUDONYM = re.compile(r"phone:[0-9a-f]{12}")
 # One number, as people and vendors write it.
@@ -278,3 +278,11 @@ def test_the_region_reads_national_formats() -> None:
     assert british.text(text) == f"Ring {british.party('+44 20 7946 0958')} today."
     with pytest.raises(ValueError, match="region"):
         Redactor("secret", "default", region="XX")
+
+
+def test_a_long_text_is_redacted_too() -> None:
+    """Texts past CACHED_TEXT characters are not remembered, and read all the same."""
+    text = "word " * (CACHED_TEXT // 5 + 10) + "call 212-555-0147"
+    assert len(text) > CACHED_TEXT
+    assert redactor.text(text) == text.replace("212-555-0147", redactor.text("212-555-0147"))
+    assert pseudonyms(redactor.text(text))
