@@ -48,6 +48,7 @@ from resolvers.connection import PagingLimits
 from resolvers.context import Loaders, RequestContext
 from resolvers.cursor import CursorCodec
 from resolvers.principal import DEFAULT_TENANT, Audience, Principal, Role, tenant_tag
+from resolvers.redaction import Redactor
 from resolvers.sources import Sources, demo_sources, live_sources, open_store
 
 __all__ = ["WORKER_HEADER", "create_app"]
@@ -186,9 +187,11 @@ def _timed_out(timeout_s: float) -> ExecutionResult:
 NOBODY = Principal(tenant=DEFAULT_TENANT, role=Role.VIEWER, key_id=None)
 
 
-def audience_for(principal: Principal) -> Audience:
-    """How answers are shaped for `principal`: its tenant's tag on node ids."""
-    return Audience(tag=tenant_tag(principal.tenant))
+def audience_for(principal: Principal, redactors: Mapping[str, Redactor]) -> Audience:
+    """How answers are shaped for `principal`: its tenant's tag on node ids, and below the
+    reviewer role, its tenant's redaction."""
+    redact = None if principal.may(Role.REVIEWER) else redactors[principal.tenant]
+    return Audience(tag=tenant_tag(principal.tenant), redact=redact)
 
 
 def readiness(adapters: Mapping[Provider, Adapter]) -> tuple[bool, dict[str, Any]]:
@@ -290,6 +293,10 @@ def create_app(
         name: CursorCodec(settings.cursor_secret.reveal(), name)
         for name in (*settings.tenants, *(given or {}))
     }
+    redactors = {
+        name: Redactor(settings.cursor_secret.reveal(), name, settings.phone_region)
+        for name in codecs
+    }
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -322,7 +329,7 @@ def create_app(
             request=request,
             response=response,
             principal=principal,
-            audience=audience_for(principal),
+            audience=audience_for(principal, redactors),
         )
         built.refused = refused
         return built

@@ -22,6 +22,7 @@ from resolvers.connection import Edge, PageArgs, SourceOutcome, fetch_sessions
 from resolvers.context import RequestContext
 from resolvers.filters import SessionFilterSpec
 from resolvers.nodes import agent_node_id
+from resolvers.redaction import Redactor
 
 __all__ = [
     "AgentConnection",
@@ -123,6 +124,8 @@ async def resolve_sessions(
     context = info.context
     audience = context.audience
     spec = filter.to_spec(audience.tag) if filter is not None else SessionFilterSpec()
+    if isinstance(audience.redact, Redactor):  # a viewer: no filter may probe for a number
+        audience.redact.refuse_probes(spec)
     if agent is not None:
         spec = spec.with_agent(*agent)
     order = order_by.sort_order if order_by is not None else SortOrder.NEWEST_FIRST

@@ -39,6 +39,7 @@ from providers.records import Provider
 from providers.settings import ProviderSettings, Secret, VendorConfig
 from providers.vendors import adapter_class
 from resolvers.principal import DEFAULT_TENANT, TENANT_NAME
+from resolvers.redaction import DEFAULT_PHONE_REGION, PHONE_REGIONS
 
 __all__ = ["MAX_AUTO_WORKERS", "ConfigError", "Settings", "load_settings", "read_workers"]
 
@@ -99,6 +100,8 @@ class Settings:
     key_cost_per_min: int = 60_000
     # The tenants other than `default` (whose vendors are `providers`): name → live vendors.
     other_tenants: Mapping[str, Mapping[Provider, ProviderSettings]] = field(default_factory=dict)
+    # Where numbers written without a country code are read as from (resolvers/redaction.py).
+    phone_region: str = DEFAULT_PHONE_REGION
 
     @property
     def tenants(self) -> dict[str, Mapping[Provider, ProviderSettings]]:
@@ -213,7 +216,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         key_requests_per_min=_limit(setting("key_requests_per_min"), "KEY_REQUESTS_PER_MIN"),
         key_cost_per_min=_limit(setting("key_cost_per_min"), "KEY_COST_PER_MIN"),
         other_tenants=others,
+        phone_region=_phone_region(setting("phone_region")),
     )
+
+
+def _phone_region(text: str) -> str:
+    region = text.strip().upper()
+    if region not in PHONE_REGIONS:
+        raise ConfigError(
+            f"SESSIONGRAPH_PHONE_REGION must be a two-letter region (US, GB, FR, …), not {text!r}"
+        )
+    return region
 
 
 def _auth_off(text: str) -> bool:
