@@ -27,6 +27,7 @@ from graphql import GraphQLError
 from starlette.responses import JSONResponse
 from strawberry.fastapi import BaseContext
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
@@ -38,6 +39,7 @@ from graph.deadline import ClientGone, RequestTimedOut, run_within
 from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
 from graph.over_http import BodyLimit, RequestRefused, ResponseFormat, read_request, refusal
+from graph.persisted import PersistedConfig, PersistedQueries
 from graph.quota import RATE_LIMITED, KeyLimits, retry_after_of
 from graph.schema import build_schema
 from graph.settings import Settings, load_settings
@@ -70,11 +72,17 @@ class GraphContext(RequestContext, BaseContext):
 
 class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
     def __init__(
-        self, schema: BaseSchema, request_timeout_s: float, quota: KeyLimits, **options: Any
+        self,
+        schema: BaseSchema,
+        request_timeout_s: float,
+        quota: KeyLimits,
+        persisted: PersistedQueries | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(schema, **options)
         self.request_timeout_s = request_timeout_s
         self.quota = quota
+        self.persisted = persisted or PersistedQueries(PersistedConfig())
 
     async def run(  # type: ignore[override]
         self, request: Request, context: GraphContext = UNSET, root_value: None = UNSET
@@ -104,14 +112,24 @@ class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
         try:
             return await super().run(request, context=context, root_value=root_value)
         except HTTPException as exc:
-            code = exc.code if isinstance(exc, RequestRefused) else "BAD_REQUEST"
-            return refusal(exc.status_code, exc.reason, code, answer)
+            if not isinstance(exc, RequestRefused):
+                return refusal(exc.status_code, exc.reason, "BAD_REQUEST", answer)
+            refused = refusal(exc.status_code, exc.reason, exc.code, answer)
+            refused.headers.update(exc.headers)
+            return refused
         except ClientGone:
             log.info("client gone before its answer: its vendor work was cancelled")
             return Response(status_code=CLIENT_CLOSED)
         except Exception:
             log.exception("unexpected error answering %s %s", request.method, request.url.path)
             return refusal(500, "Internal server error.", "INTERNAL_SERVER_ERROR", answer)
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A GET naming its query by hash alone (APQ) has no `query` either: it wants an answer.
+        return (
+            super().should_render_graphql_ide(request)
+            and request.query_params.get("extensions") is None
+        )
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         body = b"" if request.method == "GET" else await request.get_body()
@@ -127,6 +145,8 @@ class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        # After authentication (the store is the key's tenant's), before anything is parsed.
+        request_data = self.persisted.resolve(request_data, context.principal.tenant)
         execution = super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
@@ -350,6 +370,7 @@ def create_app(
         schema,
         settings.request_timeout_s,
         quota,
+        PersistedQueries(settings.persisted),
         context_getter=context,
         graphql_ide="graphiql",
     )

@@ -41,16 +41,29 @@ JSON = "application/json"
 # Errors of a request that never ran: its document or variables are wrong (GraphQL-over-HTTP
 # answers these with 400, and without a `data` entry).
 _NOT_RUN = frozenset(
-    {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "QUERY_TOO_COSTLY"}
+    {
+        "GRAPHQL_PARSE_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "BAD_USER_INPUT",
+        "QUERY_TOO_COSTLY",
+    }
 )
 
 
 class RequestRefused(HTTPException):
-    """A request the server will not run; `code` goes to `extensions.code`."""
+    """A request the server will not run; `code` goes to `extensions.code`, `headers` to the
+    answer."""
 
-    def __init__(self, status_code: int, reason: str, code: str = "BAD_REQUEST") -> None:
+    def __init__(
+        self,
+        status_code: int,
+        reason: str,
+        code: str = "BAD_REQUEST",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(status_code, reason)
         self.code = code
+        self.headers = dict(headers or {})
 
 
 @dataclass(frozen=True, slots=True)

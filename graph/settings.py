@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from graph.auth import AuthPolicy, read_keys
 from graph.cors import CorsPolicy, read_origins
+from graph.persisted import PersistedConfig, read_persisted
 from providers.query import DEFAULT_SCAN_CAP
 from providers.records import Provider
 from providers.settings import ProviderSettings, Secret, VendorConfig
@@ -102,6 +103,8 @@ class Settings:
     other_tenants: Mapping[str, Mapping[Provider, ProviderSettings]] = field(default_factory=dict)
     # Where numbers written without a country code are read as from (resolvers/redaction.py).
     phone_region: str = DEFAULT_PHONE_REGION
+    # Persisted queries (graph/persisted.py): APQ by default, or a safelist read at start-up.
+    persisted: PersistedConfig = field(default_factory=PersistedConfig)
 
     @property
     def tenants(self) -> dict[str, Mapping[Provider, ProviderSettings]]:
@@ -217,6 +220,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         key_cost_per_min=_limit(setting("key_cost_per_min"), "KEY_COST_PER_MIN"),
         other_tenants=others,
         phone_region=_phone_region(setting("phone_region")),
+        persisted=_persisted(
+            setting("persisted_queries", "apq"), setting("persisted_queries_path", "")
+        ),
     )
 
 
@@ -227,6 +233,13 @@ def _phone_region(text: str) -> str:
             f"SESSIONGRAPH_PHONE_REGION must be a two-letter region (US, GB, FR, …), not {text!r}"
         )
     return region
+
+
+def _persisted(mode: str, path: str) -> PersistedConfig:
+    try:
+        return read_persisted(mode, path)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _auth_off(text: str) -> bool:
