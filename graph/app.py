@@ -38,6 +38,7 @@ from graph.cors import install_cors
 from graph.deadline import ClientGone, RequestTimedOut, run_within
 from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
+from graph.introspection import IntrospectionPolicy
 from graph.over_http import BodyLimit, RequestRefused, ResponseFormat, read_request, refusal
 from graph.persisted import PersistedConfig, PersistedQueries
 from graph.quota import RATE_LIMITED, KeyLimits, retry_after_of
@@ -364,7 +365,10 @@ def create_app(
         settings.auth.keys.values(), settings.key_requests_per_min, settings.key_cost_per_min
     )
     schema = build_schema(
-        max_depth=settings.max_query_depth, max_cost=settings.max_cost, quota=quota
+        max_depth=settings.max_query_depth,
+        max_cost=settings.max_cost,
+        quota=quota,
+        introspection=IntrospectionPolicy.of(settings.demo, settings.introspection),
     )
     router = GraphRouter(
         schema,

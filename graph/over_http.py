@@ -46,6 +46,7 @@ _NOT_RUN = frozenset(
         "GRAPHQL_VALIDATION_FAILED",
         "BAD_USER_INPUT",
         "QUERY_TOO_COSTLY",
+        "INTROSPECTION_DISABLED",
     }
 )
 

@@ -17,7 +17,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.types import ExecutionContext, Info
 
@@ -33,6 +32,7 @@ from graph.enums import BreakerState, IndexState, Provider, ProviderMode, Sessio
 from graph.errors import PartialErrors, is_expected
 from graph.fastpath import FastExecutionContext
 from graph.inputs import SessionFilter
+from graph.introspection import EVERYONE, IntrospectionPolicy, SchemaDisclosure
 from graph.lookahead import DETAIL_FIELDS, selects_any
 from graph.mutations import Mutation
 from graph.quota import KeyLimits
@@ -294,10 +294,12 @@ def build_schema(
     max_cost: int = Settings.max_cost,
     fast_execution: bool = True,
     quota: KeyLimits | None = None,
+    introspection: IntrospectionPolicy = EVERYONE,
 ) -> strawberry.Schema:
     """`fast_execution`: graph.fastpath's compiled subtrees (off: graphql-core's executor
     alone, which the differential tests compare it with). `quota`: the limits per API key
-    the cost is charged to (graph/quota.py)."""
+    the cost is charged to (graph/quota.py). `introspection`: who may read the schema
+    (default: everyone)."""
     # The rule classes are built once: a limiter made per request would build new rule classes
     # every time and the validation cache (keyed by rules) would never hit (strawberry #4635).
     rules = [
@@ -313,7 +315,8 @@ def build_schema(
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: AddValidationRules(rules),
             lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
+            # Validation, cached, under the request's introspection policy.
+            lambda: SchemaDisclosure(introspection),
             *cost_extensions(max_cost, quota),
         ],
         execution_context_class=FastExecutionContext if fast_execution else None,

@@ -105,6 +105,9 @@ class Settings:
     phone_region: str = DEFAULT_PHONE_REGION
     # Persisted queries (graph/persisted.py): APQ by default, or a safelist read at start-up.
     persisted: PersistedConfig = field(default_factory=PersistedConfig)
+    # Introspection and "Did you mean" (graph/introspection.py): None, the mode's default (on
+    # in demo mode, off in live); True: on for requests with a key in live mode; False: off.
+    introspection: bool | None = None
 
     @property
     def tenants(self) -> dict[str, Mapping[Provider, ProviderSettings]]:
@@ -223,6 +226,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         persisted=_persisted(
             setting("persisted_queries", "apq"), setting("persisted_queries_path", "")
         ),
+        introspection=_on_off(setting("introspection", ""), "SESSIONGRAPH_INTROSPECTION"),
     )
 
 
@@ -240,6 +244,13 @@ def _persisted(mode: str, path: str) -> PersistedConfig:
         return read_persisted(mode, path)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _on_off(text: str, name: str) -> bool | None:
+    value = text.strip().lower()
+    if value not in ("", "on", "off"):
+        raise ConfigError(f"{name} must be on or off, not {text!r}")
+    return None if not value else value == "on"
 
 
 def _auth_off(text: str) -> bool:
