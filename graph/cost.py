@@ -212,8 +212,9 @@ class QueryCost(SchemaExtension):
 def cost_extensions(
     max_cost: int, quota: KeyLimits | None = None
 ) -> list[Callable[[], SchemaExtension]]:
-    """The schema's extensions for query cost, to list after `ValidationCache` (whose answer
-    they read, and which would otherwise overwrite a refusal): the rule class is built once,
+    """The schema's extensions for query cost, to list after the validation cache
+    (graph/introspection.py `SchemaDisclosure`, whose answer they read, and which would
+    otherwise overwrite a refusal): the rule class is built once,
     the extension per request. `quota`: the app's limits per key (None: none)."""
     return [lambda: QueryCost(max_cost, quota)]
 
