@@ -242,15 +242,17 @@ class Material:
 
     session_ids: Sequence[str]
     agent_ids: Sequence[str]
-    cursors: Sequence[str]  # of the unfiltered session list
+    cursors: Sequence[str]  # of the unfiltered session list, two pages and both orders
     filtered_cursors: Sequence[str]  # of `{providers: [VONAGE]}`: another filter's
     agent_cursors: Sequence[str]
     acme_ids: Sequence[str]  # another tenant's
     acme_cursors: Sequence[str]
 
 
-PAGE = """query($f: SessionFilter) {
-  sessions(first: 8, filter: $f) { edges { cursor node { id agent { id } } } }
+PAGE = """query($f: SessionFilter, $after: String, $o: SessionOrder) {
+  sessions(first: 8, filter: $f, after: $after, orderBy: $o) {
+    edges { cursor node { id agent { id } } }
+  }
 }"""
 AGENTS = "{ agents(first: 6) { edges { cursor node { id } } } }"
 
@@ -262,6 +264,8 @@ async def material(fuzzed: Fuzzed) -> Material:
         return edges
 
     everything = page(await fuzzed.ask(PAGE))
+    everything += page(await fuzzed.ask(PAGE, after=everything[-1]["cursor"]))  # a page on
+    everything += page(await fuzzed.ask(PAGE, o="OLDEST_FIRST"))
     vonage = page(await fuzzed.ask(PAGE, f={"providers": ["VONAGE"]}))
     agents = (await fuzzed.ask(AGENTS))["agents"]["edges"]
     acme = page(await fuzzed.ask(PAGE, key="fuzz-acme-key"))
@@ -318,8 +322,8 @@ def node_ids(found: Material) -> st.SearchStrategy[str]:
 
 
 def cursors(found: Material) -> st.SearchStrategy[str]:
-    """Cursors a client could send: random bytes in base64, real ones truncated or with a
-    byte changed, another filter's, another list's, another tenant's, very long."""
+    """Cursors a client could send: random bytes in base64, real ones as they are, truncated
+    or with a byte changed, another filter's, another list's, another tenant's, very long."""
     real = st.sampled_from(found.cursors)
 
     def flipped(args: tuple[str, int, int]) -> str:
@@ -334,6 +338,7 @@ def cursors(found: Material) -> st.SearchStrategy[str]:
         st.text(max_size=60),
         st.tuples(real, st.integers(min_value=0, max_value=80)).map(lambda rc: rc[0][: rc[1]]),
         st.tuples(real, st.integers(min_value=0, max_value=200), st.integers(0, 7)).map(flipped),
+        real,  # resumes, with whatever else the query asks
         real.map(lambda c: c + "="),
         real.map(lambda c: c + "A"),
         real.map(lambda c: c.replace("-", "+").replace("_", "/")),
