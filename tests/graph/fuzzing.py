@@ -170,6 +170,9 @@ async def fuzzed_app(tmp_path: Path) -> AsyncIterator[Fuzzed]:
             "SESSIONGRAPH_CURSOR_SECRET": "fuzz",
             "SESSIONGRAPH_INDEX_URL": f"sqlite:///{tmp_path}/index.db",
             "SESSIONGRAPH_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+            # No limits per key: thousands of requests a minute are the point here.
+            "SESSIONGRAPH_KEY_REQUESTS_PER_MIN": "0",
+            "SESSIONGRAPH_KEY_COST_PER_MIN": "0",
         }
     )
     keys = {
