@@ -376,7 +376,7 @@ class _Candidates:
             [*self.first, *(r.sort_key for r in records)],
             reverse=order is SortOrder.NEWEST_FIRST,
         )[:count]
-        if len(self.first) == count:
+        if self.first and len(self.first) == count:  # (empty for a page of none: first: 0)
             last = self.first[-1]
             records = [r for r in records if not beyond(r.sort_key, last, order)]
         if records:

@@ -316,6 +316,22 @@ async def test_first_zero_answers_page_info_only(gateway: Gateway) -> None:
     assert connection["pageInfo"]["hasNextPage"] is True
 
 
+@pytest.mark.parametrize("paging", ["first: 0", "last: 0"])
+async def test_an_empty_page_with_details_selected_reads_every_vendor(
+    gateway: Gateway, paging: str
+) -> None:
+    """Selecting a detail field hands each vendor's listed sessions to the detail prefetch:
+    for a page of none, none of them can make it, and no vendor is reported failed."""
+    body = await gateway.query(
+        f"{{ sessions({paging}) {{ edges {{ node {{ transcript {{ text }} }} }}"
+        " sources { provider ok } } }"
+    )
+    assert "errors" not in body, body
+    assert body["data"]["sessions"]["edges"] == []
+    sources = body["data"]["sessions"]["sources"]
+    assert {s["provider"] for s in sources if s["ok"]} == {p.name for p in Provider}
+
+
 @pytest.mark.parametrize("first", [1, 7, 100])
 async def test_default_window_walk_with_several_page_sizes(gateway: Gateway, first: int) -> None:
     nodes, _ = await walk(gateway, first)
