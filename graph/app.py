@@ -24,6 +24,7 @@ import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import FastAPI, Request, Response
 from graphql import GraphQLError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from strawberry.fastapi import BaseContext
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -380,6 +381,21 @@ def create_app(
     )
     app.include_router(router, prefix="/graphql")
     mount_graphiql_assets(app)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_refusal(request: Request, exc: StarletteHTTPException) -> Response:
+        """Starlette's own refusals (405 for PUT /graphql, 404): as GraphQL error bodies on
+        /graphql, like every other refusal there; FastAPI's JSON elsewhere."""
+        headers = dict(exc.headers or {})
+        if not request.url.path.startswith("/graphql"):
+            return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
+        code = "BAD_REQUEST"
+        if exc.status_code == 405:
+            # Starlette names the first route's method only; /graphql answers both.
+            code, headers["Allow"] = "METHOD_NOT_ALLOWED", "GET, POST"
+        answer = refusal(exc.status_code, str(exc.detail), code, ResponseFormat.of(request.headers))
+        answer.headers.update(headers)
+        return answer
 
     @app.get("/healthz")
     async def healthz(request: Request, response: Response) -> dict[str, Any]:

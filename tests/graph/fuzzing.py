@@ -93,8 +93,6 @@ def problems(method: str, response: httpx.Response) -> list[str]:
         body = response.json()
     except ValueError:
         return [*found, f"not JSON: {text[:200]!r}"]
-    if status == 405:
-        return found  # another method than GET or POST: FastAPI's own JSON (`detail`)
     if not isinstance(body, dict) or not ({"data", "errors"} & set(body)):
         return [*found, f"not a GraphQL response: {text[:200]!r}"]
     codes = error_codes(body)

@@ -129,3 +129,19 @@ async def test_a_get_query_reads_its_variables_from_the_query_string(gateway: Ga
     broken = await gateway.client.get("/graphql", params={"query": query, "variables": "{p"})
     assert broken.status_code == 400
     assert broken.json()["errors"][0]["message"].startswith("`variables` is not JSON: ")
+
+
+async def test_another_method_on_graphql_is_405_with_a_graphql_error_body(
+    gateway: Gateway,
+) -> None:
+    for method in ("PUT", "DELETE", "PATCH"):
+        answer = await gateway.client.request(method, "/graphql", json={"query": "{ __typename }"})
+        assert answer.status_code == 405
+        assert answer.json() == {
+            "errors": [
+                {"message": "Method Not Allowed", "extensions": {"code": "METHOD_NOT_ALLOWED"}}
+            ]
+        }
+        assert set(answer.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    elsewhere = await gateway.client.get("/nowhere")
+    assert (elsewhere.status_code, elsewhere.json()) == (404, {"detail": "Not Found"})
