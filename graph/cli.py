@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import socket
 import sys
@@ -33,14 +34,54 @@ log = logging.getLogger("sessiongraph")
 LIST_ORDERS = ("newest-first", "insertion", "shuffled")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every flag's help ends with its default, so help never restates one by hand; a flag
+    without a default (None) says what it means in its own words instead of "default: None"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def version() -> str:
+    """The installed package's version (from its metadata, so it is never restated here)."""
+    try:
+        return importlib.metadata.version("sessiongraph")
+    except importlib.metadata.PackageNotFoundError:  # run from a tree that is not installed
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sessiongraph", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="sessiongraph",
+        description=__doc__,
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the GraphQL server (demo mode by default)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--log-level", default="info")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            formatter_class=_HelpFormatter,
+        )
+
+    serve = command("serve", "run the GraphQL server (demo mode when no vendor is configured)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; a non-loopback one needs an API key (see README: Access)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="uvicorn's log level",
+    )
     serve.add_argument(
         "--workers",
         help="processes serving the port (also SESSIONGRAPH_WORKERS): a number, or auto (the"
@@ -48,10 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         " (each worker then runs its own simulators, with the same data)",
     )
 
-    simulate = commands.add_parser(
-        "simulate", help="run the four vendor simulators as HTTP servers on loopback ports"
+    simulate = command(
+        "simulate", "run the four vendor simulators as HTTP servers on loopback ports"
     )
-    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--host", default="127.0.0.1", help="address the simulators listen on")
     simulate.add_argument(
         "--port",
         type=int,
@@ -59,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="first port (the four use port..port+3); 0: any free ports",
     )
     simulate.add_argument("--size", type=int, default=300, help="sessions per vendor")
-    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--seed", type=int, default=1, help="seed of the generated data")
     simulate.add_argument("--anchor", help="ISO time the data ends at (default: now)")
     simulate.add_argument(
         "--latency-ms", type=float, default=0.0, help="latency added to every vendor answer"
@@ -89,8 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="sessions deleted per hour and vendor (Samsara and Vonage ignore it for now)",
     )
 
-    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
-    export.add_argument("--output", type=Path, help="write to this file instead")
+    export = command("export-schema", "print the GraphQL schema (SDL)")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
 
     args = parser.parse_args(argv)
     configure_logging()

@@ -377,3 +377,76 @@ async def test_simulate_passes_order_arrivals_and_deletions_to_every_simulator(
             (s.order, s.arrivals_per_hour, s.deletions_per_hour)
             for s in running.simulators.values()
         } == {("insertion", 12.5, 2.0)}
+
+
+# --- --version and help --------------------------------------------------------------------------
+
+
+def test_version_prints_the_version_of_pyproject(capsys: pytest.CaptureFixture[str]) -> None:
+    import tomllib
+
+    pyproject = tomllib.loads((SCHEMA.parent / "pyproject.toml").read_text())
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"sessiongraph {pyproject['project']['version']}\n"
+
+
+def _help_of(command: str, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines: compare words
+
+
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [
+        ("serve", ["--host", "--port", "--log-level", "--workers"]),
+        (
+            "simulate",
+            [
+                "--host",
+                "--port",
+                "--size",
+                "--seed",
+                "--anchor",
+                "--latency-ms",
+                "--env-file",
+                "--only",
+                "--order",
+                "--arrivals-per-hour",
+                "--deletions-per-hour",
+            ],
+        ),
+        ("export-schema", ["--output"]),
+    ],
+)
+def test_every_flag_of_every_command_has_help(
+    command: str, flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _help_of(command, capsys)
+    for flag in flags:
+        # In the options list, a flag (and its metavar) is followed by words of its own
+        # before the next flag: without help it would be followed by the next flag at once.
+        described = text.split("options:", 1)[1].split(flag, 1)[1].split(" --", 1)[0]
+        assert len(described.split()) >= 3, (command, flag, described)
+
+
+def test_serve_help_states_the_defaults_the_readme_gives(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # README: http://127.0.0.1:8000/graphql by default; workers 1 in demo mode, auto live.
+    text = _help_of("serve", capsys)
+    assert "(default: 127.0.0.1)" in text
+    assert "(default: 8000)" in text
+    assert "(default: info)" in text
+    assert "default auto in live mode, 1 in demo mode" in text
+    assert "default: None" not in text
+
+
+def test_serve_refuses_an_unknown_log_level(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--log-level", "loud"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'loud'" in capsys.readouterr().err
