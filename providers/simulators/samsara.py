@@ -42,6 +42,7 @@ from starlette.routing import BaseRoute, Route
 from providers.simulators.base import SessionKey, Simulator
 from providers.simulators.fake_data import (
     Conversation,
+    Turn,
     conversation,
     generating,
     person_name,
@@ -89,6 +90,12 @@ _AGENTS = (
     ("Billing Desk", ("billing",)),
     ("Help Line", ("faq", "order_status")),
     ("Safety Coach", ("roadside", "faq")),
+)
+# What the agent says as a call drops (a failed session's last turn).
+_DROPPING = (
+    "Sorry, you're breaking up. Hello? Are you still there?",
+    "I'm losing you. I'll try to call you back.",
+    "Hello? I can't hear you anymore. The line seems to have dropped.",
 )
 _DRIVER_TRIGGERS = ("harshEvent", "outboundCall", "scheduled", "")
 
@@ -234,7 +241,7 @@ class Contents:
             duration_ms=duration,
             updated_at=_to_ms(min(self.anchor, last_heard)),
             turns=turns,
-            tool_runs=_tool_runs(talk, turns, running),
+            tool_runs=_tool_runs(talk, turns, running, session.status == "failed"),
             call_events=_call_events(session.status, duration),
         )
 
@@ -604,12 +611,14 @@ def _timed_turns(
     rng: random.Random, talk: Conversation, human: str, status: str
 ) -> tuple[SpokenTurn, ...]:
     """The turns with offsets from the session's start; a running or failed session stops
-    part-way (the call is still on, or dropped)."""
+    part-way (the call is still on, or dropped). A dropped call never gets to the end of its
+    conversation, and the agent's last words are it losing the line: a failed session reads
+    as one."""
     turns = talk.turns
     if status == "running":
         turns = turns[: rng.randint(1, len(turns) - 1)]
     elif status == "failed":
-        turns = turns[: rng.randint(2, len(turns))]
+        turns = [*turns[: rng.randint(2, len(turns) - 1)], Turn("agent", rng.choice(_DROPPING))]
     timed = []
     at = rng.randint(400, 2500)
     for turn in turns:
@@ -621,13 +630,14 @@ def _timed_turns(
 
 
 def _tool_runs(
-    talk: Conversation, turns: tuple[SpokenTurn, ...], running: bool
+    talk: Conversation, turns: tuple[SpokenTurn, ...], running: bool, dropped: bool
 ) -> tuple[ToolRun, ...]:
     """The tools run during the turns said so far; in a running session, one run after the last
-    turn said is still pending."""
+    turn said is still pending; in a dropped call, none runs after the agent lost the line."""
+    said = len(turns) - 1 if dropped else len(turns)  # the conversation's turns, not the drop
     runs = []
     for tool in talk.tools:
-        if tool.after_turn >= len(turns):
+        if tool.after_turn >= said:
             continue
         pending = running and tool.after_turn == len(turns) - 1
         failed = not pending and tool.error is not None

@@ -29,7 +29,7 @@ the last hour), spread over four agents that speak (a fifth, retired, has none).
 Time (driven only by `clock`, through `advance`, deterministic from the seed; the simulator is
 built at its clock's "now", and never goes back):
 - a session is open (`enabled: true`) from its creation until its planned close: the end of
-  its conversation (its last event) plus its `tti_minutes` (30, 60, 240 or 1440); then
+  its conversation (its last event) plus its `tti_minutes` (30, 40, 50 or 60); then
   `enabled: false` for good. So the open sessions are the recent ones (their number follows
   the rate sessions come at, not the size of the history: ~400 of 100,000), and
   `enabled=true` lists them;
@@ -108,7 +108,10 @@ Place = tuple[str, str]  # (agent key, session key): a session's identity, keys 
 
 MAX_LIMIT = 100  # both listings [doc]
 DEFAULT_LIMIT = 10  # both listings [doc]
-TTI_MINUTES = (30, 60, 240, 1440)  # how long a session stays open after its last event
+# How long a session stays open after its last event. An hour at most: the open sessions are
+# the chats of the last hour or so, as a support team's would be (a day made a demo's newest
+# Vectara sessions mostly ACTIVE, so never cached: issue 12).
+TTI_MINUTES = (30, 40, 50, 60)
 MAX_CHANGES_PER_ADVANCE = 2000  # arrivals, closes and deletions made by one `advance`
 
 

@@ -9,7 +9,8 @@ Vectara has no session status, duration, tags or parameters of its own. Project 
   closed (COMPLETED);
 - the session's free `metadata` object carries the rest: `channel`, `tags` (a list of strings),
   the customer (`phone_number`, else `customer_id`); every entry but `tags` is also a Parameter;
-- ended_at / duration come from the first and last event of the conversation.
+- ended_at / duration come from the first and last event of the conversation; an open chat
+  has neither.
 """
 
 from __future__ import annotations
@@ -247,7 +248,8 @@ def session_details(events: Sequence[Json]) -> SessionDetails:
 
 def with_events(record: SessionRecord, events: Sequence[Json]) -> SessionRecord:
     """`record` with its conversation: details, and the time it took from the first event to
-    the last. An open (enabled) chat has no end yet: its duration is the time so far."""
+    the last. An open (enabled) chat has no end yet, so no duration either (as every vendor's
+    active session: the time so far would read as a length that keeps changing)."""
     times = [t for t in (time_or_none(e.get("created_at")) for e in events) if t is not None]
     first, last = (min(times), max(times)) if times else (None, None)
     still_open = record.status is SessionStatus.ACTIVE
@@ -255,7 +257,7 @@ def with_events(record: SessionRecord, events: Sequence[Json]) -> SessionRecord:
         record,
         details=session_details(events),
         ended_at=None if still_open else last,
-        duration_ms=_millis(first, last) if first and last else None,
+        duration_ms=_millis(first, last) if first and last and not still_open else None,
     )
 
 

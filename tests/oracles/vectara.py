@@ -10,7 +10,7 @@ silent, these are sessiongraph's own choices, written here apart from `providers
 - a Vectara session has no status of its own: an enabled session is a chat still open
   (ACTIVE, raw "enabled"), a disabled one is closed (COMPLETED, raw "disabled");
 - it has no end or duration either: the conversation runs from its first event to its last;
-  an open chat has no end yet, and its duration is the time so far;
+  an open chat has no end yet, and no duration (null while active, as every vendor's);
 - the free `metadata` object carries the rest: `channel` (none said: a chat, as Vectara agents
   are chat agents), `tags`, and the customer: the caller is their phone number, else their
   customer id; nobody is the callee (a chat has no number the agent answered on); every
@@ -105,7 +105,9 @@ def record(session: ChatSession) -> SessionRecord:
         started_at=listing.started_at,
         agent_id=listing.agent_id,
         ended_at=None if session.still_open else last,
-        duration_ms=None if first is None or last is None else _ms(last - first),
+        duration_ms=(
+            None if first is None or last is None or session.still_open else _ms(last - first)
+        ),
         channel=listing.channel,
         raw_channel=listing.raw_channel,
         caller=listing.caller,

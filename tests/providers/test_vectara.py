@@ -360,11 +360,12 @@ def test_the_dataset_has_what_users_meet(sim: VectaraSimulator) -> None:
         (s.key, s.agent_key, s.started_at) for s in sessions
     ]
     assert all(ANCHOR - timedelta(days=89) <= s.started_at < ANCHOR for s in sessions)
+    # Open chats are the recent ones: a session is open an hour at most after its last
+    # message, and no chat lasts an hour (issue 12: ACTIVE sessions days old were not).
+    # (at this size the few chats of the last hour may all have closed: the 20,000-session
+    # dataset of test_vectara_over_time has open ones)
     open_ages = [ANCHOR - s.started_at for s in sessions if s.still_open]
-    assert (
-        open_ages
-        and len([age for age in open_ages if age > timedelta(days=7)]) < len(open_ages) / 2
-    )
+    assert max(open_ages, default=timedelta(0)) < timedelta(hours=2)
     assert any(not s.still_open for s in sessions)
     runs = [run for s in sessions for run in s.tool_runs]
     assert {(run.answered, run.error is None) for run in runs} == {
@@ -414,7 +415,8 @@ async def test_a_chat_under_way_is_open_with_what_was_said_so_far() -> None:
     finally:
         await adapter.aclose()
     assert got == [wanted[(s.agent_key, s.key)] for s in going_on]
-    assert all(r is not None and r.ended_at is None and r.duration_ms for r in got)
+    # Under way: no end and no length yet (durationMs is null while active).
+    assert all(r is not None and r.ended_at is None and r.duration_ms is None for r in got)
 
 
 # --- mapping ------------------------------------------------------------------------------------
@@ -611,7 +613,8 @@ def test_events_map_to_transcript_tool_calls_and_duration() -> None:
     )
     assert (closed.ended_at, closed.duration_ms) == (at("2026-10-01T12:01:30+00:00"), 90_000)
     still_open = with_events(session_record(RAW_SESSION, "agt_a"), RAW_EVENTS)
-    assert (still_open.ended_at, still_open.duration_ms) == (None, 90_000)
+    # An open chat has no end, so no length yet (schema: durationMs is null while active).
+    assert (still_open.ended_at, still_open.duration_ms) == (None, None)
     silent = with_events(session_record(RAW_SESSION, "agt_a"), [])
     assert (silent.details, silent.duration_ms) == (SessionDetails(), None)
 

@@ -300,15 +300,15 @@ async def test_an_open_session_closes_at_its_last_event_plus_tti(vendor: Vendor)
 
 
 async def test_open_sessions_are_the_recent_ones_not_a_share_of_the_history() -> None:
-    """Open: within tti_minutes (a day at most) of the last event. So the open count follows
+    """Open: within tti_minutes (an hour at most) of the last event. So the open count follows
     the rate sessions come at: a small part of a large history."""
     sim = VectaraSimulator(size=20_000, anchor=ANCHOR, clock=lambda: ANCHOR)
     opened = sim.open_sessions()
     assert 0 < len(opened) < 20_000 // 100
-    for agent_key, key in opened[:50]:
+    for agent_key, key in opened:
         session = sim.session(agent_key, key)
         assert session is not None and session.still_open
-        assert ANCHOR - session.started_at < timedelta(days=1, hours=1)
+        assert ANCHOR - session.started_at < timedelta(hours=2)
 
 
 # --- deletions --------------------------------------------------------------------------------
@@ -316,10 +316,11 @@ async def test_open_sessions_are_the_recent_ones_not_a_share_of_the_history() ->
 
 @knobs(deletions_per_hour=4)
 async def test_every_fifteen_minutes_a_closed_session_disappears(vendor: Vendor) -> None:
-    before = await vendor.everything()
+    at_anchor = await vendor.everything()
     totals = await vendor.totals()
     vendor.move_to(ANCHOR + timedelta(minutes=15) - timedelta(milliseconds=1))
-    assert await vendor.everything() == before
+    before = await vendor.everything()  # chats may have closed meanwhile: none went
+    assert set(before) == set(at_anchor)
     vendor.move_to(ANCHOR + timedelta(minutes=15))
     after = await vendor.everything()
     [(agent_key, key)] = set(before) - set(after)
