@@ -255,7 +255,9 @@ def _billing(rng: random.Random, name: str, twist: bool | None = None) -> Conver
     escalate = _twist(rng, "billing", twist)
     turns = [
         Turn("agent", "Billing support, how can I help you today?"),
-        Turn("user", f"I was charged {amount} twice on my last invoice."),
+        # "refund" said by the caller, early: a call cut short still mentions it, so the
+        # README's "failed sessions that mention a refund" finds some in demo mode.
+        Turn("user", f"I was charged {amount} twice on my last invoice. I'd like a refund."),
         Turn("agent", "I can check that. Can you confirm the email on the account?"),
         Turn("user", f"It's {name.split()[0].lower()}@example.com."),
     ]
