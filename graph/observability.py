@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import FastAPI
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -129,9 +129,17 @@ class OperationObserved(SchemaExtension):
             outcome = "ok"
         else:
             outcome = "partial" if result.data is not None else "error"
-        OPERATIONS.labels(kind, outcome).inc()
-        OPERATION_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        series = _OPERATION_SERIES.get((kind, outcome))
+        if series is None:  # a few pairs at most: types x outcomes
+            series = (OPERATIONS.labels(kind, outcome), OPERATION_SECONDS.labels(kind))
+            _OPERATION_SERIES[(kind, outcome)] = series
+        series[0].inc()
+        series[1].observe(time.perf_counter() - started)
         return kind, outcome
+
+
+# Each (type, outcome)'s series, looked up once: `labels()` costs ~2 us a call.
+_OPERATION_SERIES: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
