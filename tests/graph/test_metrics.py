@@ -9,12 +9,19 @@ from collections import Counter
 from collections.abc import Mapping
 
 import httpx
+import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from graph.settings import load_settings
 from providers import telemetry
+from providers.budget import request_budget
+from providers.errors import UpstreamRateLimitedError
 from providers.records import Provider
-from tests.conftest import Gateway, running_gateway
+from providers.simulators.samsara import SamsaraSimulator
+from tests.conftest import ANCHOR, Gateway, running_gateway
+from tests.providers.resilience.conftest import QUERY
+from tests.support import FakeClock, connect
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -167,3 +174,29 @@ def test_a_vendors_status_label_is_one_of_a_bounded_set() -> None:
     assert telemetry.status_label(599) == "5xx"
     assert telemetry.status_label(999) == "other"
     assert telemetry.status_label("timeout") == "timeout"
+
+
+async def test_rate_limit_waits_and_refusals_are_counted_with_the_seconds_waited() -> None:
+    clock = FakeClock(ANCHOR)
+    sim = SamsaraSimulator(size=40, anchor=ANCHOR, clock=clock.now)
+    # 4 a minute: a bucket of one, refilled one every 20 s (providers/ratelimit.py's model).
+    adapter = connect(sim, clock=clock, rate_limit_per_min=4)
+    names = ("waits_total", "wait_seconds_total", "refused_total")
+
+    def counts() -> list[float]:
+        return [
+            REGISTRY.get_sample_value(f"sessiongraph_rate_limit_{n}", {"vendor": "samsara"}) or 0.0
+            for n in names
+        ]
+
+    before = counts()
+    try:
+        for _ in range(2):  # the second waits 20 s for its token
+            with request_budget(30.0, clock):
+                await adapter.list_sessions(QUERY, None, 5)
+        with request_budget(10.0, clock), pytest.raises(UpstreamRateLimitedError):
+            await adapter.list_sessions(QUERY, None, 5)  # its token: 20 s away, past 10 s
+    finally:
+        await adapter.aclose()
+    assert clock.slept == [20.0] and len(sim.log) == 2
+    assert [after - was for after, was in zip(counts(), before, strict=True)] == [1.0, 20.0, 1.0]
