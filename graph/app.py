@@ -40,6 +40,7 @@ from graph.deadline import ClientGone, RequestTimedOut, run_within
 from graph.errors import translate_result
 from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
 from graph.introspection import IntrospectionPolicy
+from graph.observability import RequestIds, install_metrics, start_tracing, stop_tracing
 from graph.over_http import BodyLimit, RequestRefused, ResponseFormat, read_request, refusal
 from graph.persisted import PersistedConfig, PersistedQueries
 from graph.quota import RATE_LIMITED, KeyLimits, retry_after_of
@@ -327,6 +328,8 @@ def create_app(
         app.state.tenants = tenants
         app.state.sources = tenants[DEFAULT_TENANT]  # health and readiness, and tests
         async with AsyncExitStack() as exits:
+            if settings.otel:  # here: in each worker, after its process started
+                exits.callback(stop_tracing, start_tracing())
             try:
                 await open_index(settings, tenants, exits, start_sync)
                 yield
@@ -361,6 +364,7 @@ def create_app(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s
     )
     install_cors(app, settings.cors)  # outside the body limit: preflights are answered first
+    app.add_middleware(RequestIds)  # outermost: every response, refusals too, has its id
     # Built per app, from the settings: the limits are part of the schema's validation rules.
     quota = KeyLimits.of(
         settings.auth.keys.values(), settings.key_requests_per_min, settings.key_cost_per_min
@@ -381,6 +385,8 @@ def create_app(
     )
     app.include_router(router, prefix="/graphql")
     mount_graphiql_assets(app)
+    if settings.metrics:
+        install_metrics(app)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_refusal(request: Request, exc: StarletteHTTPException) -> Response:

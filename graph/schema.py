@@ -35,6 +35,7 @@ from graph.inputs import SessionFilter
 from graph.introspection import EVERYONE, IntrospectionPolicy, SchemaDisclosure
 from graph.lookahead import DETAIL_FIELDS, selects_any
 from graph.mutations import Mutation
+from graph.observability import OperationObserved
 from graph.quota import KeyLimits
 from graph.settings import Settings
 from graph.types import Agent, Session
@@ -311,6 +312,7 @@ def build_schema(
         mutation=Mutation,
         types=[Session, Agent],
         extensions=[
+            OperationObserved,  # first: its time and span hold every other extension's work
             PartialErrors,
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: AddValidationRules(rules),

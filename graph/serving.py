@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -34,7 +35,9 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from graph.collector import settle
+from graph.observability import MULTIPROC_ENV, JsonLines
 from graph.settings import ConfigError, Settings, load_settings, read_workers
+from providers.telemetry import REQUEST_ID
 from providers.vendors import adapter_class
 
 if TYPE_CHECKING:
@@ -57,11 +60,34 @@ WORKER_APP = "graph.serving:worker_app"  # what each worker imports (uvicorn's f
 WORKERS_ENV = "SESSIONGRAPH_WORKERS"
 
 
+LOG_FORMAT_ENV = "SESSIONGRAPH_LOG_FORMAT"
+
+
 def configure_logging(*, worker: bool = False) -> None:
-    # A worker's lines carry its pid: several processes write to the same stream.
-    where = " [%(process)d]" if worker else ""
-    logging.basicConfig(level=logging.INFO, format=f"%(levelname)s %(name)s{where}: %(message)s")
+    """One format for the app's lines and uvicorn's (which then logs through the root: see
+    `serve`): JSON lines (graph/observability.py), or SESSIONGRAPH_LOG_FORMAT=text for a human
+    at a terminal. Read here, not from the settings: logging is set up before they are read,
+    so that their errors are logged alike. Either way a worker's lines carry its pid (several
+    processes write to one stream) and a request's lines its request id."""
+    chosen = os.environ.get(LOG_FORMAT_ENV, "json").strip().lower() or "json"
+    handler = logging.StreamHandler()
+    if chosen == "text":
+        where = " [%(process)d]" if worker else ""
+        handler.setFormatter(
+            logging.Formatter(f"%(levelname)s %(name)s{where} %(request_id)s: %(message)s")
+        )
+        handler.addFilter(_with_request_id)
+    else:
+        handler.setFormatter(JsonLines(process=worker))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per vendor call is noise
+    if chosen not in ("json", "text"):
+        log.warning("%s must be json or text, not %r: json it is", LOG_FORMAT_ENV, chosen[:20])
+
+
+def _with_request_id(record: logging.LogRecord) -> bool:
+    record.request_id = REQUEST_ID.get() or "-"
+    return True
 
 
 def worker_app() -> FastAPI:
@@ -113,7 +139,8 @@ def serve(host: str, port: int, log_level: str, workers: str | None = None) -> i
 
         app = create_app(settings)
         settle()
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        # log_config=None: uvicorn's loggers go through the root's handler (`configure_logging`)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
         return 0
     with _shared_by_workers(settings):
         config = uvicorn.Config(
@@ -122,6 +149,7 @@ def serve(host: str, port: int, log_level: str, workers: str | None = None) -> i
             host=host,
             port=port,
             log_level=log_level,
+            log_config=None,
             workers=settings.workers,
         )
         return run_workers(config)
@@ -170,6 +198,19 @@ class Supervisor(Multiprocess):
         self.signalled = True
         super().handle_term()
 
+    def keep_subprocess_alive(self) -> None:
+        """uvicorn's, and a dead worker's gauges leave the sum on /metrics (the breakers it
+        counted are gone with it); its counters stay, as Prometheus expects of counters."""
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        gone = before - {process.pid for process in self.processes}
+        if gone and os.environ.get(MULTIPROC_ENV):
+            from prometheus_client import multiprocess
+
+            for pid in gone:
+                if pid is not None:
+                    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
 
 @contextmanager
 def _shared_by_workers(settings: Settings) -> Iterator[None]:
@@ -199,8 +240,23 @@ def _shared_by_workers(settings: Settings) -> Iterator[None]:
             if settings.index_url is None:
                 folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="sessiongraph-"))
                 pinned["SESSIONGRAPH_INDEX_URL"] = f"sqlite:///{folder}/index.db"
+        pinned[MULTIPROC_ENV] = _metrics_folder(cleanup)
         cleanup.enter_context(_environment(pinned))
         yield
+
+
+def _metrics_folder(cleanup: ExitStack) -> str:
+    """Where the workers write their metrics (prometheus-client's multi-process mode, so that
+    /metrics on any worker sums them all): PROMETHEUS_MULTIPROC_DIR when set, emptied of a
+    previous run's files (their counters would add up), else a temporary folder."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if not given:
+        return cleanup.enter_context(tempfile.TemporaryDirectory(prefix="sessiongraph-metrics-"))
+    folder = Path(given)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return given
 
 
 @contextmanager

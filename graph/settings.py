@@ -108,6 +108,10 @@ class Settings:
     # Introspection and "Did you mean" (graph/introspection.py): None, the mode's default (on
     # in demo mode, off in live); True: on for requests with a key in live mode; False: off.
     introspection: bool | None = None
+    # Observability (graph/observability.py): GET /metrics (no key; no tenant data in it), and
+    # OpenTelemetry traces over OTLP (the exporter reads the standard OTEL_* variables).
+    metrics: bool = True
+    otel: bool = False
 
     @property
     def tenants(self) -> dict[str, Mapping[Provider, ProviderSettings]]:
@@ -227,6 +231,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             setting("persisted_queries", "apq"), setting("persisted_queries_path", "")
         ),
         introspection=_on_off(setting("introspection", ""), "SESSIONGRAPH_INTROSPECTION"),
+        # Empty (a TOML ""): the default, as for any setting.
+        metrics=_on_off(setting("metrics", "on"), "SESSIONGRAPH_METRICS") is not False,
+        otel=_on_off(setting("otel", "off"), "SESSIONGRAPH_OTEL") is True,
     )
 
 

@@ -42,6 +42,7 @@ from providers.budget import BackgroundPacing, background_calls
 from providers.clock import SYSTEM_CLOCK, Clock
 from providers.feed import FEED_PAGE_SIZE, FeedPosition
 from providers.records import SessionRecord
+from providers.telemetry import index_synced
 
 __all__ = ["ScopeSync", "SyncLimits", "Syncer"]
 
@@ -152,6 +153,9 @@ class ScopeSync:
                 raise
             except Exception as exc:
                 status = await self._failed(status, exc)
+        if status.synced_at is not None:  # the index's lag, on /metrics
+            key = self.key
+            index_synced(key.tenant, key.provider.value, key.scope, status.synced_at.timestamp())
         return status
 
     # --- full reads -----------------------------------------------------------------------------

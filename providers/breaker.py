@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from providers.clock import Clock
+from providers.telemetry import BREAKERS
 
 __all__ = ["BreakerPolicy", "BreakerState", "CircuitBreaker", "CircuitOpen", "Health", "Pass"]
 
@@ -87,6 +88,9 @@ class CircuitBreaker:
         self._probe_timeout_s = probe_timeout_s  # the longest a probe can take: its attempt's
         self._name = name  # for the log
         self._state = BreakerState.CLOSED
+        # This breaker's count in the gauge of breakers by state (moved on each change).
+        self._gauge = {state: BREAKERS.labels(name.lower(), state.value) for state in BreakerState}
+        self._gauge[self._state].inc()
         self._failures = 0
         self._since: datetime | None = None
         self._opened_at = 0.0  # monotonic
@@ -177,9 +181,22 @@ class CircuitBreaker:
             return
         over_for = self._clock.monotonic() - (self._opened_at + self.policy.cooldown_s)
         if over_for >= 0:
+            self._count_move(BreakerState.HALF_OPEN)
             self._state = BreakerState.HALF_OPEN
             self._since = self._clock.now() - timedelta(seconds=over_for)
 
     def _move(self, state: BreakerState) -> None:
+        self._count_move(state)
         self._state = state
         self._since = self._clock.now()
+
+    def _count_move(self, state: BreakerState) -> None:
+        if self._gauge:  # not retired
+            self._gauge[self._state].dec()
+            self._gauge[state].inc()
+
+    def retire(self) -> None:
+        """Its client is closed: no longer counted among the breakers (once)."""
+        if self._gauge:
+            self._gauge[self._state].dec()
+            self._gauge = {}

@@ -28,10 +28,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
@@ -63,6 +64,7 @@ from providers.ratelimit import TokenBucket, WaitTooLong
 from providers.records import Provider
 from providers.retries import RetryBudget, RetryPolicy
 from providers.settings import Secret
+from providers.telemetry import VendorMetrics, vendor_span
 
 __all__ = [
     "BreakerState",
@@ -79,6 +81,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("sessiongraph")
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 Params = Mapping[str, str | int | float | bool]
 
@@ -323,6 +328,7 @@ class VendorClient:
             clock, breaker, probe_timeout_s=deadline_s, name=provider.name
         )
         self._retry_budget = RetryBudget(self._retry, clock)
+        self._metrics = VendorMetrics(provider.value)
 
     def health(self) -> Health:
         """The breaker's view of this vendor and credential."""
@@ -375,6 +381,7 @@ class VendorClient:
         await self._send("DELETE", path, params, gone_is_done=True)
 
     async def aclose(self) -> None:
+        self._breaker.retire()
         await self.http.aclose()
 
     # --- one call: tries, each through breaker, bucket and deadline ---------------------------
@@ -409,6 +416,7 @@ class VendorClient:
                 else:
                     self._breaker.succeeded(admitted)  # a 4xx: the vendor is up and answering
                 raise outcome.error
+            self._metrics.retries.inc()
             await self.clock.sleep(wait)
             attempt += 1
 
@@ -453,13 +461,16 @@ class VendorClient:
             budget.count_call(self.provider.value)
         if first:
             self._retry_budget.record_call()  # calls sent fund retries; their retries do not
-        try:
-            async with asyncio.timeout(timeout):
-                response = await self.http.request(method, path, params)
-        except _LOW_LEVEL_ERRORS as exc:
-            return self._low_level_failure(exc)
-        if log.isEnabledFor(logging.DEBUG):  # the request log (httpx's own is silenced)
-            log.debug("%s %s %s: %d", self.provider.name, method, path, response.status_code)
+        started = time.perf_counter()  # real time, whatever the clock: what the call cost
+        with vendor_span(self.provider.value, method) as span:
+            try:
+                async with asyncio.timeout(timeout):
+                    response = await self.http.request(method, path, params)
+            except _LOW_LEVEL_ERRORS as exc:
+                meaning = next(m for kinds, m in _LOW_LEVEL if isinstance(exc, kinds))
+                self._called(meaning, started, span, method, path)
+                return self._low_level_failure(exc, meaning)
+            self._called(response.status_code, started, span, method, path)
         if response.is_success:
             return response
         retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -472,6 +483,17 @@ class VendorClient:
             retry_after=retry_after,
         )
 
+    def _called(
+        self, status: int | str, started: float, span: Span | None, method: str, path: str
+    ) -> None:
+        """Counts a request sent, and logs it at DEBUG: the request log (httpx's own is
+        silenced), each line with its request id (graph/observability.py)."""
+        self._metrics.called(status, time.perf_counter() - started)
+        if span is not None:
+            span.set_attribute("sessiongraph.status", status)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s: %s", self.provider.name, method, path, status)
+
     async def _take_token(self) -> None:
         if self._bucket is None:
             return
@@ -481,6 +503,7 @@ class VendorClient:
         try:
             wait = self._bucket.reserve(max_wait, keep)
         except WaitTooLong as refused:
+            self._metrics.refused.inc()
             raise UpstreamRateLimitedError(
                 f"{self.provider.name} was not asked: its rate limit"
                 f" ({self._bucket.per_minute} requests a minute) has no request free"
@@ -489,6 +512,7 @@ class VendorClient:
                 retry_after=round(refused.wait_s, 3),
             ) from None
         if wait > 0:
+            self._metrics.waited(wait)
             await self.clock.sleep(wait)
 
     def _time_left(self) -> float:
@@ -527,8 +551,7 @@ class VendorClient:
             return None
         return wait
 
-    def _low_level_failure(self, exc: BaseException) -> _Failure:
-        meaning = next(meaning for kinds, meaning in _LOW_LEVEL if isinstance(exc, kinds))
+    def _low_level_failure(self, exc: BaseException, meaning: str) -> _Failure:
         name, provider = self.provider.name, self.provider
         error: ProviderError
         if meaning == _TIMED_OUT:

@@ -15,12 +15,16 @@ from cachetools import TLRUCache, TTLCache
 
 from providers.clock import SYSTEM_CLOCK, Clock
 from providers.records import AgentRecord, SessionRecord, SessionRef, SessionStatus
+from providers.telemetry import CACHE_LOOKUPS
 
 __all__ = ["RecordCache"]
 
 # A recording URL is dropped this long before the vendor says it expires: a client needs a
 # moment to use it.
 URL_MARGIN_S = 60.0
+
+_SESSION_HIT, _SESSION_MISS = (CACHE_LOOKUPS.labels("session", o) for o in ("hit", "miss"))
+_AGENT_HIT, _AGENT_MISS = (CACHE_LOOKUPS.labels("agent", o) for o in ("hit", "miss"))
 
 
 class RecordCache:
@@ -54,7 +58,9 @@ class RecordCache:
         return now + ttl  # a ttl at or below zero: the entry is already expired, never served
 
     def session(self, scope: str, ref: SessionRef) -> SessionRecord | None:
-        return self.sessions.get((scope, ref.provider, ref.id, ref.agent_id))
+        found = self.sessions.get((scope, ref.provider, ref.id, ref.agent_id))
+        (_SESSION_MISS if found is None else _SESSION_HIT).inc()
+        return found
 
     def keep_session(self, scope: str, ref: SessionRef, record: SessionRecord) -> None:
         if record.status is SessionStatus.ACTIVE or record.details is None:
@@ -68,7 +74,9 @@ class RecordCache:
 
     def agent(self, scope: str, agent_id: str) -> tuple[bool, AgentRecord | None]:
         key = (scope, agent_id)
-        return (key in self.agents, self.agents.get(key))
+        known = key in self.agents
+        (_AGENT_HIT if known else _AGENT_MISS).inc()
+        return (known, self.agents.get(key))
 
     def keep_agent(self, scope: str, agent_id: str, record: AgentRecord | None) -> None:
         self.agents[(scope, agent_id)] = record

@@ -106,7 +106,8 @@ async def test_serve_runs_the_demo_app_on_the_given_address(
     assert main(["serve", "--host", "127.0.0.1", "--port", "8765", "--log-level", "debug"]) == 0
 
     [(app, options)] = served
-    assert options == {"host": "127.0.0.1", "port": 8765, "log_level": "debug"}
+    # log_config=None: uvicorn's lines go through the app's log format (graph/serving.py).
+    assert options == {"host": "127.0.0.1", "port": 8765, "log_level": "debug", "log_config": None}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:

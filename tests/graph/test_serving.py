@@ -68,7 +68,15 @@ def spied(clean_env: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     clean_env.setattr("graph.serving.uvicorn.run", lambda app, **kw: started.append({"single": kw}))
 
     def run_workers(config: uvicorn.Config) -> int:
-        started.append({"config": config, "env": dict(os.environ), "folders": _index_folder()})
+        metrics = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+        started.append(
+            {
+                "config": config,
+                "env": dict(os.environ),
+                "folders": _index_folder(),
+                "metrics_folder": metrics and sorted(p.name for p in Path(metrics).iterdir()),
+            }
+        )
         return 0
 
     clean_env.setattr(serving, "run_workers", run_workers)
@@ -114,7 +122,9 @@ def test_a_bad_worker_count_is_a_configuration_error_and_serves_nothing(
 
 def test_demo_mode_serves_one_process_by_default(spied: list[dict[str, Any]]) -> None:
     assert main(["serve", "--port", "8765"]) == 0
-    assert spied == [{"single": {"host": "127.0.0.1", "port": 8765, "log_level": "info"}}]
+    # log_config=None: uvicorn's lines go through the app's log format (graph/serving.py).
+    single = {"host": "127.0.0.1", "port": 8765, "log_level": "info", "log_config": None}
+    assert spied == [{"single": single}]
 
 
 def test_live_mode_runs_auto_workers_by_default_at_most_eight(
@@ -338,3 +348,25 @@ def test_a_served_process_collects_rarely_and_never_rescans_what_it_built(
     [(thresholds, frozen)] = seen
     assert thresholds[0] >= 10_000
     assert frozen > 10_000  # the imported modules and the app: traversed no more
+
+
+def test_workers_write_their_metrics_to_one_temporary_folder(spied: list[dict[str, Any]]) -> None:
+    assert main(["serve", "--port", "0", "--workers", "2"]) == 0
+    [run] = spied
+    folder = run["env"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert run["metrics_folder"] == []  # there, empty, while the workers run
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    assert not Path(folder).exists()  # gone with the server
+
+
+def test_an_operators_metrics_folder_is_kept_and_emptied_of_a_previous_run(
+    spied: list[dict[str, Any]], clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "counter_4242.db").write_bytes(b"old run")
+    (tmp_path / "notes.txt").write_text("the operator's")
+    clean_env.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert main(["serve", "--port", "0", "--workers", "2"]) == 0
+    [run] = spied
+    assert run["env"]["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)
+    assert run["metrics_folder"] == ["notes.txt"]
+    assert (tmp_path / "notes.txt").exists()
