@@ -67,6 +67,8 @@ function SessionView(props: { session: SessionDetail_session$key }) {
   );
 }
 
+// `node` is any Node: relay-compiler 21 wants the Session-only spread under an @alias, which
+// the generated type makes a nullable `session` property (null when the id is not a Session).
 export default function SessionDetail(props: { id: string }) {
   const data = useLazyLoadQuery<SessionDetailQuery>(
     graphql`
@@ -80,7 +82,6 @@ export default function SessionDetail(props: { id: string }) {
     `,
     { id: props.id },
   );
-  // `node` may be any Node: the aliased inline fragment is non-null only when it is a Session.
   const session = data.node?.session;
   return session ? <SessionView session={session} /> : <p>No such session.</p>;
 }
