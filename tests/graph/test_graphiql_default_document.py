@@ -32,6 +32,8 @@ def test_the_document_opens_with_what_a_newcomer_needs() -> None:
     assert all(line.startswith("#") or not line for line in header.splitlines())
     assert "sessiongraph" in header
     assert "Demo mode" in header and "simulated" in header
+    # Readable without scrolling sideways in GraphiQL's editor beside the result pane.
+    assert max(len(line) for line in text.splitlines()) <= 62
     assert '{"Authorization": "Bearer <your key>"}' in header and "Headers tab" in header
 
 
