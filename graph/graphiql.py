@@ -15,7 +15,7 @@ with no network it stays blank. So ``graph/static/graphiql/`` holds:
 current assets); :func:`mount_graphiql_assets` serves the assets at ``/graphiql-assets``,
 cached for a year as immutable (a new build is a new name), in the best coding the client
 accepts. Strawberry 0.341's ``GraphQLRouter.render_graphql_ide`` returns
-``HTMLResponse(self.graphql_ide_html)``; we override it to add the headers.
+``HTMLResponse(self.graphql_ide_html)``: we override it for our page and its headers.
 
 Usage::
 
@@ -145,10 +145,8 @@ def _asset_files() -> dict[str, Encoded]:
     for asset in graphiql_assets().values():
         path = ASSETS_DIR / asset.file
         codings = {"identity": path.read_bytes()}
-        for coding, suffix in _CODINGS:
-            compressed = path.with_name(path.name + suffix)
-            if compressed.exists():
-                codings[coding] = compressed.read_bytes()
+        for coding, suffix in _CODINGS:  # the build writes both, always
+            codings[coding] = path.with_name(path.name + suffix).read_bytes()
         served[asset.file] = Encoded(_MEDIA_TYPES[path.suffix], codings)
     return served
 
@@ -204,12 +202,6 @@ class OfflineGraphQLRouter(GraphQLRouter[Context, RootValue]):
     network anyway) keep Strawberry's pages. Remember to call :func:`mount_graphiql_assets`
     on the app, or the page will load but its scripts will 404.
     """
-
-    @property
-    def graphql_ide_html(self) -> str:
-        if self.graphql_ide == "graphiql":
-            return offline_graphiql_html()
-        return super().graphql_ide_html
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         if self.graphql_ide != "graphiql":
