@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Final
 
 from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, Response
 from strawberry.fastapi import GraphQLRouter
 from strawberry.fastapi.context import CustomContext
@@ -181,8 +182,8 @@ def _page() -> tuple[Encoded, str]:
 
 async def _serve_asset(request: Request) -> Response:
     encoded = _asset_files().get(request.path_params["name"])
-    if encoded is None:
-        return Response("Not Found", status_code=404, media_type="text/plain")
+    if encoded is None:  # the app's own 404, as for any unknown path
+        raise HTTPException(status_code=404)
     status, body, headers = negotiate(request, encoded, IMMUTABLE)
     return Response(body, status, headers, media_type=encoded.media_type)
 
