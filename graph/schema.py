@@ -1,12 +1,14 @@
-"""The schema: Query, the validation limits and caches, error translation."""
+"""The schema: Query, the validation limits and caches, error translation; a Federation 2
+subgraph (graph/federation.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import strawberry
 from graphql import GraphQLError
@@ -18,6 +20,7 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
 )
+from strawberry.federation.schema import FederationAny
 from strawberry.types import ExecutionContext, Info
 
 from graph.audit import AUDIT_DESCRIPTION, AuditRecord, resolve_audit_records
@@ -31,6 +34,7 @@ from graph.cost import cost_extensions
 from graph.enums import BreakerState, IndexState, Provider, ProviderMode, SessionOrder
 from graph.errors import PartialErrors, is_expected
 from graph.fastpath import FastExecutionContext
+from graph.federation import FEDERATION_VERSION, representation_ids, self_contained
 from graph.inputs import SessionFilter
 from graph.introspection import EVERYONE, IntrospectionPolicy, SchemaDisclosure
 from graph.lookahead import DETAIL_FIELDS, selects_any
@@ -175,6 +179,27 @@ async def _node(info: Ctx, global_id: str, details: bool = True) -> Session | Ag
     raise UserInputError(f"{global_id[:60]!r} is not an id of this API")
 
 
+async def _nodes(info: Ctx, ids: Sequence[str]) -> list[Session | Agent | None]:
+    """`nodes` and `_entities`: every id loaded at once, so each vendor gets one batch."""
+    details = selects_any(info, DETAIL_FIELDS)
+    # Gathered, so every load is queued before the loaders dispatch: one batch per vendor.
+    found = await asyncio.gather(
+        *(_node(info, global_id, details) for global_id in ids), return_exceptions=True
+    )
+    nodes: list[Session | Agent | None] = []
+    for item in found:
+        if isinstance(item, ProviderError) and item.provider is not None:
+            # One vendor failing costs only its own nodes: null, with one error per
+            # failed vendor call (a failed batch gives each of its ids the same error).
+            info.context.report_detail_failure(info, item, item.provider)
+            nodes.append(None)
+        elif isinstance(item, BaseException):
+            raise item
+        else:
+            nodes.append(item)
+    return nodes
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="Any object by its `id`; null when it does not exist.")
@@ -185,23 +210,17 @@ class Query:
     async def nodes(self, info: Ctx, ids: list[strawberry.ID]) -> list[relay.Node | None]:
         if len(ids) > 100:
             raise UserInputError("`ids`: at most 100 at once")
-        details = selects_any(info, DETAIL_FIELDS)
-        # Gathered, so every load is queued before the loaders dispatch: one batch per vendor.
-        found = await asyncio.gather(
-            *(_node(info, global_id, details) for global_id in ids), return_exceptions=True
-        )
-        nodes: list[relay.Node | None] = []
-        for item in found:
-            if isinstance(item, ProviderError) and item.provider is not None:
-                # One vendor failing costs only its own nodes: null, with one error per
-                # failed vendor call (a failed batch gives each of its ids the same error).
-                info.context.report_detail_failure(info, item, item.provider)
-                nodes.append(None)
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                nodes.append(item)
-        return nodes
+        return list(await _nodes(info, ids))
+
+    @strawberry.field(
+        name="_entities",
+        description="Federation: the entities a router holds references to (`__typename` "
+        "and `id`), in order; null for those that do not exist. Loaded as `nodes` loads them.",
+    )
+    async def entities(
+        self, info: Ctx, representations: list[FederationAny]
+    ) -> list[Annotated[Agent | Session, strawberry.union("_Entity")] | None]:
+        return await _nodes(info, representation_ids(representations))
 
     @strawberry.field(description="One session by its `id`; null when it does not exist.")
     async def session(self, info: Ctx, id: strawberry.ID) -> Session | None:
@@ -270,7 +289,7 @@ class Query:
         return await resolve_audit_records(info, first, after)
 
 
-class SessionGraphSchema(strawberry.Schema):
+class SessionGraphSchema(strawberry.federation.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -286,6 +305,11 @@ class SessionGraphSchema(strawberry.Schema):
                     log.warning("vendor failure: %s%s", error.message, detail)
                 continue
             log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+
+    def as_str(self) -> str:
+        """The SDL of `schema.graphql`: the subgraph's (`_service { sdl }`) with the federation
+        directives' definitions, for tools that know no federation (graph/federation.py)."""
+        return self_contained(super().as_str(), self._schema)
 
 
 def build_schema(
@@ -322,6 +346,7 @@ def build_schema(
             *cost_extensions(max_cost, quota),
         ],
         execution_context_class=FastExecutionContext if fast_execution else None,
+        federation_version=FEDERATION_VERSION,
     )
 
 

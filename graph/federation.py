@@ -1,0 +1,105 @@
+"""sessiongraph as an Apollo Federation 2 subgraph.
+
+`Session` and `Agent` are entities keyed by their Relay id (`@key(fields: "id")`): a router
+(Apollo Router, Hive Gateway, Cosmo) that holds a reference to one asks `Query._entities`, which
+loads them as `nodes` does (one batch per vendor, the same errors), and reads this subgraph's
+SDL from `Query._service { sdl }` (Strawberry's federation schema prints it).
+
+The SDL a router reads imports the federation directives by `@link` and, as the spec wants,
+does not define them; `schema.graphql` is read by tools that know no federation (graphql-core's
+`build_schema`, relay-compiler), so `self_contained` appends those definitions to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from graphql import (
+    GraphQLSchema,
+    is_specified_directive,
+    is_specified_scalar_type,
+    parse,
+    print_directive,
+    print_type,
+)
+from graphql.language import DirectiveDefinitionNode, TypeDefinitionNode
+from strawberry import relay
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
+
+from providers.errors import UserInputError
+
+__all__ = [
+    "ENTITY_KEY",
+    "FEDERATION_VERSION",
+    "MAX_REPRESENTATIONS",
+    "representation_ids",
+    "self_contained",
+]
+
+# The lowest version with everything used here (`@key` with `resolvable`): every router that
+# speaks Federation 2 composes it. A directive of a later version makes the schema refuse to
+# build (Strawberry checks), so raising it is a deliberate change.
+FEDERATION_VERSION: Final = "2.0"
+# The key of both entities: the Relay id, which already holds what a refetch needs.
+ENTITY_KEY = Key(fields=FieldSet("id"))
+# As many as `nodes` takes ids: a router sends one `_entities` call per subgraph and plan step,
+# batching every reference of that step.
+MAX_REPRESENTATIONS = 100
+_ENTITIES = ("Session", "Agent")
+
+
+def representation_ids(representations: Sequence[object]) -> list[str]:
+    """The ids of the representations, each checked before any vendor call: an object with
+    `__typename` Session or Agent and a string `id` of that type (whether the id is one of this
+    API is `node`'s check, made when it loads). BAD_USER_INPUT otherwise, for the whole field,
+    as `nodes` refuses a malformed id."""
+    if len(representations) > MAX_REPRESENTATIONS:
+        raise UserInputError(f"`representations`: at most {MAX_REPRESENTATIONS} at once")
+    ids: list[str] = []
+    for index, representation in enumerate(representations):
+        where = f"`representations[{index}]`"
+        if not isinstance(representation, dict):
+            raise UserInputError(f"{where}: an object with `__typename` and `id`")
+        typename, global_id = representation.get("__typename"), representation.get("id")
+        if typename not in _ENTITIES:
+            raise UserInputError(f"{where}: `__typename` is Session or Agent")
+        if not isinstance(global_id, str):
+            raise UserInputError(f"{where}: `id` is a string")
+        if _type_name(global_id) not in (typename, None):
+            raise UserInputError(f"{where}: that id is not a {typename} id")
+        ids.append(global_id)
+    return ids
+
+
+def _type_name(global_id: str) -> str | None:
+    """The type an id names; None when it does not parse (`node` refuses it then)."""
+    try:
+        return relay.GlobalID.from_id(global_id).type_name
+    except Exception:
+        return None
+
+
+def self_contained(printed: str, schema: GraphQLSchema) -> str:
+    """`printed` (Strawberry's SDL of `schema`) with the definitions it leaves out: the
+    directives it applies but does not define (`@link`, `@key`) and the types only their
+    arguments use (`_FieldSet`, `link__Purpose`, `link__Import`), in name order."""
+    document = parse(printed)
+    defined = {
+        node.name.value
+        for node in document.definitions
+        if isinstance(node, TypeDefinitionNode | DirectiveDefinitionNode)
+    }
+    missing = [
+        print_directive(directive)
+        for directive in sorted(schema.directives, key=lambda d: d.name)
+        if not is_specified_directive(directive) and directive.name not in defined
+    ]
+    missing += [
+        print_type(named)
+        for name, named in sorted(schema.type_map.items())
+        if not name.startswith("__") and not is_specified_scalar_type(named)
+        if name not in defined
+    ]
+    return "\n\n".join([printed, *missing])
