@@ -8,7 +8,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Protocol
+from typing import Protocol
 
 import strawberry
 from graphql import GraphQLError
@@ -212,16 +212,6 @@ class Query:
             raise UserInputError("`ids`: at most 100 at once")
         return list(await _nodes(info, ids))
 
-    @strawberry.field(
-        name="_entities",
-        description="Federation: the entities a router holds references to (`__typename` "
-        "and `id`), in order; null for those that do not exist. Loaded as `nodes` loads them.",
-    )
-    async def entities(
-        self, info: Ctx, representations: list[FederationAny]
-    ) -> list[Annotated[Agent | Session, strawberry.union("_Entity")] | None]:
-        return await _nodes(info, representation_ids(representations))
-
     @strawberry.field(description="One session by its `id`; null when it does not exist.")
     async def session(self, info: Ctx, id: strawberry.ID) -> Session | None:
         node = await _node(info, id, selects_any(info, DETAIL_FIELDS))
@@ -305,6 +295,14 @@ class SessionGraphSchema(strawberry.federation.Schema):
                     log.warning("vendor failure: %s%s", error.message, detail)
                 continue
             log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+
+    # Strawberry's federation schema adds `_entities` with this resolver: references are
+    # loaded as `nodes` loads ids. Async, where the base's is sync (it resolves each
+    # reference on its own), hence the ignore.
+    async def entities_resolver(  # type: ignore[override]
+        self, info: Ctx, representations: list[FederationAny]
+    ) -> list[Session | Agent | None]:
+        return await _nodes(info, representation_ids(representations))
 
     def as_str(self) -> str:
         """The SDL of `schema.graphql`: the subgraph's (`_service { sdl }`) with the federation
