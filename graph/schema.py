@@ -159,32 +159,48 @@ class ProviderIndex:
         )
 
 
-async def _node(info: Ctx, global_id: str, details: bool = True) -> Session | Agent | None:
-    audience = info.context.audience
+_NodeRef = records.SessionRef | tuple[records.Provider, str]  # a session, or an agent
+
+
+def _node_ref(info: Ctx, global_id: str) -> _NodeRef:
+    """What the id names, checked (BAD_USER_INPUT) before any vendor call."""
+    tag = info.context.audience.tag
     try:
         parsed = relay.GlobalID.from_id(global_id)
     except Exception:
         raise UserInputError(f"{global_id[:60]!r} is not an id of this API") from None
     if parsed.type_name == "Session":
-        ref = parse_session_node_id(parsed.node_id, audience.tag)
-        loaders = info.context.loaders
-        record = await (loaders.session(ref) if details else loaders.summary(ref))
-        return Session.make(record, audience) if record is not None else None
+        return parse_session_node_id(parsed.node_id, tag)
     if parsed.type_name == "Agent":
-        provider, agent_id = parse_agent_node_id(parsed.node_id, audience.tag)
-        agent = await info.context.loaders.agent(provider, agent_id)
-        if agent is None:
-            return None
-        return Agent.make(provider, agent_id, record=agent, tag=audience.tag)
+        return parse_agent_node_id(parsed.node_id, tag)
     raise UserInputError(f"{global_id[:60]!r} is not an id of this API")
 
 
+async def _load(info: Ctx, ref: _NodeRef, details: bool) -> Session | Agent | None:
+    audience = info.context.audience
+    loaders = info.context.loaders
+    if isinstance(ref, records.SessionRef):
+        record = await (loaders.session(ref) if details else loaders.summary(ref))
+        return Session.make(record, audience) if record is not None else None
+    provider, agent_id = ref
+    agent = await loaders.agent(provider, agent_id)
+    if agent is None:
+        return None
+    return Agent.make(provider, agent_id, record=agent, tag=audience.tag)
+
+
+async def _node(info: Ctx, global_id: str, details: bool = True) -> Session | Agent | None:
+    return await _load(info, _node_ref(info, global_id), details)
+
+
 async def _nodes(info: Ctx, ids: Sequence[str]) -> list[Session | Agent | None]:
-    """`nodes` and `_entities`: every id loaded at once, so each vendor gets one batch."""
+    """`nodes` and `_entities`: every id checked first (one malformed id refuses the field
+    before any vendor call), then all loaded at once, so each vendor gets one batch."""
+    refs = [_node_ref(info, global_id) for global_id in ids]
     details = selects_any(info, DETAIL_FIELDS)
     # Gathered, so every load is queued before the loaders dispatch: one batch per vendor.
     found = await asyncio.gather(
-        *(_node(info, global_id, details) for global_id in ids), return_exceptions=True
+        *(_load(info, ref, details) for ref in refs), return_exceptions=True
     )
     nodes: list[Session | Agent | None] = []
     for item in found:
