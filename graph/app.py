@@ -359,7 +359,11 @@ def create_app(
         built.refused = refused
         return built
 
-    app = FastAPI(title="sessiongraph", lifespan=lifespan)
+    # No /docs, /redoc or /openapi.json: this is a GraphQL API (GraphiQL at /graphql is its
+    # explorer), and FastAPI's pages load their scripts from a CDN, blank offline.
+    app = FastAPI(
+        title="sessiongraph", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s
     )

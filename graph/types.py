@@ -106,8 +106,16 @@ class Parameter:
     description="A call recording. The URL may be presigned: use it before `expiresAt`."
 )
 class Recording:
-    url: str
-    expires_at: datetime | None
+    # Vonage's own documentation shows `audio_url` as a path with no host and does not name the
+    # host; guessing one would give a wrong link, so the value is passed through and said so.
+    url: str = strawberry.field(
+        description="Where the recording is. Samsara: an absolute, presigned URL (see "
+        "`expiresAt`). Vonage: `channel_data.audio_url` exactly as Vonage gives it, a path "
+        "relative to Vonage's media host (Vonage documents the path, not the host)."
+    )
+    expires_at: datetime | None = strawberry.field(
+        description="When a presigned `url` stops working; null when the vendor gives no expiry."
+    )
 
 
 @strawberry.type(description="An AI agent on one vendor.", directives=[ENTITY_KEY])
@@ -170,7 +178,10 @@ class Agent(relay.Node):
             self.record = await info.context.loaders.agent(self.provider, self.provider_agent_id)
         return self.record
 
-    @strawberry.field
+    @strawberry.field(
+        description="The agent's display name; null when the vendor has none: StateSet Voice "
+        "names an agent only by its key (`providerAgentId`) and has no agent endpoint."
+    )
     async def name(self, info: Info[RequestContext, None]) -> str | None:
         if self.known_name is not None:
             return self.known_name
