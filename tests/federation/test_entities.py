@@ -17,6 +17,7 @@ from graphql import build_schema
 from providers.records import Provider
 from resolvers.principal import Role
 from tests.conftest import Gateway, running_gateway
+from tests.graph import test_introspection as introspection
 from tests.graph.test_fastpath import _same, gateway_pair
 from tests.graph.test_redaction import LOCAL_PART, PSEUDONYM
 from tests.graph.test_redaction import gateway as redaction_gateway
@@ -67,6 +68,18 @@ async def test_the_sdl_declares_both_entities_keyed_by_their_id(gateway: Gateway
     assert re.search(r'type Agent implements Node @key\(fields: "id"', sdl)
     # As a router reads it: the federation directives are imported, not defined.
     assert "directive @key" not in sdl
+
+
+async def test_the_sdl_is_shown_to_whom_introspection_is() -> None:
+    sdl = {"query": "{ _service { sdl } }"}
+    (shown,) = await introspection.ask(introspection.live("on"), sdl)
+    assert shown.json()["data"]["_service"]["sdl"].startswith("schema @link(")
+    for settings in (introspection.live(), introspection.live("on", auth=False)):
+        (refused,) = await introspection.ask(settings, sdl)
+        assert refused.json()["data"] is None
+        (error,) = refused.json()["errors"]
+        assert error["extensions"] == {"code": "INTROSPECTION_DISABLED"}
+        assert "`_service`" in error["message"]
 
 
 def test_the_checked_in_schema_defines_the_directives_it_applies() -> None:

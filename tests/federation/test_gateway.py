@@ -1,14 +1,17 @@
 """sessiongraph as a Federation 2 subgraph behind a real router, as real processes on loopback.
 
-sessiongraph (`serve`, demo mode) and a second subgraph (tests/federation/reviews.py, which
-extends `Session` by its key `id` with `reviewNote`) serve on free ports; their SDLs, read from
-`_service { sdl }`, are composed by The Guild's composition library (npm/compose.mjs) and the
-supergraph is served by Hive Gateway (`hive-gateway supergraph`), both from npm at the versions
-npm/package-lock.json pins (`npm ci` when node_modules is missing or differs). Queries through
-the gateway must answer what each subgraph answers: sessiongraph's fields as sessiongraph
-answers them directly, `reviewNote` by the rule stated here, which only the ids sessiongraph
-gave can satisfy (the gateway asked the reviews subgraph's `_entities`), and sessiongraph's
-fields on references the reviews subgraph returned (the gateway asked our `_entities`).
+sessiongraph (`serve`, demo mode, with an API key) and a second subgraph
+(tests/federation/reviews.py, which extends `Session` by its key `id` with `reviewNote`) serve
+on free ports; their SDLs, read from `_service { sdl }`, are composed by The Guild's composition
+library (npm/compose.mjs) and the supergraph is served by Hive Gateway (`hive-gateway
+supergraph`), both from npm at the versions npm/package-lock.json pins (`npm ci` when
+node_modules is missing or differs). Queries through the gateway must answer what each subgraph
+answers: sessiongraph's fields as sessiongraph answers them directly, `reviewNote` by the rule
+stated here, which only the ids sessiongraph gave can satisfy (the gateway asked the reviews
+subgraph's `_entities`), and sessiongraph's fields on references the reviews subgraph returned
+(the gateway asked our `_entities`). The gateway forwards the client's Authorization header
+(npm/gateway.config.mjs): with the key the client's query is answered, without it sessiongraph
+refuses the gateway's fetch.
 
 Needs Node.js 20+ and npm (fails, saying so, without them). Every process is stopped at the
 end, on failure too; every wait has a deadline.
@@ -38,6 +41,8 @@ from tests.federation.reviews import REVIEWED_ENV
 
 ROOT = Path(__file__).parents[2]
 NPM_DIR = Path(__file__).with_name("npm")
+KEY = "sg_federation_test_key_0123456789"  # sessiongraph's only key: every request needs it
+BEARER = {"Authorization": f"Bearer {KEY}"}
 STARTUP_S = 60  # each server's deadline to answer
 REQUEST_S = 30
 
@@ -62,15 +67,20 @@ class Federation:
     reviewed: list[str]  # the ids the reviews subgraph references
 
 
-def post(url: str, query: str, **variables: Any) -> dict[str, Any]:
-    response = httpx.post(url, json={"query": query, "variables": variables}, timeout=REQUEST_S)
+def post(url: str, query: str, key: bool = True, **variables: Any) -> dict[str, Any]:
+    response = httpx.post(
+        url,
+        json={"query": query, "variables": variables},
+        headers=BEARER if key else {},
+        timeout=REQUEST_S,
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
-def data(url: str, query: str, **variables: Any) -> dict[str, Any]:
-    body = post(url, query, **variables)
+def data(url: str, query: str, key: bool = True, **variables: Any) -> dict[str, Any]:
+    body = post(url, query, key, **variables)
     assert "errors" not in body, body["errors"]
     answer: dict[str, Any] = body["data"]
     return answer
@@ -131,7 +141,11 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         ours = children.start(
             "sessiongraph",
             [*serve, "--port", str(ports["sessiongraph"]), "--log-level", "warning"],
-            python_env(SESSIONGRAPH_DEMO_SIZE="40", SESSIONGRAPH_INDEX_URL="off"),
+            python_env(
+                SESSIONGRAPH_DEMO_SIZE="40",
+                SESSIONGRAPH_INDEX_URL="off",
+                SESSIONGRAPH_API_KEY=KEY,
+            ),
         )
         wait_for_http(f"{urls['sessiongraph']}/healthz", ours, STARTUP_S, ok_below=300)
         sessiongraph = f"{urls['sessiongraph']}/graphql"
@@ -162,6 +176,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
                 str(hive),
                 "supergraph",
                 str(supergraph),
+                *("--config-path", str(NPM_DIR / "gateway.config.mjs")),
                 *("--host", "127.0.0.1", "--port", str(ports["gateway"])),
             ],
             {**os.environ, "NODE_ENV": "production"},
@@ -195,3 +210,16 @@ def test_the_gateway_resolves_references_to_sessions_through_our_entities(
     expected = [{**node, "reviewNote": expected_note(node["id"])} for node in direct]
     assert through == expected
     assert all(node["provider"] and node["startedAt"] for node in through)
+
+
+def test_the_gateway_forwards_the_clients_key_and_sessiongraph_refuses_a_fetch_without_one(
+    federation: Federation,
+) -> None:
+    assert httpx.post(federation.sessiongraph, json={"query": "{ __typename }"}).status_code == 401
+    refused = post(federation.gateway, PAGE % "reviewNote", key=False)
+    assert refused.get("data") is None, refused
+    assert refused["errors"]
+    # The reviews subgraph asks for no key: its own root field still answers without one.
+    notes = data(federation.gateway, "{ reviewedSessions { reviewNote } }", key=False)
+    expected = [{"reviewNote": expected_note(i)} for i in federation.reviewed]
+    assert notes["reviewedSessions"] == expected
