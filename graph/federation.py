@@ -7,7 +7,8 @@ SDL from `Query._service { sdl }` (Strawberry's federation schema prints it).
 
 The SDL a router reads imports the federation directives by `@link` and, as the spec wants,
 does not define them; `schema.graphql` is read by tools that know no federation (graphql-core's
-`build_schema`, relay-compiler), so `self_contained` appends those definitions to it.
+`build_schema`, relay-compiler), so `self_contained` appends those definitions to it, as the
+specs write them (routers check them, and compose that file too).
 """
 
 from __future__ import annotations
@@ -15,15 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from graphql import (
-    GraphQLSchema,
-    is_specified_directive,
-    is_specified_scalar_type,
-    parse,
-    print_directive,
-    print_type,
-)
-from graphql.language import DirectiveDefinitionNode, TypeDefinitionNode
+from graphql import specified_directives
+from graphql.language import DirectiveDefinitionNode, DirectiveNode, Visitor, parse, visit
 from strawberry import relay
 from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
@@ -48,6 +42,20 @@ ENTITY_KEY = Key(fields=FieldSet("id"))
 # batching every reference of that step.
 MAX_REPRESENTATIONS = 100
 _ENTITIES = ("Session", "Agent")
+# The definitions `@link` imports, as Federation v2.0 (`@key`) and link v1.0 (`@link`) write
+# them; a type the link does not import by name is `federation__…` (Apollo's composition
+# refuses `@key` on Federation 1's `_FieldSet`, the type Strawberry's own schema uses).
+_SPEC_DEFINITIONS = {
+    "key": (
+        "directive @key(fields: federation__FieldSet!, resolvable: Boolean = true) "
+        "repeatable on OBJECT | INTERFACE\n\nscalar federation__FieldSet"
+    ),
+    "link": (
+        "directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) "
+        "repeatable on SCHEMA\n\nscalar link__Import\n\n"
+        "enum link__Purpose {\n  SECURITY\n  EXECUTION\n}"
+    ),
+}
 
 
 def representation_ids(representations: Sequence[object]) -> list[str]:
@@ -81,25 +89,25 @@ def _type_name(global_id: str) -> str | None:
         return None
 
 
-def self_contained(printed: str, schema: GraphQLSchema) -> str:
-    """`printed` (Strawberry's SDL of `schema`) with the definitions it leaves out: the
-    directives it applies but does not define (`@link`, `@key`) and the types only their
-    arguments use (`_FieldSet`, `link__Purpose`, `link__Import`), in name order."""
+def self_contained(printed: str) -> str:
+    """`printed` (Strawberry's SDL) with the definitions of the directives it applies but does
+    not define, as their specs write them. A directive without one here is an error: its
+    spec's definition belongs in `_SPEC_DEFINITIONS` (a router checks it against the spec)."""
     document = parse(printed)
     defined = {
         node.name.value
         for node in document.definitions
-        if isinstance(node, TypeDefinitionNode | DirectiveDefinitionNode)
+        if isinstance(node, DirectiveDefinitionNode)
     }
-    missing = [
-        print_directive(directive)
-        for directive in sorted(schema.directives, key=lambda d: d.name)
-        if not is_specified_directive(directive) and directive.name not in defined
-    ]
-    missing += [
-        print_type(named)
-        for name, named in sorted(schema.type_map.items())
-        if not name.startswith("__") and not is_specified_scalar_type(named)
-        if name not in defined
-    ]
-    return "\n\n".join([printed, *missing])
+    applied: set[str] = set()
+
+    class Applied(Visitor):
+        def enter_directive(self, node: DirectiveNode, *_args: object) -> None:
+            applied.add(node.name.value)
+
+    visit(document, Applied())
+    missing = sorted(applied - defined - {d.name for d in specified_directives})
+    unknown = [name for name in missing if name not in _SPEC_DEFINITIONS]
+    if unknown:
+        raise ValueError(f"graph/federation.py: add the spec's definition of @{unknown[0]}")
+    return "\n\n".join([printed, *(_SPEC_DEFINITIONS[name] for name in missing)])

@@ -323,7 +323,7 @@ class SessionGraphSchema(strawberry.federation.Schema):
     def as_str(self) -> str:
         """The SDL of `schema.graphql`: the subgraph's (`_service { sdl }`) with the federation
         directives' definitions, for tools that know no federation (graph/federation.py)."""
-        return self_contained(super().as_str(), self._schema)
+        return self_contained(super().as_str())
 
 
 def build_schema(

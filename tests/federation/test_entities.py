@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from graphql import build_schema
 
+from graph.federation import self_contained
 from providers.records import Provider
 from resolvers.principal import Role
 from tests.conftest import Gateway, running_gateway
@@ -88,6 +89,12 @@ def test_the_checked_in_schema_defines_the_directives_it_applies() -> None:
     assert built.get_directive("key") is not None and built.get_directive("link") is not None
     assert text.startswith('schema @link(url: "https://specs.apollo.dev/federation/v2.0"')
     assert built.get_type("_Entity") is not None
+
+
+def test_a_directive_without_its_specs_definition_is_an_error() -> None:
+    with pytest.raises(ValueError, match="definition of @shareable"):
+        self_contained("type Query @shareable { a: Int }")
+    assert self_contained("type Query { a: Int }") == "type Query { a: Int }"
 
 
 # --- batched as `nodes` ----------------------------------------------------------------------

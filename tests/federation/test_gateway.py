@@ -41,6 +41,7 @@ from tests.federation.reviews import REVIEWED_ENV
 
 ROOT = Path(__file__).parents[2]
 NPM_DIR = Path(__file__).with_name("npm")
+SCHEMA_FILE = ROOT / "schema.graphql"
 KEY = "sg_federation_test_key_0123456789"  # sessiongraph's only key: every request needs it
 BEARER = {"Authorization": f"Bearer {KEY}"}
 STARTUP_S = 60  # each server's deadline to answer
@@ -65,6 +66,8 @@ class Federation:
     reviews: str
     gateway: str
     reviewed: list[str]  # the ids the reviews subgraph references
+    reviews_sdl: str
+    work: Path
 
 
 def post(url: str, query: str, key: bool = True, **variables: Any) -> dict[str, Any]:
@@ -185,7 +188,14 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
             wait_for_http(f"{urls['gateway']}/healthcheck", gateway, STARTUP_S, ok_below=300)
         except (RuntimeError, TimeoutError) as error:
             pytest.fail(f"Hive Gateway did not start: {error}\n{children.log_tail('gateway')}")
-        yield Federation(sessiongraph, reviews, f"{urls['gateway']}/graphql", reviewed)
+        yield Federation(
+            sessiongraph,
+            reviews,
+            f"{urls['gateway']}/graphql",
+            reviewed,
+            subgraphs[1]["sdl"],
+            work,
+        )
 
 
 def test_each_subgraph_answers_its_own_fields_through_the_gateway(
@@ -223,3 +233,15 @@ def test_the_gateway_forwards_the_clients_key_and_sessiongraph_refuses_a_fetch_w
     notes = data(federation.gateway, "{ reviewedSessions { reviewNote } }", key=False)
     expected = [{"reviewNote": expected_note(i)} for i in federation.reviewed]
     assert notes["reviewedSessions"] == expected
+
+
+def test_the_checked_in_schema_composes_as_the_served_sdl_does(federation: Federation) -> None:
+    """schema.graphql (the SDL plus the federation directives' definitions, for tools that
+    know no federation) is what a composer reads where `_service` is not shown."""
+    output = federation.work / "from-file.graphql"
+    subgraphs = [
+        {"name": "sessiongraph", "url": federation.sessiongraph, "sdl": SCHEMA_FILE.read_text()},
+        {"name": "reviews", "url": federation.reviews, "sdl": federation.reviews_sdl},
+    ]
+    compose(subgraphs, output)
+    assert output.read_text() == (federation.work / "supergraph.graphql").read_text()
