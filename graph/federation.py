@@ -76,7 +76,7 @@ def representation_ids(representations: Sequence[object]) -> list[str]:
         if not isinstance(global_id, str):
             raise UserInputError(f"{where}: `id` is a string")
         if _type_name(global_id) not in (typename, None):
-            raise UserInputError(f"{where}: that id is not a {typename} id")
+            raise UserInputError(f"{where}: that id is not one of type {typename}")
         ids.append(global_id)
     return ids
 

@@ -206,11 +206,10 @@ async def test_a_reference_under_the_other_types_name_is_refused(gateway: Gatewa
     gateway.clear_logs()
     as_agent = await gateway.query(ENTITIES, r=refs([session_id], "Agent"))
     as_session = await gateway.query(ENTITIES, r=refs([agent_id], "Session"))
-    assert error_of(as_agent) == (
-        "BAD_USER_INPUT",
-        "`representations[0]`: that id is not a Agent id",
-    )
-    assert error_of(as_session)[0] == "BAD_USER_INPUT"
+    invoice = await gateway.query(ENTITIES, r=refs([base64.b64encode(b"Invoice:1").decode()]))
+    for body, typename in ((as_agent, "Agent"), (as_session, "Session"), (invoice, "Session")):
+        message = f"`representations[0]`: that id is not one of type {typename}"
+        assert error_of(body) == ("BAD_USER_INPUT", message)
     assert gateway.calls() == dict.fromkeys(Provider, 0)
 
 
