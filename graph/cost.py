@@ -43,7 +43,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.types.arguments import convert_argument
 
-from graph.federation import representation_ids
+from graph.federation import MAX_IDS, representation_ids
 from graph.inputs import SessionFilter
 from graph.lookahead import DETAIL_FIELDS
 from graph.quota import KeyLimits
@@ -73,7 +73,6 @@ __all__ = ["QueryCost", "cost_extensions"]
 _NEEDS_DETAILS = DETAIL_FIELDS | {"endedAt", "durationMs"}
 # Agent fields read from the agent lookup.
 _AGENT_RECORD = frozenset({"name", "description", "model", "enabled"})
-_MAX_IDS = 100  # `nodes` refuses more, before any call
 
 
 @dataclass
@@ -254,7 +253,7 @@ class _Reader:
                 ask = self.agents(field, args)
             elif name in ("node", "session", "agent"):
                 ask = self.lookup(field, [args["id"]])
-            elif name == "nodes" and len(args["ids"]) <= _MAX_IDS:
+            elif name == "nodes" and len(args["ids"]) <= MAX_IDS:
                 ask = self.lookup(field, args["ids"])
             elif name == "_entities":
                 ask = self.entities(field, args["representations"])

@@ -27,7 +27,7 @@ from providers.errors import UserInputError
 __all__ = [
     "ENTITY_KEY",
     "FEDERATION_VERSION",
-    "MAX_REPRESENTATIONS",
+    "MAX_IDS",
     "representation_ids",
     "self_contained",
 ]
@@ -38,9 +38,10 @@ __all__ = [
 FEDERATION_VERSION: Final = "2.0"
 # The key of both entities: the Relay id, which already holds what a refetch needs.
 ENTITY_KEY = Key(fields=FieldSet("id"))
-# As many as `nodes` takes ids: a router sends one `_entities` call per subgraph and plan step,
-# batching every reference of that step.
-MAX_REPRESENTATIONS = 100
+# The most ids `nodes` takes, and references `_entities` takes (a router sends one `_entities`
+# call per subgraph and plan step, batching every reference of that step): refused above it,
+# before any vendor call. The one place the figure lives (the resolvers and the cost reader).
+MAX_IDS: Final = 100
 _ENTITIES = ("Session", "Agent")
 # The definitions `@link` imports, as Federation v2.0 (`@key`) and link v1.0 (`@link`) write
 # them; a type the link does not import by name is `federation__…` (Apollo's composition
@@ -63,8 +64,8 @@ def representation_ids(representations: Sequence[object]) -> list[str]:
     `__typename` Session or Agent and a string `id` of that type (whether the id is one of this
     API is `node`'s check, made when it loads). BAD_USER_INPUT otherwise, for the whole field,
     as `nodes` refuses a malformed id."""
-    if len(representations) > MAX_REPRESENTATIONS:
-        raise UserInputError(f"`representations`: at most {MAX_REPRESENTATIONS} at once")
+    if len(representations) > MAX_IDS:
+        raise UserInputError(f"`representations`: at most {MAX_IDS} at once")
     ids: list[str] = []
     for index, representation in enumerate(representations):
         where = f"`representations[{index}]`"

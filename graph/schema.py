@@ -34,7 +34,7 @@ from graph.cost import cost_extensions
 from graph.enums import BreakerState, IndexState, Provider, ProviderMode, SessionOrder
 from graph.errors import PartialErrors, is_expected
 from graph.fastpath import FastExecutionContext
-from graph.federation import FEDERATION_VERSION, representation_ids, self_contained
+from graph.federation import FEDERATION_VERSION, MAX_IDS, representation_ids, self_contained
 from graph.inputs import SessionFilter
 from graph.introspection import EVERYONE, IntrospectionPolicy, SchemaDisclosure
 from graph.lookahead import DETAIL_FIELDS, selects_any
@@ -224,8 +224,8 @@ class Query:
 
     @strawberry.field(description="Objects by `id`, in order; null for those that do not exist.")
     async def nodes(self, info: Ctx, ids: list[strawberry.ID]) -> list[relay.Node | None]:
-        if len(ids) > 100:
-            raise UserInputError("`ids`: at most 100 at once")
+        if len(ids) > MAX_IDS:
+            raise UserInputError(f"`ids`: at most {MAX_IDS} at once")
         return list(await _nodes(info, ids))
 
     @strawberry.field(description="One session by its `id`; null when it does not exist.")
