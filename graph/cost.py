@@ -43,6 +43,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.types.arguments import convert_argument
 
+from graph.federation import MAX_IDS, representation_ids
 from graph.inputs import SessionFilter
 from graph.lookahead import DETAIL_FIELDS
 from graph.quota import KeyLimits
@@ -72,7 +73,6 @@ __all__ = ["QueryCost", "cost_extensions"]
 _NEEDS_DETAILS = DETAIL_FIELDS | {"endedAt", "durationMs"}
 # Agent fields read from the agent lookup.
 _AGENT_RECORD = frozenset({"name", "description", "model", "enabled"})
-_MAX_IDS = 100  # `nodes` refuses more, before any call
 
 
 @dataclass
@@ -253,8 +253,10 @@ class _Reader:
                 ask = self.agents(field, args)
             elif name in ("node", "session", "agent"):
                 ask = self.lookup(field, [args["id"]])
-            elif name == "nodes" and len(args["ids"]) <= _MAX_IDS:
+            elif name == "nodes" and len(args["ids"]) <= MAX_IDS:
                 ask = self.lookup(field, args["ids"])
+            elif name == "_entities":
+                ask = self.entities(field, args["representations"])
             elif name == "deleteSession":
                 kind = _node_kind(args["id"], self.request.tag)
                 ask = DeleteAsk(kind[1] if kind is not None and kind[0] == "Session" else None)
@@ -318,6 +320,15 @@ class _Reader:
             session=self.session(field.selection_set),
             agent=self.agent(field.selection_set),
         )
+
+    def entities(self, field: FieldNode, representations: list[Any]) -> LookupAsk | None:
+        """`_entities`: a lookup of the representations' ids, as `nodes`; None when the
+        resolver refuses them (too many, malformed), before any call."""
+        try:
+            ids = representation_ids(representations)
+        except UserInputError:
+            return None
+        return self.lookup(field, ids)
 
     def session(self, selection_set: SelectionSetNode | None) -> SessionAsk:
         ask = SessionAsk()

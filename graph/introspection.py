@@ -1,5 +1,6 @@
-"""Who may read the schema: introspection (`__schema`, `__type`) and the "Did you mean …?"
-suggestions of error messages, which spell out field, type and enum names just as well.
+"""Who may read the schema: introspection (`__schema`, `__type`, and federation's
+`_service { sdl }`, which prints the schema) and the "Did you mean …?" suggestions of error
+messages, which spell out field, type and enum names just as well.
 
 Demo mode: everyone. Live mode: only requests authenticated with a key, and only with
 `SESSIONGRAPH_INTROSPECTION=on`; `off` turns both off everywhere. Decided per request, from
@@ -42,7 +43,8 @@ _STRAWBERRY_RULES: tuple[type[ASTValidationRule], ...] = (
     MaybeNullValidationRule,
     OneOfInputValidationRule,
 )
-_INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+# `_service { sdl }` (federation, graph/federation.py) prints the whole schema: the same.
+_INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "_service"})
 # graphql-core's `did_you_mean` ends a message with " Did you mean …?". Validation takes the
 # switch; this is for the errors the executor raises while coercing variables, where
 # Strawberry gives no way to pass it.
@@ -72,7 +74,7 @@ EVERYONE = IntrospectionPolicy()  # demo mode's, and a schema built without sett
 
 
 class NoIntrospection(ValidationRule):
-    """Refuses `__schema` and `__type`, once each (not every field below them)."""
+    """Refuses `__schema`, `__type` and `_service`, once each (not every field below them)."""
 
     def enter_field(self, node: FieldNode, *_args: Any) -> VisitorAction:
         if node.name.value not in _INTROSPECTION_FIELDS:

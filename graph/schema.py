@@ -1,9 +1,11 @@
-"""The schema: Query, the validation limits and caches, error translation."""
+"""The schema: Query, the validation limits and caches, error translation; a Federation 2
+subgraph (graph/federation.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Protocol
@@ -18,6 +20,7 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
 )
+from strawberry.federation.schema import FederationAny
 from strawberry.types import ExecutionContext, Info
 
 from graph.audit import AUDIT_DESCRIPTION, AuditRecord, resolve_audit_records
@@ -31,6 +34,7 @@ from graph.cost import cost_extensions
 from graph.enums import BreakerState, IndexState, Provider, ProviderMode, SessionOrder
 from graph.errors import PartialErrors, is_expected
 from graph.fastpath import FastExecutionContext
+from graph.federation import FEDERATION_VERSION, MAX_IDS, representation_ids, self_contained
 from graph.inputs import SessionFilter
 from graph.introspection import EVERYONE, IntrospectionPolicy, SchemaDisclosure
 from graph.lookahead import DETAIL_FIELDS, selects_any
@@ -155,24 +159,61 @@ class ProviderIndex:
         )
 
 
-async def _node(info: Ctx, global_id: str, details: bool = True) -> Session | Agent | None:
-    audience = info.context.audience
+_NodeRef = records.SessionRef | tuple[records.Provider, str]  # a session, or an agent
+
+
+def _node_ref(info: Ctx, global_id: str) -> _NodeRef:
+    """What the id names, checked (BAD_USER_INPUT) before any vendor call."""
+    tag = info.context.audience.tag
     try:
         parsed = relay.GlobalID.from_id(global_id)
     except Exception:
         raise UserInputError(f"{global_id[:60]!r} is not an id of this API") from None
     if parsed.type_name == "Session":
-        ref = parse_session_node_id(parsed.node_id, audience.tag)
-        loaders = info.context.loaders
+        return parse_session_node_id(parsed.node_id, tag)
+    if parsed.type_name == "Agent":
+        return parse_agent_node_id(parsed.node_id, tag)
+    raise UserInputError(f"{global_id[:60]!r} is not an id of this API")
+
+
+async def _load(info: Ctx, ref: _NodeRef, details: bool) -> Session | Agent | None:
+    audience = info.context.audience
+    loaders = info.context.loaders
+    if isinstance(ref, records.SessionRef):
         record = await (loaders.session(ref) if details else loaders.summary(ref))
         return Session.make(record, audience) if record is not None else None
-    if parsed.type_name == "Agent":
-        provider, agent_id = parse_agent_node_id(parsed.node_id, audience.tag)
-        agent = await info.context.loaders.agent(provider, agent_id)
-        if agent is None:
-            return None
-        return Agent.make(provider, agent_id, record=agent, tag=audience.tag)
-    raise UserInputError(f"{global_id[:60]!r} is not an id of this API")
+    provider, agent_id = ref
+    agent = await loaders.agent(provider, agent_id)
+    if agent is None:
+        return None
+    return Agent.make(provider, agent_id, record=agent, tag=audience.tag)
+
+
+async def _node(info: Ctx, global_id: str, details: bool = True) -> Session | Agent | None:
+    return await _load(info, _node_ref(info, global_id), details)
+
+
+async def _nodes(info: Ctx, ids: Sequence[str]) -> list[Session | Agent | None]:
+    """`nodes` and `_entities`: every id checked first (one malformed id refuses the field
+    before any vendor call), then all loaded at once, so each vendor gets one batch."""
+    refs = [_node_ref(info, global_id) for global_id in ids]
+    details = selects_any(info, DETAIL_FIELDS)
+    # Gathered, so every load is queued before the loaders dispatch: one batch per vendor.
+    found = await asyncio.gather(
+        *(_load(info, ref, details) for ref in refs), return_exceptions=True
+    )
+    nodes: list[Session | Agent | None] = []
+    for item in found:
+        if isinstance(item, ProviderError) and item.provider is not None:
+            # One vendor failing costs only its own nodes: null, with one error per
+            # failed vendor call (a failed batch gives each of its ids the same error).
+            info.context.report_detail_failure(info, item, item.provider)
+            nodes.append(None)
+        elif isinstance(item, BaseException):
+            raise item
+        else:
+            nodes.append(item)
+    return nodes
 
 
 @strawberry.type
@@ -183,25 +224,9 @@ class Query:
 
     @strawberry.field(description="Objects by `id`, in order; null for those that do not exist.")
     async def nodes(self, info: Ctx, ids: list[strawberry.ID]) -> list[relay.Node | None]:
-        if len(ids) > 100:
-            raise UserInputError("`ids`: at most 100 at once")
-        details = selects_any(info, DETAIL_FIELDS)
-        # Gathered, so every load is queued before the loaders dispatch: one batch per vendor.
-        found = await asyncio.gather(
-            *(_node(info, global_id, details) for global_id in ids), return_exceptions=True
-        )
-        nodes: list[relay.Node | None] = []
-        for item in found:
-            if isinstance(item, ProviderError) and item.provider is not None:
-                # One vendor failing costs only its own nodes: null, with one error per
-                # failed vendor call (a failed batch gives each of its ids the same error).
-                info.context.report_detail_failure(info, item, item.provider)
-                nodes.append(None)
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                nodes.append(item)
-        return nodes
+        if len(ids) > MAX_IDS:
+            raise UserInputError(f"`ids`: at most {MAX_IDS} at once")
+        return list(await _nodes(info, ids))
 
     @strawberry.field(description="One session by its `id`; null when it does not exist.")
     async def session(self, info: Ctx, id: strawberry.ID) -> Session | None:
@@ -270,7 +295,7 @@ class Query:
         return await resolve_audit_records(info, first, after)
 
 
-class SessionGraphSchema(strawberry.Schema):
+class SessionGraphSchema(strawberry.federation.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -286,6 +311,19 @@ class SessionGraphSchema(strawberry.Schema):
                     log.warning("vendor failure: %s%s", error.message, detail)
                 continue
             log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+
+    # Strawberry's federation schema adds `_entities` with this resolver: references are
+    # loaded as `nodes` loads ids. Async, where the base's is sync (it resolves each
+    # reference on its own), hence the ignore.
+    async def entities_resolver(  # type: ignore[override]
+        self, info: Ctx, representations: list[FederationAny]
+    ) -> list[Session | Agent | None]:
+        return await _nodes(info, representation_ids(representations))
+
+    def as_str(self) -> str:
+        """The SDL of `schema.graphql`: the subgraph's (`_service { sdl }`) with the federation
+        directives' definitions, for tools that know no federation (graph/federation.py)."""
+        return self_contained(super().as_str())
 
 
 def build_schema(
@@ -322,6 +360,7 @@ def build_schema(
             *cost_extensions(max_cost, quota),
         ],
         execution_context_class=FastExecutionContext if fast_execution else None,
+        federation_version=FEDERATION_VERSION,
     )
 
 

@@ -19,6 +19,7 @@ from strawberry.types import Info
 
 from graph.enums import Channel, Provider, SessionOrder, SessionStatus, Speaker, ToolCallStatus
 from graph.fastpath import Bail
+from graph.federation import ENTITY_KEY
 from providers import records
 from resolvers.context import RequestContext
 from resolvers.nodes import agent_node_id, session_node_id
@@ -117,7 +118,7 @@ class Recording:
     )
 
 
-@strawberry.type(description="An AI agent on one vendor.")
+@strawberry.type(description="An AI agent on one vendor.", directives=[ENTITY_KEY])
 class Agent(relay.Node):
     node_id: relay.NodeID[str]
     provider: Provider
@@ -230,7 +231,10 @@ class Agent(relay.Node):
         )
 
 
-@strawberry.type(description="One conversation between a user and an AI agent, on any vendor.")
+@strawberry.type(
+    description="One conversation between a user and an AI agent, on any vendor.",
+    directives=[ENTITY_KEY],
+)
 class Session(relay.Node):
     node_id: relay.NodeID[str]
     record: strawberry.Private[records.SessionRecord]  # as `audience` may read it

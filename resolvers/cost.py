@@ -13,8 +13,8 @@ lists and id lookups it requests, and what each asks of every session or agent i
                   + every Agent.sessions below, scoped to one agent of that vendor
     agents(n)     Σ vendors ⌈scan cap / 100⌉ * list_call_bound(default window, 100)
                   + n * the costliest vendor's per agent
-    node(s)       per Session id detail_call_bound(1), twice when only lazy times need the
-                  details (a summary first); per Agent id 1 lookup; plus per session / agent
+    node(s),      per Session id detail_call_bound(1), twice when only lazy times need the
+    _entities     details (a summary first); per Agent id 1 lookup; plus per session / agent
     deleteSession 1 for a vendor that can delete, else 0 (refused before any call)
 
 A figure is a worst case, retries aside: the request's loaders and caches often make fewer
@@ -102,7 +102,8 @@ class AgentsAsk:
 
 @dataclass(frozen=True, slots=True)
 class LookupAsk:
-    """`node`, `nodes`, `session`, `agent`: the vendors of the ids asked, one entry per id."""
+    """`node`, `nodes`, `session`, `agent`, `_entities`: the vendors of the ids asked, one entry
+    per id."""
 
     sessions: tuple[Provider, ...]
     agents: tuple[Provider, ...]

@@ -49,6 +49,8 @@ __all__ = [
     "material",
     "node_ids",
     "problems",
+    "representation_nodes",
+    "representations",
     "values_for",
 ]
 
@@ -322,6 +324,59 @@ def node_ids(found: Material) -> st.SearchStrategy[str]:
     )
 
 
+_TYPENAMES = st.sampled_from(["Session", "Agent", "Node", "Query", ""])
+
+
+def representations(found: Material) -> st.SearchStrategy[Any]:
+    """`_Any` values of `_entities(representations:)`: `{__typename, id}` with real and
+    forged ids under the right typename or another, members missing or extra, other JSON."""
+    ids = st.one_of(st.sampled_from([*found.session_ids, *found.agent_ids]), node_ids(found))
+    members = {"__typename": _TYPENAMES, "id": ids}
+    return st.one_of(
+        st.fixed_dictionaries(members),
+        st.fixed_dictionaries({}, optional={**members, "extra": st.integers()}),
+        st.sampled_from([None, 1, "Session", [], {}]),
+    )
+
+
+def representation_nodes() -> st.SearchStrategy[graphql.ValueNode]:
+    """The same as literals of a generated document, where no real id is known: ids of this
+    API's shape that name nothing (null entities: the answer has data), forged ones."""
+
+    def literal(members: dict[str, str]) -> graphql.ObjectValueNode:
+        return graphql.ObjectValueNode(
+            fields=tuple(
+                graphql.ObjectFieldNode(
+                    name=graphql.NameNode(value=name), value=graphql.StringValueNode(value=value)
+                )
+                for name, value in members.items()
+            )
+        )
+
+    def unknown(kind: str, provider: str, vendor_id: str) -> dict[str, str]:
+        node_id = f"{kind}:{provider}|{vendor_id}" + ("|||" if kind == "Session" else "")
+        return {"__typename": kind, "id": _b64(node_id.encode())}
+
+    well_formed = st.builds(
+        unknown,
+        st.sampled_from(["Session", "Agent"]),
+        st.sampled_from(["samsara", "stateset", "vectara", "vonage"]),
+        st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True),
+    )
+    forged = st.tuples(_TYPENAMES, st.text(max_size=30)).map(
+        lambda tp: _b64(f"{tp[0]}:{tp[1]}".encode())
+    )
+    members = {"__typename": _TYPENAMES, "id": st.one_of(forged, st.text(max_size=20))}
+    # Mostly well-formed: one refused representation refuses `_entities`, whose non-null
+    # list then nulls the whole answer (every other root field of a generated document).
+    return st.one_of(
+        *[well_formed.map(literal)] * 6,
+        st.fixed_dictionaries(members).map(literal),
+        st.fixed_dictionaries({}, optional=members).map(literal),
+        st.text(max_size=10).map(lambda text: graphql.StringValueNode(value=text)),
+    )
+
+
 def cursors(found: Material) -> st.SearchStrategy[str]:
     """Cursors a client could send: random bytes in base64, real ones as they are, truncated
     or with a byte changed, another filter's, another list's, another tenant's, very long."""
@@ -578,6 +633,7 @@ _SCALARS: dict[str, Any] = {
     "Float": lambda _: st.floats(allow_nan=False, allow_infinity=False),
     "Boolean": lambda _: st.one_of(st.booleans(), st.just("true")),
     "DateTime": lambda _: date_texts(),
+    "_Any": representations,
     "JSON": lambda _: st.recursive(
         st.none() | st.integers() | st.text(max_size=5),
         lambda c: st.lists(c, max_size=3),

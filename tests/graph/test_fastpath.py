@@ -24,6 +24,7 @@ from graph.fastpath import FastExecutionContext
 from graph.schema import build_schema, schema
 from providers.records import Provider
 from tests.conftest import Gateway, running_gateway
+from tests.graph.fuzzing import representation_nodes
 
 SIZE = 40
 DETAILS_PAGE = """
@@ -160,6 +161,10 @@ _DATES = st.datetimes(
 ).map(lambda moment: graphql.StringValueNode(value=moment.isoformat()))
 
 
+# `_Any`: the federation's representations of `_entities`.
+_SCALARS = {"DateTime": _DATES, "_Any": representation_nodes()}
+
+
 @pytest.fixture(scope="module")
 def generated() -> list[str]:
     """Generated queries over every root field, drawn once (hypothesis runs synchronously)."""
@@ -172,7 +177,7 @@ def generated() -> list[str]:
         derandomize=True,
         suppress_health_check=list(HealthCheck),
     )
-    @given(queries(schema._schema, custom_scalars={"DateTime": _DATES}, allow_x00=False))
+    @given(queries(schema._schema, custom_scalars=_SCALARS, allow_x00=False))
     def draw(query: str) -> None:
         found.append(query)
 

@@ -42,6 +42,7 @@ from tests.graph.fuzzing import (
     material,
     node_ids,
     problems,
+    representation_nodes,
     values_for,
 )
 
@@ -67,7 +68,7 @@ def operations(graphql_schema: graphql.GraphQLSchema) -> st.SearchStrategy[graph
     if graphql_schema.mutation_type is not None:
         roots += [*graphql_schema.mutation_type.fields]
     options: dict[str, Any] = {
-        "custom_scalars": {"DateTime": _DATE_NODES},
+        "custom_scalars": {"DateTime": _DATE_NODES, "_Any": representation_nodes()},
         "allow_x00": False,
         "print_ast": _keep,
     }

@@ -16,6 +16,7 @@ import strawberry
 
 from graph.app import GraphContext
 from graph.cost import cost_extensions
+from graph.federation import FEDERATION_VERSION
 from graph.schema import Query, build_schema
 from graph.settings import ConfigError, Settings, load_settings
 from graph.types import Agent, Session
@@ -306,7 +307,13 @@ async def test_without_vendors_to_price_against_nothing_is_priced(gateway: Gatew
 
 
 async def test_the_rule_works_without_a_validation_cache(gateway: Gateway) -> None:
-    schema = strawberry.Schema(query=Query, types=[Session, Agent], extensions=cost_extensions(3))
+    # A federation schema, as Session and Agent carry @key (a plain one warns about it).
+    schema = strawberry.federation.Schema(
+        query=Query,
+        types=[Session, Agent],
+        extensions=cost_extensions(3),
+        federation_version=FEDERATION_VERSION,
+    )
     context = graph_context(gateway)
     refused = await schema.execute("{ sessions(first: 5) { nodes { id } } }", context_value=context)
     assert [e.extensions for e in refused.errors or []] == [
