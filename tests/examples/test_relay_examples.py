@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 from graphql import FieldNode, OperationDefinitionNode, VariableNode, parse
 
-from bench.peer import ensure_node_modules
 from tests.conftest import Gateway
+from tests.npm import npm_project
 
 ROOT = Path(__file__).parent.parent.parent
 EXAMPLE = ROOT / "examples" / "relay"
@@ -93,14 +93,7 @@ def run(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def node_modules() -> Path:
-    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(
-            f"{' and '.join(missing)} not found: the Relay examples need Node.js 20+ and npm "
-            "(CI installs them; locally: your package manager's nodejs and npm)"
-        )
-    ensure_node_modules(EXAMPLE)  # `npm ci` when node_modules differs from package-lock.json
-    return EXAMPLE / "node_modules"
+    return npm_project(EXAMPLE, "the Relay examples' test")
 
 
 def compile_examples(workdir: Path, schema_sdl: str, node_modules: Path) -> Compiled:

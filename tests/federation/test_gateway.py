@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,11 +32,11 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.peer import ensure_node_modules
 from bench.processes import Children, free_port, wait_for_http
 from providers.records import Provider
 from providers.vendors import adapter_class
 from tests.federation.reviews import REVIEWED_ENV
+from tests.npm import npm_project
 
 ROOT = Path(__file__).parents[2]
 NPM_DIR = Path(__file__).with_name("npm")
@@ -89,21 +88,6 @@ def data(url: str, query: str, key: bool = True, **variables: Any) -> dict[str, 
     return answer
 
 
-def require_node() -> None:
-    """Node.js 20+ and npm, or a failure saying to install them (CI does)."""
-    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(
-            f"tests/federation needs Node.js 20+ and npm ({', '.join(missing)} not found): "
-            "install Node.js 20 or later (https://nodejs.org, or your package manager)"
-        )
-    version = subprocess.run(
-        ["node", "--version"], capture_output=True, text=True, timeout=30, check=True
-    ).stdout.strip()
-    if int(version.lstrip("v").split(".")[0]) < 20:
-        pytest.fail(f"tests/federation needs Node.js 20+, found {version}: install a newer one")
-
-
 def python_env(**extra: str) -> dict[str, str]:
     """This environment without settings that would change the servers behind the test's
     back (sessiongraph's own, vendor credentials), this checkout first on the path."""
@@ -134,8 +118,7 @@ def compose(subgraphs: list[dict[str, str]], output: Path) -> None:
 
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    require_node()
-    ensure_node_modules(NPM_DIR)
+    npm_project(NPM_DIR, "tests/federation")
     work = tmp_path_factory.mktemp("federation")
     with Children(work / "logs") as children:
         ports = {name: free_port() for name in ("sessiongraph", "reviews", "gateway")}
