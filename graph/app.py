@@ -21,6 +21,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import orjson
+import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import FastAPI, Request, Response
 from graphql import GraphQLError
@@ -42,10 +43,10 @@ from graph.graphiql import OfflineGraphQLRouter, mount_graphiql_assets
 from graph.introspection import IntrospectionPolicy
 from graph.observability import RequestIds, install_metrics, start_tracing, stop_tracing
 from graph.over_http import BodyLimit, RequestRefused, ResponseFormat, read_request, refusal
-from graph.persisted import PersistedConfig, PersistedQueries
+from graph.persisted import PersistedConfig, PersistedQueries, check_safelist
 from graph.quota import RATE_LIMITED, KeyLimits, retry_after_of
 from graph.schema import build_schema
-from graph.settings import Settings, load_settings
+from graph.settings import ConfigError, Settings, load_settings
 from index.sync import SyncLimits
 from providers.adapter import Adapter
 from providers.records import Provider
@@ -56,7 +57,7 @@ from resolvers.principal import DEFAULT_TENANT, Audience, Principal, Role, tenan
 from resolvers.redaction import Redactor
 from resolvers.sources import Sources, demo_sources, live_sources, open_store
 
-__all__ = ["WORKER_HEADER", "create_app"]
+__all__ = ["WORKER_HEADER", "check_persisted", "create_app"]
 
 log = logging.getLogger("sessiongraph")
 
@@ -291,6 +292,15 @@ async def open_index(
         sources.attach_index(store, sync_limits(settings), start_sync=start_sync, owned=False)
 
 
+def check_persisted(settings: Settings, schema: strawberry.Schema) -> None:
+    """ConfigError when a safelisted operation does not validate against `schema` (the
+    supervisor of several workers checks too, so the reason reaches the console)."""
+    try:
+        check_safelist(schema._schema, settings.persisted.safelist)  # graphql-core's schema
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def create_app(
     settings: Settings | None = None,
     sources: Sources | Mapping[str, Sources] | None = None,
@@ -379,6 +389,7 @@ def create_app(
         quota=quota,
         introspection=IntrospectionPolicy.of(settings.demo, settings.introspection),
     )
+    check_persisted(settings, schema)
     router = GraphRouter(
         schema,
         settings.request_timeout_s,

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 from cachetools import LRUCache
-from graphql import GraphQLError, OperationDefinitionNode, parse
+from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, parse, validate
 from strawberry.http import GraphQLRequestData
 
 from graph.over_http import RequestRefused
@@ -45,6 +45,7 @@ __all__ = [
     "PersistedConfig",
     "PersistedMode",
     "PersistedQueries",
+    "check_safelist",
     "load_safelist",
     "query_hash",
     "read_persisted",
@@ -276,6 +277,19 @@ def _check_document(text: str, where: str) -> None:
         raise ValueError(f"{where}: not a GraphQL document ({exc.message})") from None
     if not any(isinstance(d, OperationDefinitionNode) for d in document.definitions):
         raise ValueError(f"{where}: holds no operation (query or mutation)")
+
+
+def check_safelist(schema: GraphQLSchema, safelist: Mapping[str, str]) -> None:
+    """Every safelisted operation validates against `schema` (graphql-core's rules): one that
+    does not would be refused at every request, so it is a configuration error at start-up,
+    naming the entry, rather than a surprise for the client that ships it."""
+    for sha256, text in safelist.items():
+        errors = validate(schema, parse(text))
+        if errors:
+            raise ValueError(
+                f"SESSIONGRAPH_PERSISTED_QUERIES_PATH: the operation {sha256} does not validate "
+                f"against this server's schema: {errors[0].message}"
+            )
 
 
 def _read_text(file: Path) -> str:

@@ -142,6 +142,10 @@ def serve(host: str, port: int, log_level: str, workers: str | None = None) -> i
         # log_config=None: uvicorn's loggers go through the root's handler (`configure_logging`)
         uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
         return 0
+    from graph.app import check_persisted
+    from graph.schema import schema
+
+    check_persisted(settings, schema)  # before the workers, which would fail on it one by one
     with _shared_by_workers(settings):
         config = uvicorn.Config(
             WORKER_APP,

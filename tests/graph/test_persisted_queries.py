@@ -19,6 +19,7 @@ from strawberry.http import GraphQLRequestData
 from graph.app import create_app
 from graph.over_http import RequestRefused
 from graph.persisted import ApqStore, PersistedConfig, PersistedQueries
+from graph.serving import serve
 from graph.settings import ConfigError, Settings, load_settings
 from resolvers.sources import build_simulators, demo_sources
 from tests.conftest import ANCHOR
@@ -402,3 +403,45 @@ def test_persisted_query_settings_are_checked_at_start_up(
 
 def test_apq_is_the_default_mode() -> None:
     assert settings().persisted.mode.value == "apq"
+
+
+STALE = "query Stale { providers { name colour } }"  # `colour`: no such field, ever
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_safelisted_operation_the_schema_refuses_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """It would be refused at every request: the server says so at start, naming the entry,
+    before serving anything (with several workers, before starting them)."""
+    manifest = write(tmp_path / "m.json", json.dumps({sha(QUERY): QUERY, sha(STALE): STALE}))
+    env = {
+        "SESSIONGRAPH_PERSISTED_QUERIES": "safelist",
+        "SESSIONGRAPH_PERSISTED_QUERIES_PATH": str(manifest),
+        "SESSIONGRAPH_INDEX_URL": "off",
+        "SESSIONGRAPH_WORKERS": workers,
+    }
+    with pytest.raises(ConfigError) as raised:
+        create_app(load_settings(env))
+    assert sha(STALE) in str(raised.value)
+    assert "colour" in str(raised.value)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    started: list[object] = []
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.append(args))
+    monkeypatch.setattr("graph.serving.run_workers", lambda config: started.append(config))
+    with pytest.raises(ConfigError, match=sha(STALE)):
+        serve("127.0.0.1", 0, "warning")
+    assert started == []
+
+
+def test_a_safelist_the_schema_accepts_starts(tmp_path: Path) -> None:
+    """The check refuses only what the schema refuses: the same list without the stale entry."""
+    manifest = write(tmp_path / "m.json", json.dumps({sha(QUERY): QUERY, sha(OTHER): OTHER}))
+    app = create_app(
+        settings(
+            SESSIONGRAPH_PERSISTED_QUERIES="safelist",
+            SESSIONGRAPH_PERSISTED_QUERIES_PATH=str(manifest),
+        )
+    )
+    assert app.title == "sessiongraph"
