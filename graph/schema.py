@@ -325,6 +325,9 @@ class SessionGraphSchema(strawberry.federation.Schema):
         directives' definitions, for tools that know no federation (graph/federation.py)."""
         return self_contained(super().as_str())
 
+    # The base binds `__str__` to its own `as_str`: printing the schema object gives this SDL too.
+    __str__ = as_str
+
 
 def build_schema(
     max_depth: int = 12,
