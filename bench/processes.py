@@ -72,7 +72,11 @@ class Children:
         self.stop_all()
 
     def start(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> subprocess.Popen[bytes]:
         """`argv` with its output in `log_dir/name.log`, in its own session: Ctrl-C reaches the
         benchmark only, which then stops the children in order."""
@@ -83,6 +87,7 @@ class Children:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=dict(env) if env is not None else None,
+                cwd=cwd,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )

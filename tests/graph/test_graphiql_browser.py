@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from bench.processes import Children
 from graph.graphiql import DEFAULT_DOCUMENT
 from tests.graph.test_real_http import BIN, free_port, wait_for
 
@@ -56,25 +56,13 @@ def server(tmp_path: Path) -> Iterator[str]:
     """`sessiongraph serve` in demo mode (no vendor settings, no key) on a free port."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONGRAPH_")}
-    process = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
+    with Children(tmp_path / "logs") as children:  # stopped on leaving, on failure too
+        argv = [str(BIN), "serve", "--port", str(port), "--log-level", "warning"]
+        children.start("serve", argv, env, cwd=tmp_path)
         wait_for(lambda: httpx.get(f"{base}/healthz").status_code == 200, "serve", 90)
         assert httpx.get(f"{base}/healthz").json()["mode"] == "demo"
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
 
 
 def session_ids(answer: Any) -> list[str]:
