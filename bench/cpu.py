@@ -181,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in args.queries.split(","):
                 profiler = Profiler(children, gateway.pid, OUT / f"profile-cpu-{name}.txt")
                 if args.profile:
-                    profiler.start(duration_s=max(5, args.requests // 20))
+                    # Until the measured requests are done (ended then): their time is unknown.
+                    profiler.start(duration_s=3600)
                 figures = measure(
                     client,
                     url,
@@ -192,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 results[name] = figures
                 if args.profile:
-                    print(profiler.finish())
+                    print(profiler.finish(interrupt=True))
                 print(
                     f"{name:15s} index {args.index:3s} gateway {figures['gateway_cpu_ms']:6.2f} "
                     f"ms CPU/request  simulators {figures['simulators_cpu_ms']:6.2f} ms  "

@@ -6,6 +6,7 @@ py-spy is not a dependency: `.venv/bin/pip install py-spy` first."""
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -38,10 +39,14 @@ class Profiler:
         ]  # fmt: skip
         self._process = self.children.start("py-spy", argv)
 
-    def finish(self, timeout_s: float = 60.0) -> str:
+    def finish(self, timeout_s: float = 60.0, *, interrupt: bool = False) -> str:
+        """The summary, once py-spy has written its recording; `interrupt`: end the recording
+        now (py-spy writes what it has on SIGINT), for a run measured in requests, not time."""
         process, self._process = self._process, None
         if process is None:
             return ""
+        if interrupt and process.poll() is None:
+            process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=timeout_s)
         finally:

@@ -22,7 +22,7 @@ class FaultDecision:
 
 @dataclass
 class Faults:
-    latency_s: float = 0.0  # added to every answer
+    latency_s: float = 0.0  # every answer starts this long after its request (work included)
     error_status: int | None = None  # e.g. 503 or 429
     error_rate: float = 1.0  # share of requests that get error_status
     error_budget: int | None = None  # fail only this many requests, then recover

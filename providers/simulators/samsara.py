@@ -36,10 +36,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from providers.simulators.base import SessionKey, Simulator
+from providers.simulators.base import JSONResponse, SessionKey, Simulator
 from providers.simulators.fake_data import (
     Conversation,
     Turn,

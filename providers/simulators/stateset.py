@@ -52,10 +52,10 @@ from typing import Any, Generic, TypeVar, overload
 import orjson
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from providers.simulators.base import SessionKey, Simulator
+from providers.simulators.base import JSONResponse, SessionKey, Simulator
 from providers.simulators.fake_data import conversation, phone_number, spread_start_times
 
 __all__ = [

@@ -36,10 +36,10 @@ from typing import Any, overload
 import orjson
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from providers.simulators.base import SessionKey, Simulator
+from providers.simulators.base import JSONResponse, SessionKey, Simulator
 from providers.simulators.fake_data import generating
 from providers.simulators.vonage.documents import FIELDS, LIGHT_PATHS, Document, render
 from providers.simulators.vonage.elastic import (
@@ -170,6 +170,8 @@ class VonageSimulator(Simulator):
         self._by_start: list[Session] = list(dataset.by_start)
         self.talks: Talks = dataset.talks  # `talks.cache`: the talks generated so far
         self._rendered: OrderedDict[str, Document] = OrderedDict()  # least recently read first
+        # Search hits spelled from the model, by session and projection (`_hit`).
+        self._hits: OrderedDict[tuple[str, tuple[tuple[str, ...], ...]], Document] = OrderedDict()
 
     def document(self, session: Session) -> Document:
         """`session` as Insights spells it: rendered on first read, then kept (a test may
@@ -254,6 +256,7 @@ class VonageSimulator(Simulator):
         self._by_start.remove(session)
         del self._by_id[session.id], self._rank[session.id]
         self._rendered.pop(session.id, None)
+        self._hits = OrderedDict((k, v) for k, v in self._hits.items() if k[0] != session.id)
         self.talks.forget(session.id)
         return Response(status_code=204)
 
@@ -330,15 +333,26 @@ class VonageSimulator(Simulator):
         if projection is None:
             return self.document(session)
         doc = self._rendered.get(session.id)
-        if doc is None:
-            named = {path[0] for path in projection}
-            doc = {
-                name: spell(session, self.account_id)
-                for name, spell in FIELDS.items()
-                if name in named
-            }
-        kept: Document = project(doc, projection)
-        return kept
+        if doc is not None:  # maybe changed by a test: projected as it is now
+            kept: Document = project(doc, projection)
+            return kept
+        # Spelled from the model, which never changes (frozen, no `advance`): the same
+        # projection of the same session is the same hit, kept (a page re-read every
+        # request would spell and project its 50 documents again). Served read-only.
+        key = (session.id, tuple(projection))
+        hit = self._hits.get(key)
+        if hit is not None:
+            self._hits.move_to_end(key)
+            return hit
+        named = {path[0] for path in projection}
+        spelled = {
+            name: spell(session, self.account_id) for name, spell in FIELDS.items() if name in named
+        }
+        fresh: Document = project(spelled, projection)
+        self._hits[key] = fresh
+        if len(self._hits) > self.rendered_limit:
+            self._hits.popitem(last=False)
+        return fresh
 
 
 class Documents(Sequence[Document]):
