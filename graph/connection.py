@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from graph.enums import IndexState, Provider, SessionOrder
 from graph.inputs import SessionFilter
-from graph.lookahead import DETAIL_FIELDS, selects_any
+from graph.lookahead import DETAIL_FIELDS, selected_names
 from graph.types import Agent, Session
 from providers import records
 from providers.errors import UserInputError
@@ -34,7 +34,8 @@ __all__ = [
 ]
 
 
-_TOTAL = frozenset({"totalCount"})
+_TOTAL = "totalCount"
+_START = "startCursor"
 
 
 @strawberry.type
@@ -129,7 +130,8 @@ async def resolve_sessions(
     if agent is not None:
         spec = spec.with_agent(*agent)
     order = order_by.sort_order if order_by is not None else SortOrder.NEWEST_FIRST
-    with_details = selects_any(info, DETAIL_FIELDS)
+    selected = selected_names(info)
+    with_details = not DETAIL_FIELDS.isdisjoint(selected)
     page = await fetch_sessions(
         context.sources.listers,
         spec,
@@ -139,7 +141,7 @@ async def resolve_sessions(
         context.limits,
         now=context.sources.clock.now(),
         with_details=with_details,
-        with_total=selects_any(info, _TOTAL),
+        with_total=_TOTAL in selected,
         on_listed=context.loaders.prefetch if with_details else None,
     )
     for outcome in page.sources:
@@ -156,7 +158,8 @@ async def resolve_sessions(
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            start_cursor=page.start_cursor,
+            # Signed when selected only (most clients read `endCursor` alone).
+            start_cursor=page.start_cursor if _START in selected else None,
             end_cursor=page.end_cursor,  # on a page without edges too, when a walk stopped
         ),
         total_count=page.total,

@@ -372,13 +372,11 @@ class _Candidates:
 
     def listed(self, provider: Provider, records: Sequence[SessionRecord]) -> None:
         order, count = self.plan.order, self.plan.count
-        self.first = sorted(
-            [*self.first, *(r.sort_key for r in records)],
-            reverse=order is SortOrder.NEWEST_FIRST,
-        )[:count]
+        keys = [r.sort_key for r in records]
+        self.first = sorted([*self.first, *keys], reverse=order is SortOrder.NEWEST_FIRST)[:count]
         if self.first and len(self.first) == count:  # (empty for a page of none: first: 0)
             last = self.first[-1]
-            records = [r for r in records if not beyond(r.sort_key, last, order)]
+            records = [r for r, k in zip(records, keys, strict=True) if not beyond(k, last, order)]
         if records:
             self.on_listed(provider, records)
 
