@@ -19,6 +19,25 @@ from providers.simulators import Simulator, build
 from resolvers.sources import Sources, build_simulators, demo_sources
 from tests.support import FakeClock, connect
 
+# The longest test files (`make test --durations` in CI's log), run first: `make test` spreads
+# whole files over the cores (pytest-xdist, --dist loadfile), and a long file taken last would
+# leave the other cores idle while it ends.
+LONGEST_FIRST = (
+    "tests/graph/test_fuzz.py",
+    "tests/index/test_sync.py",
+    "tests/index/test_store.py",
+    "tests/index/test_sync_bounds.py",
+    "tests/faults/test_fault_matrix.py",
+    "tests/test_workers.py",
+    "tests/providers/test_simulators_at_scale.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 # The simulators' data ends here, and every test clock starts here: the gateway's default
 # 90-day window then holds the simulators' 89 days of data, whatever the date the tests run.
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
