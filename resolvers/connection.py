@@ -323,6 +323,10 @@ async def _fetch_all(
     candidates: _Candidates | None,
 ) -> dict[Provider, _Stream]:
     active = [p for p in queries if plan.positions.get(p.value) != DONE]
+    # Vendors that are called first, lists read from the index after: a task runs until its
+    # first wait, so an index read started first would hold back the vendors' requests (each
+    # of which waits a network round trip anyway).
+    active.sort(key=lambda p: adapters[p].list_call_bound(queries[p], plan.count + 1) == 0)
     for provider in queries:
         if provider not in active:
             outcomes[provider] = SourceOutcome(provider, exhausted=True)

@@ -19,9 +19,9 @@ from providers.simulators import Simulator, build
 from resolvers.sources import Sources, build_simulators, demo_sources
 from tests.support import FakeClock, connect
 
-# The longest test files (`make test --durations` in CI's log), run first: `make test` spreads
-# whole files over the cores (pytest-xdist, --dist loadfile), and a long file taken last would
-# leave the other cores idle while it ends.
+# The longest test files (`make test`'s --durations in CI's log), run first: `make test` spreads
+# whole files over the cores (pytest-xdist), and a long file taken last would leave the other
+# cores idle while it ends.
 LONGEST_FIRST = (
     "tests/graph/test_fuzz.py",
     "tests/index/test_sync.py",
@@ -33,9 +33,16 @@ LONGEST_FIRST = (
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first; each test in its file's group (`--dist loadgroup`: a file's
+    tests share one worker and its module fixtures) unless it names a group of its own (the
+    fuzz test's shards, each on a worker of its own)."""
     rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 # The simulators' data ends here, and every test clock starts here: the gateway's default
