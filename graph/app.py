@@ -165,6 +165,7 @@ class GraphRouter(OfflineGraphQLRouter[GraphContext, None]):
                 self.request_timeout_s,
             )
             result = _timed_out(self.request_timeout_s)
+        context.loaders.release()
         result = translate_result(result)
         answer = ResponseFormat.of(request.headers)
         sub_response.status_code = answer.status(result)

@@ -184,6 +184,18 @@ class Loaders:
                 loader.listed[record.ref] = record
                 loader.load(record.ref).add_done_callback(_retrieved)
 
+    def release(self) -> None:
+        """Drops what this request loaded, once it is answered: a loader and its futures hold
+        each other (a cycle), and with them every record of the page, which the garbage
+        collector would otherwise have to find; freed now by reference counting."""
+        for loaders in (self._sessions, self._summaries, self._agents):
+            for loader in loaders.values():
+                loader.clear_all()
+                if isinstance(loader, _SessionLoader):
+                    loader.listed.clear()
+            loaders.clear()
+        self._failed.clear()
+
     async def agent(self, provider: Provider, agent_id: str) -> AgentRecord | None:
         adapter = self._adapter(provider)
         loader = self._agents.get(provider)
