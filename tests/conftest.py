@@ -24,6 +24,8 @@ from tests.support import FakeClock, connect
 # cores idle while it ends.
 LONGEST_FIRST = (
     "tests/graph/test_fuzz.py",
+    # Each of its cases in a group of its own (3-4 min each, on SQLite and on PostgreSQL):
+    "tests/index/test_sync.py::test_merged_pages_equal_the_ground_truth_at_100k_sessions_per_vendor",
     "tests/index/test_sync.py",
     "tests/index/test_store.py",
     "tests/index/test_sync_bounds.py",
@@ -35,14 +37,24 @@ LONGEST_FIRST = (
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest files first; each test in its file's group (`--dist loadgroup`: a file's
-    tests share one worker and its module fixtures) unless it names a group of its own (the
-    fuzz test's shards, each on a worker of its own)."""
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+    """The longest files and tests first; each test in its file's group (`--dist loadgroup`:
+    a file's tests share one worker and its module fixtures) unless it names a group of its own
+    (the fuzz test's shards) or is a long test listed by name (a group of its own)."""
+
+    def longest(item: pytest.Item) -> int:
+        """The item's place in LONGEST_FIRST (a file, or a test with all its cases)."""
+        for rank, name in enumerate(LONGEST_FIRST):
+            if item.nodeid == name or item.nodeid.startswith((f"{name}::", f"{name}[")):
+                return rank
+        return len(LONGEST_FIRST)
+
+    items.sort(key=longest)
     for item in items:
+        rank = longest(item)
+        by_name = rank < len(LONGEST_FIRST) and "::" in LONGEST_FIRST[rank]
         if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+            group = item.nodeid if by_name else item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 # The simulators' data ends here, and every test clock starts here: the gateway's default
