@@ -51,7 +51,7 @@ lint: $(VENV)/.dev
 
 # The whole suite, with the branch coverage of graph/ and resolvers/ (at least 95%: pyproject.toml).
 test: lint
-	$(BIN)/pytest -n auto --dist loadgroup --cov --cov-report=term --durations=25 $(ARGS)
+	$(BIN)/pytest -n auto --dist loadfile --cov --cov-report=term --durations=25 $(ARGS)
 
 # Regenerate both locks from pyproject.toml (after changing a dependency), with uv in a venv of
 # its own. Versions already locked are kept when they still fit; `make lock ARGS=--upgrade`
