@@ -14,13 +14,7 @@ DETAIL_FIELDS = frozenset({"transcript", "toolCalls", "flowSteps", "recording"})
 def selects_any(info: Info, names: frozenset[str]) -> bool:
     """Whether the selection under this field names any of `names`, at any depth, fragments
     included: the lookahead that keeps detail data out of list calls that do not need it."""
-    pending: list[Selection] = list(info.selected_fields)
-    while pending:
-        selection = pending.pop()
-        if isinstance(selection, SelectedField) and selection.name in names:
-            return True
-        pending.extend(selection.selections)
-    return False
+    return not names.isdisjoint(selected_names(info))
 
 
 def selected_names(info: Info) -> frozenset[str]:
