@@ -333,11 +333,11 @@ def collector_restored() -> Iterator[None]:
     gc.set_threshold(*thresholds)
 
 
-def test_a_served_process_collects_rarely_and_never_rescans_what_it_built(
+def test_a_served_process_collects_less_often_and_never_rescans_what_it_built(
     clean_env: pytest.MonkeyPatch, collector_restored: None
 ) -> None:
     """Measured in bench.cpu: CPython's default (a young collection every 700 allocations) cost
-    the merged page ~18% of its CPU, full collections over every cached record included."""
+    the merged page CPU; a threshold of 50,000 made each collection a p99 pause of 10-30 ms."""
     seen: list[tuple[tuple[int, int, int], int]] = []
     clean_env.setattr(
         "graph.serving.uvicorn.run",
@@ -346,7 +346,7 @@ def test_a_served_process_collects_rarely_and_never_rescans_what_it_built(
     gc.set_threshold(700, 10, 10)
     assert main(["serve"]) == 0
     [(thresholds, frozen)] = seen
-    assert thresholds[0] >= 10_000
+    assert 700 < thresholds[0] <= 10_000
     assert frozen > 10_000  # the imported modules and the app: traversed no more
 
 
