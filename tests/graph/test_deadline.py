@@ -24,8 +24,10 @@ import pytest
 from fastapi import FastAPI
 
 from graph.app import create_app
+from graph.deadline import LISTEN_AFTER_S, ClientGone, run_within
 from graph.settings import load_settings
 from providers.budget import RequestBudget, current_budget
+from providers.clock import SYSTEM_CLOCK
 from providers.records import Provider
 from providers.simulators import Simulator
 from providers.transport import VendorClient
@@ -353,3 +355,52 @@ async def test_an_execution_that_cancels_itself_is_an_internal_error_not_out_of_
     assert not any("out of time" in r.getMessage() for r in caplog.records)
     [logged] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert logged.exc_info is not None and "ended cancelled" in str(logged.exc_info[1])
+
+
+# --- the disconnect listener --------------------------------------------------------------------
+
+
+async def test_an_answer_ready_at_once_never_listens_for_its_client() -> None:
+    """The listener is a task per request: only executions still running after
+    `LISTEN_AFTER_S` start one (an answer ready sooner goes to the client either way)."""
+    received: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        received.append("receive")
+        await asyncio.Event().wait()  # the client stays
+        raise AssertionError("unreachable")
+
+    async def at_once() -> str:
+        return "answer"
+
+    async def slow() -> str:
+        await asyncio.sleep(LISTEN_AFTER_S * 4)
+        return "slow answer"
+
+    async with asyncio.timeout(10):
+        assert await run_within(at_once(), 5.0, SYSTEM_CLOCK, receive) == "answer"
+        assert received == []
+        assert await run_within(slow(), 5.0, SYSTEM_CLOCK, receive) == "slow answer"
+        assert received == ["receive"]  # listened, then cancelled with the request
+
+
+async def test_a_client_gone_while_its_execution_runs_is_told_after_the_listener_starts() -> None:
+    disconnect = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    cancelled = asyncio.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    disconnect.set()  # gone before the request's work even started
+    async with asyncio.timeout(10):
+        with pytest.raises(ClientGone):
+            await run_within(forever(), 5.0, SYSTEM_CLOCK, receive)
+    assert cancelled.is_set()
