@@ -19,7 +19,9 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
 )
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.federation.schema import FederationAny
 from strawberry.types import ExecutionContext, Info
 
@@ -35,6 +37,7 @@ from graph.enums import BreakerState, IndexState, Provider, ProviderMode, Sessio
 from graph.errors import PartialErrors, is_expected
 from graph.fastpath import FastExecutionContext
 from graph.federation import FEDERATION_VERSION, MAX_IDS, representation_ids, self_contained
+from graph.hooks import CachedHooksRunner
 from graph.inputs import SessionFilter
 from graph.introspection import EVERYONE, IntrospectionPolicy, SchemaDisclosure
 from graph.lookahead import DETAIL_FIELDS, selects_any
@@ -319,6 +322,12 @@ class SessionGraphSchema(strawberry.federation.Schema):
         self, info: Ctx, representations: list[FederationAny]
     ) -> list[Session | Agent | None]:
         return await _nodes(info, representation_ids(representations))
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        # Hooks wrapped once per hook function, not per request (graph/hooks.py).
+        return CachedHooksRunner(execution_context=execution_context, extensions=extensions)
 
     def as_str(self) -> str:
         """The SDL of `schema.graphql`: the subgraph's (`_service { sdl }`) with the federation
