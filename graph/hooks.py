@@ -5,9 +5,10 @@ For every request and every phase (operation, parsing, validation, execution), S
 `contextlib.contextmanager(types.MethodType(hook, extension))`: a new function with
 `functools.wraps` every time. With the schema's seven extensions, instantiating them and
 building the four phases' hooks took 37-45 us a request, 28 us this way (20,000 times in a
-loop, bench/RESULTS.md; a small request's whole CPU is ~600 us). The wrapper depends on the hook function only: it is made once per
-function (and which extensions have a hook for a phase, once per list of extension classes)
-and given the extension as its argument, which is the same context manager:
+loop, bench/RESULTS.md; a small request's whole CPU is ~600 us). The wrapper depends on the
+hook function only: it is made once per function (and which extensions have a hook for a
+phase, once per list of extension classes) and given the extension as its argument, which is
+the same context manager:
 `contextmanager(f)(extension)` is `contextmanager(MethodType(f, extension))()`.
 
 Only synchronous generator hooks take this path (every hook of this schema's extensions);

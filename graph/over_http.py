@@ -16,6 +16,7 @@ so a client reads one shape whatever went wrong.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -155,6 +156,7 @@ def _member(data: Mapping[str, Any], name: str, kind: type) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=256)  # read up to four times a request; clients send few variants
 def _accepts(accept: str) -> bool:
     """Whether `Accept` lists the GraphQL response media type (with a q above 0)."""
     for item in accept.split(","):

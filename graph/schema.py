@@ -93,14 +93,20 @@ class ProviderInfo:
     name: Provider
     mode: ProviderMode
     enabled: bool
-    agent_ids: list[str] = strawberry.field(
-        description="The agent ids (Samsara) or keys (Vectara) this server queries by default."
-    )
-    health: ProviderHealth | None = strawberry.field(
-        description="Its circuit breaker; null when the vendor is not configured."
-    )
     sources: strawberry.Private[Sources]
     adapter: strawberry.Private[Adapter | None]
+
+    # Resolvers, not values: read only when selected (`{ providers { name } }` is the
+    # commonest query; a health snapshot per vendor was built for it every time).
+    @strawberry.field(
+        description="The agent ids (Samsara) or keys (Vectara) this server queries by default."
+    )
+    def agent_ids(self) -> list[str]:
+        return list(self.adapter.default_agent_ids()) if self.adapter else []
+
+    @strawberry.field(description="Its circuit breaker; null when the vendor is not configured.")
+    def health(self) -> ProviderHealth | None:
+        return ProviderHealth.of(self.adapter.client.health()) if self.adapter else None
 
     @strawberry.field(
         description="Its session index (vendors that promise no order); state OFF for the others."
@@ -254,8 +260,6 @@ class Query:
                 name=provider,
                 mode=mode,
                 enabled=(adapter := sources.adapter(provider)) is not None,
-                agent_ids=list(adapter.default_agent_ids()) if adapter else [],
-                health=ProviderHealth.of(adapter.client.health()) if adapter else None,
                 sources=sources,
                 adapter=adapter,
             )
