@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from subprocess import Popen
@@ -76,6 +76,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--log-level", default="warning", help="uvicorn log level of the gateway and bare app"
     )
+    parser.add_argument(
+        "--ceiling-rounds",
+        type=int,
+        default=3,
+        help="gateway and bare app runs of the ceiling query, alternated (median ratio kept)",
+    )
     parser.add_argument("--request-timeout", type=int, default=30, help="wrk --timeout, seconds")
     parser.add_argument(
         "--index-timeout", type=float, default=120.0, help="seconds for the index to be READY"
@@ -104,7 +110,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if unknown or not names:
         parser.error(f"unknown queries {unknown}; choose from {', '.join(QUERIES)}")
     args.queries = [QUERIES[n] for n in names]
-    if any(c < 1 for c in args.concurrency) or args.duration < 1 or args.warmup < 0:
+    if (
+        any(c < 1 for c in args.concurrency)
+        or args.duration < 1
+        or args.warmup < 0
+        or args.ceiling_rounds < 1
+    ):
         parser.error("clients and durations must be positive")
     return args
 
@@ -359,32 +370,54 @@ class Run:
         results: list[LoadResult] = []
         for query in self.args.queries:
             for connections in self.args.concurrency:
-                targets = [("gateway", gateway_url)]
+                # The ceiling's two apps alternate, round after round: on a shared machine
+                # the speed drifts by tens of percent within minutes, and one run of each,
+                # one after the other, measured the drift as much as the gateway.
+                targets = [("gateway", gateway_url, 0)]
                 if query.ceiling and bare_url:
-                    targets.append(("bare", bare_url))
-                for target, url in targets:
+                    targets = [
+                        (target, url, round_)
+                        for round_ in range(self.args.ceiling_rounds)
+                        for target, url in (("gateway", gateway_url), ("bare", bare_url))
+                    ]
+                cpu_s_total, requests_total = 0.0, 0
+                for target, url, round_ in targets:
                     profiler = None
-                    if (target, query.name, str(connections)) == (
+                    if (target, query.name, str(connections), round_) == (
                         "gateway",
                         profile_query,
                         profile_clients or "10",
+                        0,
                     ):
                         output = OUT / f"profile-{query.name}.txt"
                         profiler = Profiler(self.children, gateway.pid, output)
                     body = self.bodies[query.name]
                     pid = gateway.pid if target == "gateway" else None
                     result, cpu_s = measure(
-                        wrk, url, body, target, query, connections, self.args, profiler, pid
+                        wrk,
+                        url,
+                        body,
+                        target,
+                        query,
+                        connections,
+                        self.args,
+                        profiler,
+                        pid,
+                        warm=round_ > 0,
                     )
+                    result = replace(result, round=round_)
                     results.append(result)
                     cpu = ""
                     if cpu_s is not None and result.requests:
-                        ms = round(cpu_s * 1000 / result.requests, 2)
+                        cpu_s_total += cpu_s
+                        requests_total += result.requests
+                        ms = round(cpu_s_total * 1000 / requests_total, 2)  # over its rounds
                         self.cpu_ms.setdefault(query.name, {})[connections] = ms
-                        cpu = f"  CPU {ms:6.2f} ms/req"
+                        cpu = f"  CPU {cpu_s * 1000 / result.requests:6.2f} ms/req"
                     print(
                         f"bench: {query.name:15} {target:7} c={connections:<3} "
-                        f"p50 {result.p50_ms:8.1f} ms  p99 {result.p99_ms:8.1f} ms  "
+                        + (f"r{round_} " if len(targets) > 1 else "")
+                        + f"p50 {result.p50_ms:8.1f} ms  p99 {result.p99_ms:8.1f} ms  "
                         f"{result.rps:8.1f} req/s{cpu}" + ("" if result.clean else "  (errors)"),
                         flush=True,
                     )
@@ -487,10 +520,12 @@ def measure(
     args: argparse.Namespace,
     profiler: Profiler | None = None,
     cpu_pid: int | None = None,
+    warm: bool = False,
 ) -> tuple[LoadResult, float | None]:
-    """A warm-up run, the measured run, and with `profiler` an extra run under py-spy (its
-    figures are not kept: sampling slows the gateway down). With `cpu_pid`, also the CPU time
-    that process used during the measured run (user + system, /proc)."""
+    """A warm-up run (none when `warm`: the same run came just before), the measured run, and
+    with `profiler` an extra run under py-spy (its figures are not kept: sampling slows the
+    gateway down). With `cpu_pid`, also the CPU time that process used during the measured run
+    (user + system, /proc)."""
 
     def run(duration_s: int) -> LoadResult:
         return run_wrk(
@@ -504,7 +539,7 @@ def measure(
             request_timeout_s=args.request_timeout,
         )
 
-    if args.warmup:
+    if args.warmup and not warm:
         run(args.warmup)
     before = tree_cpu_seconds(cpu_pid) if cpu_pid is not None else None
     result = run(args.duration)

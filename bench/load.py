@@ -42,6 +42,7 @@ class LoadResult:
     timeouts: int
     bad_status: int  # answers other than 200
     graphql_errors: int  # 200 answers that carry `errors`
+    round: int = 0  # of the ceiling's alternating gateway/bare runs (`--ceiling-rounds`)
 
     @property
     def clean(self) -> bool:

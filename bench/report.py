@@ -7,6 +7,7 @@ import hashlib
 import os
 import platform
 import re
+import statistics
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -100,19 +101,33 @@ class Figures:
         return floors
 
     def ceiling(self) -> dict[int, dict[str, Any]]:
+        """Per number of clients: the ratio of each alternated round (gateway req/s ÷ bare
+        req/s, the bare run right after the gateway's), and their median, the figure kept."""
         ceilings: dict[int, dict[str, Any]] = {}
         for item in self.load:
             if item.target != "bare":
                 continue
-            gateway = self.result("gateway", item.query, item.connections)
+            gateway = next(
+                (
+                    run
+                    for run in self.load
+                    if (run.target, run.query, run.connections, run.round)
+                    == ("gateway", item.query, item.connections, item.round)
+                ),
+                None,
+            )
             if gateway is None:
                 continue
-            ceilings[item.connections] = {
-                "query": item.query,
-                "gateway_rps": gateway.rps,
-                "bare_rps": item.rps,
-                "ratio": round(gateway.rps / item.rps, 3) if item.rps else None,
-            }
+            entry = ceilings.setdefault(
+                item.connections,
+                {"query": item.query, "rounds": [], "gateway_rps": [], "bare_rps": []},
+            )
+            entry["gateway_rps"].append(gateway.rps)
+            entry["bare_rps"].append(item.rps)
+            entry["rounds"].append(round(gateway.rps / item.rps, 3) if item.rps else None)
+        for entry in ceilings.values():
+            ratios = [r for r in entry["rounds"] if r is not None]
+            entry["ratio"] = round(statistics.median(ratios), 3) if ratios else None
         return ceilings
 
     def targets(self) -> list[str]:
@@ -323,14 +338,16 @@ def markdown(figures: Figures) -> str:
         "| query | server | clients | p50 ms | p95 ms | p99 ms | req/s | requests | errors |"
     )
     out.append("|---|---|--:|--:|--:|--:|--:|--:|---|")
+    alternated = {r.query for r in figures.load if r.target == "bare"}  # the ceiling's rounds
     for r in figures.load:
         errors = (
             "0"
             if r.clean
             else f"{r.socket_errors} socket, {r.bad_status} non-200, {r.graphql_errors} gql"
         )
+        server = f"{r.target} (round {r.round + 1})" if r.query in alternated else r.target
         out.append(
-            f"| {r.query} | {r.target} | {r.connections} | {_ms(r.p50_ms)} | {_ms(r.p95_ms)} | "
+            f"| {r.query} | {server} | {r.connections} | {_ms(r.p50_ms)} | {_ms(r.p95_ms)} | "
             f"{_ms(r.p99_ms)} | {r.rps:.1f} | {r.requests} | {errors} |"
         )
     out += _cpu_table(figures)
@@ -349,13 +366,24 @@ def markdown(figures: Figures) -> str:
         out.append("")
         out.append("### Ceiling ratio — gateway req/s ÷ bare Strawberry req/s, same query")
         out.append("")
-        out.append("| query | clients | gateway req/s | bare req/s | ratio |")
-        out.append("|---|--:|--:|--:|--:|")
+        out.append(
+            "Gateway and bare app alternated, one run each per round; the median of the "
+            "rounds' ratios is the figure."
+        )
+        out.append("")
+        out.append(
+            "| query | clients | gateway req/s by round | bare req/s by round | ratios | median |"
+        )
+        out.append("|---|--:|--:|--:|--:|--:|")
         for connections, item in sorted(ceilings.items()):
             ratio = item["ratio"]
+            rounds = " / ".join("—" if r is None else f"{r:.2f}" for r in item["rounds"])
             out.append(
-                f"| {item['query']} | {connections} | {item['gateway_rps']:.0f} | "
-                f"{item['bare_rps']:.0f} | {'—' if ratio is None else f'{ratio:.2f}'} |"
+                f"| {item['query']} | {connections} | "
+                + " / ".join(f"{rps:.0f}" for rps in item["gateway_rps"])
+                + " | "
+                + " / ".join(f"{rps:.0f}" for rps in item["bare_rps"])
+                + f" | {rounds} | {'—' if ratio is None else f'{ratio:.2f}'} |"
             )
     out.append("")
     out.append("### Targets (issue 10)")
