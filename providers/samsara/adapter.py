@@ -24,7 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from providers.adapter import SAFE_ID, Adapter, gather_bounded
 from providers.errors import ProviderError, UserInputError
@@ -254,7 +254,8 @@ class SamsaraAdapter(Adapter):
             page = await self._stream_page(params, after, size)
             if text_query is None:
                 return page
-            return replace(page, records=await self._with_text_details(page.records, text_query))
+            records = [page.read(entry) for entry in page.entries]
+            return StreamPage(await self._with_text_details(records, text_query), page.end_cursor)
 
         return fetch
 
@@ -266,11 +267,18 @@ class SamsaraAdapter(Adapter):
             request["after"] = after
         body = await self.client.get_json(STREAM_PATH, request)
         with reading(self.provider):
-            records = [session_from_summary(summary) for summary in body["data"]]
+            summaries = body["data"]
+            if not isinstance(summaries, list):
+                raise TypeError("`data` is not a list")
             pagination = body["pagination"]
             more = pagination.get("hasNextPage") is True
             end_cursor = pagination.get("endCursor") or None
-        return StreamPage(records, end_cursor if more else None)
+        # Read as the walk reaches them (StreamReader): a merged page uses about half.
+        return StreamPage(summaries, end_cursor if more else None, self._read_summary)
+
+    def _read_summary(self, summary: Any) -> SessionRecord:
+        with reading(self.provider):
+            return session_from_summary(summary)
 
     async def _with_text_details(
         self, records: list[SessionRecord], query: SessionQuery

@@ -17,6 +17,7 @@ import pytest
 
 from providers.adapter import Adapter
 from providers.errors import (
+    UpstreamProtocolError,
     UpstreamRateLimitedError,
     UpstreamRejectedError,
     UpstreamUnavailableError,
@@ -37,8 +38,10 @@ from providers.records import (
     TranscriptTurn,
 )
 from providers.samsara.mapping import session_from_detail, session_from_summary
+from providers.settings import ProviderSettings, Secret
 from providers.simulators.request_log import LoggedRequest
 from providers.simulators.samsara import SamsaraSimulator
+from providers.vendors import adapter_class
 from tests.support import FakeClock, connect, expected, ids, walk, walk_pages
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)  # the data ends here
@@ -806,3 +809,37 @@ async def test_a_cursor_the_vendor_refuses_is_a_rejected_request(
     with pytest.raises(UpstreamRejectedError) as caught:
         await adapter.list_sessions(query(), {"streams": [["bm90LWEtY3Vyc29y", 0]]}, 10)
     assert caught.value.message.startswith("SAMSARA answered 400: after is not a valid cursor")
+
+
+async def test_a_stream_page_is_read_only_as_far_as_the_walk_goes(
+    adapter: Adapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream page holds 100 summaries; a first page of 5 reads 5 of them into records."""
+    read: list[str] = []
+
+    def counted(summary: dict[str, Any]) -> SessionRecord:
+        read.append(summary["id"])
+        return session_from_summary(summary)
+
+    monkeypatch.setattr("providers.samsara.adapter.session_from_summary", counted)
+    page = await adapter.list_sessions(query(), None, 5)
+    assert len(page.items) == 5
+    assert read == [item.record.id for item in page.items]
+
+
+async def test_a_malformed_summary_the_walk_reaches_is_a_bad_response() -> None:
+    """Read late, still the one typed error (and only when the walk reaches it)."""
+    good = {"id": "s1", "happenedAtTime": "2026-10-01T00:00:00Z", "sessionStatus": "completed"}
+    body = {"data": [good, {"id": "s2"}], "pagination": {"hasNextPage": False}}
+    vendor = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    settings = ProviderSettings(Provider.SAMSARA, "http://samsara.test", Secret("k"), ("a1",))
+    adapter = adapter_class(Provider.SAMSARA).connect(settings, vendor, FakeClock(ANCHOR))
+    try:
+        assert [
+            item.record.id for item in (await adapter.list_sessions(query(), None, 1)).items
+        ] == ["s1"]
+        with pytest.raises(UpstreamProtocolError) as caught:
+            await adapter.list_sessions(query(), None, 2)
+    finally:
+        await adapter.aclose()
+    assert caught.value.message.startswith("SAMSARA sent a response sessiongraph cannot read")
