@@ -73,6 +73,10 @@ __all__ = ["QueryCost", "cost_extensions"]
 _NEEDS_DETAILS = DETAIL_FIELDS | {"endedAt", "durationMs"}
 # Agent fields read from the agent lookup.
 _AGENT_RECORD = frozenset({"name", "description", "model", "enabled"})
+# The root fields `_Reader.operation` prices: an operation selecting none of them costs nothing.
+_PRICED_ROOTS = frozenset(
+    {"sessions", "agents", "node", "session", "agent", "nodes", "_entities", "deleteSession"}
+)
 
 
 @dataclass
@@ -148,14 +152,19 @@ class QueryCost(SchemaExtension):
         yield
 
     def _price(self, document: DocumentNode) -> list[GraphQLError]:
-        request = self._request(document)
-        if request is None:
-            return []
         fragments = {
             definition.name.value: definition
             for definition in document.definitions
             if isinstance(definition, FragmentDefinitionNode)
         }
+        operation = get_operation_ast(document, self.execution_context.operation_name)
+        if operation is None or _PRICED_ROOTS.isdisjoint(_root_names(operation, fragments.get)):
+            # Nothing priced (`{ providers { … } }`, introspection): 0, refused never, charged
+            # nothing; without reading variables, the time or the vendors' state.
+            return []
+        request = self._request(document, operation)
+        if request is None:
+            return []
         reader = _Reader(self.execution_context.schema._schema, fragments.get, request)
         self.estimated = request.estimated = request.pricing.total(
             reader.operation(request.operation)
@@ -179,12 +188,13 @@ class QueryCost(SchemaExtension):
             return []
         return [GraphQLError(refused.message, request.operation, extensions=refused.extensions)]
 
-    def _request(self, document: DocumentNode) -> _Request | None:
+    def _request(
+        self, document: DocumentNode, operation: OperationDefinitionNode
+    ) -> _Request | None:
         context = self.execution_context
         requested = context.context
-        operation = get_operation_ast(document, context.operation_name)
-        if operation is None or not isinstance(requested, RequestContext):
-            return None  # no operation to run, or no vendors to price against
+        if not isinstance(requested, RequestContext):
+            return None  # no vendors to price against (a script's `schema.execute`)
         variables = get_variable_values(
             context.schema._schema, operation.variable_definitions or (), context.variables or {}
         )
@@ -217,6 +227,24 @@ def cost_extensions(
     otherwise overwrite a refusal): the rule class is built once,
     the extension per request. `quota`: the app's limits per key (None: none)."""
     return [lambda: QueryCost(max_cost, quota)]
+
+
+def _root_names(
+    node: OperationDefinitionNode | FragmentDefinitionNode | InlineFragmentNode,
+    fragment: Callable[[str], FragmentDefinitionNode | None],
+) -> Iterator[str]:
+    """Every field name selected at the root, through every fragment whatever its type
+    condition (more than `_Reader.fields` keeps: enough to tell an operation priced nothing).
+    The document is valid: fragments exist and do not cycle."""
+    for selection in node.selection_set.selections:
+        if isinstance(selection, FieldNode):
+            yield selection.name.value
+        elif isinstance(selection, FragmentSpreadNode):
+            spread = fragment(selection.name.value)
+            if spread is not None:
+                yield from _root_names(spread, fragment)
+        else:
+            yield from _root_names(cast(InlineFragmentNode, selection), fragment)
 
 
 class _Reader:

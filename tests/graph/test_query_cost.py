@@ -175,6 +175,33 @@ def graph_context(gateway: Gateway) -> GraphContext:
     )
 
 
+async def test_root_fragments_are_read_and_free_operations_price_nothing(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A priced field behind fragments at the root is priced; an operation with none is free
+    without reading the vendors' state (it is most of the small queries)."""
+    page = "sessions(first: 20) { nodes { transcript { text } } }"
+    direct = cost(await gateway.query(f"{{ {page} }}"))["estimated"]
+    through = await gateway.query(
+        "{ ...Outer } fragment Outer on Query { ... on Query { ...Inner } } "
+        f"fragment Inner on Query {{ {page} }}"
+    )
+    assert cost(through)["estimated"] == direct > 0
+
+    def unpriceable(*_: Any, **__: Any) -> None:
+        raise AssertionError("a free operation was priced")
+
+    monkeypatch.setattr("graph.cost.Pricing", unpriceable)
+    for free in [
+        "{ providers { name } }",
+        "{ __schema { queryType { name } } }",
+        "{ ...P } fragment P on Query { providers { name health { state } } }",
+    ]:
+        body = await gateway.query(free)
+        assert "errors" not in body, free
+        assert cost(body) == {"estimated": 0, "actual": 0}
+
+
 async def test_a_lower_limit_refuses_a_smaller_query(gateway: Gateway) -> None:
     schema = build_schema(max_cost=3)
     context = graph_context(gateway)
