@@ -265,7 +265,9 @@ class SessionRecord:
     def sort_key(self) -> SortKey:
         """The one order of the merged connection: start time, then provider, agent and id
         (Vectara keys are unique per agent only), so ties are broken the same way everywhere."""
-        return (self.started_at, self.provider.value, self.agent_id or "", self.id)
+        # `_value_`, the member's plain str: `.value` is a Python-level descriptor on Enum, and
+        # a merged page reads sort keys ~460 times (~0.2 ms of `.value` calls).
+        return (self.started_at, self.provider._value_, self.agent_id or "", self.id)
 
 
 class RecordChanges(TypedDict, total=False):
