@@ -11,12 +11,12 @@ futures and exceptions make a few), and finds them just as well ten thousand all
 So a serving process never traverses what it built before serving: the imported modules, the
 schema, compiled plans (`gc.freeze`, CPython's advice for long-lived servers,
 https://docs.python.org/3/library/gc.html#gc.freeze), and collects less often than CPython's
-default, but not rarely: a young threshold of 50,000 saved no CPU measurably once the frozen part
-was out of the traversals (bench.cpu, merged page: 13.9-14.0 ms against 14.3-15.6 ms at 5,000,
-runs of 400 requests, within the noise between runs) and made each young collection a pause of
-10-30 ms, every few hundred small requests: p99 of `{ providers { ... } }` at one client 12.6 ms
+default, but not rarely. Measured with `gc.callbacks` over 300 merged pages with details
+(in-process, bench/RESULTS.md): at 5,000 the collections cost 0.56 ms a page, the longest
+pause 1.6 ms; at 50,000, 0.09 ms a page, but each young collection was one pause of up to
+26 ms, every few hundred small requests: p99 of `{ providers { ... } }` at one client 12.6 ms
 against 1.8 ms at 5,000 (bare Strawberry 1.3 ms; `python -m bench --queries
-small_cached,merged_details --concurrency 1`, bench/RESULTS.md).
+small_cached,merged_details --concurrency 1`).
 """
 
 from __future__ import annotations
