@@ -189,6 +189,7 @@ class Run:
     served: dict[str, float] = field(default_factory=dict)  # vendor answer time, ms
     index: dict[str, Any] = field(default_factory=dict)  # the served index: states, wait
     cpu_ms: dict[str, dict[int, float]] = field(default_factory=dict)  # gateway CPU/request
+    idle_cpu_ms_per_s: float | None = None  # the gateway's CPU with no request (its own work)
 
     @property
     def run_dir(self) -> Path:
@@ -367,6 +368,13 @@ class Run:
     ) -> list[LoadResult]:
         """Every query at every number of clients, on the gateway (and the bare app)."""
         profile_query, _, profile_clients = (self.args.profile or "").partition("@")
+        # With no request at all, the gateway still works (the index's sync, timers): at one
+        # client a slow query's few requests carry all of it. Measured once, reported apart.
+        before = tree_cpu_seconds(gateway.pid)
+        time.sleep(self.args.duration)
+        idle_s = tree_cpu_seconds(gateway.pid) - before
+        self.idle_cpu_ms_per_s = round(idle_s * 1000 / self.args.duration, 2)
+        print(f"bench: gateway idle: {self.idle_cpu_ms_per_s} ms of CPU a second", flush=True)
         results: list[LoadResult] = []
         for query in self.args.queries:
             for connections in self.args.concurrency:
@@ -489,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wrk_threads": "min(2, clients)",
         "node_ids": node_ids,
         "elapsed_s": round(time.monotonic() - started, 1),
+        "gateway_idle_cpu_ms_per_s": run.idle_cpu_ms_per_s,
         "cpu": cpu_share,
     }
     figures = Figures(

@@ -3,6 +3,7 @@ out by hand; and the served index's readiness test of `python -m bench`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bench.__main__ import index_ready
@@ -110,6 +111,23 @@ def test_calls_cpu_and_ceiling_targets() -> None:
     assert (
         "vendor calls = minimum for every query (index READY, as served) — MISSED: "
         "merged_details/vectara +1" in above
+    )
+
+
+def test_cpu_net_of_the_idle_gateways_own_work() -> None:
+    """At 1 client a 120 ms query runs ~8 times a second: 80 ms of idle CPU a second (the
+    index's sync) is 10 ms of each request's share."""
+    made = figures(cpu_ms={"merged_details": {1: 22.0, 50: 12.5}})
+    made.config["gateway_idle_cpu_ms_per_s"] = 80.0
+    made.load[0] = replace(made.load[0], rps=8.0)  # merged_details at 1 client
+    made.load[1] = replace(made.load[1], rps=160.0)  # at 50
+    assert made.cpu_net_of_idle("merged_details", 1) == 12.0
+    assert made.cpu_net_of_idle("merged_details", 50) == 12.0  # 12.5 - 80 / 160
+    line = next(t for t in made.targets() if "CPU per request of merged_details" in t)
+    assert line.endswith("— MISSED; 12.00 ms net of the idle gateway's own work")
+    assert "| merged_details | 12.00 | 12.00 |" in markdown(made)
+    assert (
+        figures(cpu_ms={"merged_details": {1: 22.0}}).cpu_net_of_idle("merged_details", 1) is None
     )
 
 
