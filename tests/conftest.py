@@ -27,6 +27,7 @@ from tests.support import FakeClock, connect
 LONGEST_FIRST = (
     "tests/graph/test_fuzz.py",
     "tests/graph/test_fuzz_shard_1.py",
+    "tests/index/test_sync_at_scale.py",
     "tests/index/test_sync.py",
     "tests/index/test_store.py",
     "tests/index/test_sync_bounds.py",
