@@ -66,9 +66,16 @@ class Figures:
     cpu_ms: Mapping[str, Mapping[int, float]] = field(default_factory=dict)  # query → clients
     calls_index_off: Mapping[str, CallCount] = field(default_factory=dict)  # when counted
 
-    def result(self, target: str, query: str, connections: int) -> LoadResult | None:
+    def result(
+        self, target: str, query: str, connections: int, round_: int = 0
+    ) -> LoadResult | None:
         for item in self.load:
-            if (item.target, item.query, item.connections) == (target, query, connections):
+            if (item.target, item.query, item.connections, item.round) == (
+                target,
+                query,
+                connections,
+                round_,
+            ):
                 return item
         return None
 
@@ -107,15 +114,7 @@ class Figures:
         for item in self.load:
             if item.target != "bare":
                 continue
-            gateway = next(
-                (
-                    run
-                    for run in self.load
-                    if (run.target, run.query, run.connections, run.round)
-                    == ("gateway", item.query, item.connections, item.round)
-                ),
-                None,
-            )
+            gateway = self.result("gateway", item.query, item.connections, item.round)
             if gateway is None:
                 continue
             entry = ceilings.setdefault(
