@@ -73,10 +73,6 @@ __all__ = ["QueryCost", "cost_extensions"]
 _NEEDS_DETAILS = DETAIL_FIELDS | {"endedAt", "durationMs"}
 # Agent fields read from the agent lookup.
 _AGENT_RECORD = frozenset({"name", "description", "model", "enabled"})
-# The root fields `_Reader.operation` prices: an operation selecting none of them costs nothing.
-_PRICED_ROOTS = frozenset(
-    {"sessions", "agents", "node", "session", "agent", "nodes", "_entities", "deleteSession"}
-)
 
 
 @dataclass
@@ -272,25 +268,20 @@ class _Reader:
         asks: list[Ask] = []
         root = self.schema.get_root_type(node.operation)  # Query or Mutation
         for field, definition in self.fields(node.selection_set, root):
-            args = self.arguments(field, definition)
-            name = field.name.value
-            ask: Ask | None = None
-            if name == "sessions":
-                ask = self.connection(field, args)
-            elif name == "agents":
-                ask = self.agents(field, args)
-            elif name in ("node", "session", "agent"):
-                ask = self.lookup(field, [args["id"]])
-            elif name == "nodes" and len(args["ids"]) <= MAX_IDS:
-                ask = self.lookup(field, args["ids"])
-            elif name == "_entities":
-                ask = self.entities(field, args["representations"])
-            elif name == "deleteSession":
-                kind = _node_kind(args["id"], self.request.tag)
-                ask = DeleteAsk(kind[1] if kind is not None and kind[0] == "Session" else None)
+            ask_of = _ROOT_ASKS.get(field.name.value)
+            if ask_of is None:
+                continue  # no vendor call: free
+            ask = ask_of(self, field, self.arguments(field, definition))
             if ask is not None:
                 asks.append(ask)
         return asks
+
+    def lookup_id(self, field: FieldNode, args: dict[str, Any]) -> LookupAsk:
+        return self.lookup(field, [args["id"]])
+
+    def delete(self, field: FieldNode, args: dict[str, Any]) -> DeleteAsk:
+        kind = _node_kind(args["id"], self.request.tag)
+        return DeleteAsk(kind[1] if kind is not None and kind[0] == "Session" else None)
 
     # --- what each field asks -------------------------------------------------------------
 
@@ -458,3 +449,20 @@ def _selects_details(
             else:
                 pending.append(cast(FieldNode | InlineFragmentNode, selection).selection_set)
     return False
+
+
+# What each priced root field asks (`_Reader.operation`); any other root field costs nothing.
+_ROOT_ASKS: dict[str, Callable[[_Reader, FieldNode, dict[str, Any]], Ask | None]] = {
+    "sessions": _Reader.connection,
+    "agents": _Reader.agents,
+    "node": _Reader.lookup_id,
+    "session": _Reader.lookup_id,
+    "agent": _Reader.lookup_id,
+    # Over MAX_IDS the resolver refuses the ids before any call.
+    "nodes": lambda reader, field, args: (
+        reader.lookup(field, args["ids"]) if len(args["ids"]) <= MAX_IDS else None
+    ),
+    "_entities": lambda reader, field, args: reader.entities(field, args["representations"]),
+    "deleteSession": _Reader.delete,
+}
+_PRICED_ROOTS = frozenset(_ROOT_ASKS)
