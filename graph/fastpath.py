@@ -20,6 +20,10 @@ errors, paths and nulls. Fast getters and sync resolvers are pure reads of the r
 one twice changes nothing. `tests/graph/test_fastpath.py` checks the two executors give
 identical answers for generated queries and variables.
 
+A connection whose nodes' details are still loading holds futures of those nodes (`WAITING`):
+its plan completes everything else at once, while the vendor calls are out, and leaves an empty
+dict where each future is, filled by the node's plan when the future is done.
+
 A plan holds nothing of its request, so plans are kept across requests (`_SHARED`) when the
 operation has no directive at all: without `@skip`/`@include` (which read the variables) and
 `@defer`, a selection's fields depend on the document only, and the parsed document is the same
@@ -29,12 +33,13 @@ selection. Other operations compile their plans per request, as graphql-core col
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from keyword import iskeyword
-from typing import Any
+from typing import Any, cast
 
 from cachetools import LRUCache
 from graphql import (
@@ -57,7 +62,7 @@ from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
-__all__ = ["Bail", "FastExecutionContext"]
+__all__ = ["WAITING", "Bail", "FastExecutionContext"]
 
 _DEFINITION = "strawberry-definition"  # where Strawberry keeps its definitions in graphql-core
 
@@ -69,6 +74,19 @@ Plan = Callable[[Any], dict[str, Any]]
 class Bail(Exception):  # not an error: the signal to take the standard path
     """Raised by a fast getter whose data is not there yet (the standard resolver loads it)."""
 
+
+# An object whose attribute of this name is true holds futures of objects below it (values
+# still loading, e.g. the nodes of a page whose details are being fetched). Its plan completes
+# what is there now and leaves an empty dict where each future is; the answer is then an
+# awaitable that fills each dict by the same plan once its future is done. Anything else (a
+# future's error, a loaded value its plan refuses) and graphql-core completes the object from
+# the start, futures and all.
+WAITING = "fastpath_waiting"
+
+# (the dict left in the answer, the future, the plan that fills it), for the waiting object
+# whose plan is running: plans are synchronous, so the innermost such object is the last here.
+_Hole = tuple[dict[str, Any], "asyncio.Future[Any]", "Plan"]
+_HOLES: list[list[_Hole]] = []
 
 _BAIL = Bail()
 _NO_INFO: Any = None
@@ -100,6 +118,10 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         plan = self._plan(return_type, field_details_list)
         if plan is not None:
+            if getattr(result, WAITING, False):
+                return self._complete_waiting(
+                    plan, return_type, field_details_list, info, path, result, position_context
+                )
             try:
                 return plan(result)
             except Exception:  # the standard path below gives the exact answer
@@ -107,6 +129,35 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().complete_object_value(
             return_type, field_details_list, info, path, result, position_context
         )
+
+    def _complete_waiting(self, plan: Plan, *standard: Any) -> Any:
+        """See `WAITING`: the plan's answer, with holes filled as their futures are done."""
+        holes: list[_Hole] = []
+        _HOLES.append(holes)
+        try:
+            data = plan(standard[-2])  # the object (`result`)
+        except Exception:
+            data = None
+        finally:
+            _HOLES.pop()
+        if data is None:
+            return super().complete_object_value(*standard)
+        if not holes:
+            return data
+        return self._fill(data, holes, standard)
+
+    async def _fill(
+        self, data: dict[str, Any], holes: list[_Hole], standard: tuple[Any, ...]
+    ) -> dict[str, Any]:
+        try:
+            for hole, future, fill in holes:
+                hole.update(fill(await future))
+        except Exception:  # as if no plan had run (the futures are done: no call is repeated)
+            completed: Any = super().complete_object_value(*standard)
+            if self.is_awaitable(completed):
+                completed = await completed
+            return cast("dict[str, Any]", completed)
+        return data
 
     def _plan(self, object_type: GraphQLObjectType, fields: FieldDetailsList) -> Plan | None:
         key = (object_type, id(fields))
@@ -170,6 +221,10 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             def required_object(value: Any) -> dict[str, Any]:  # one call where two would do
                 if value is None or isinstance(value, Exception):
                     raise _BAIL
+                if _HOLES and isinstance(value, asyncio.Future):
+                    hole: dict[str, Any] = {}  # filled when the future is done (`WAITING`)
+                    _HOLES[-1].append((hole, value, plan))
+                    return hole
                 return plan(value)
 
             return required_object

@@ -62,6 +62,14 @@ class RecordCache:
         (_SESSION_MISS if found is None else _SESSION_HIT).inc()
         return found
 
+    def session_if_kept(self, scope: str, ref: SessionRef) -> SessionRecord | None:
+        """`session` for a caller that fetches on a miss through a loader, which looks again
+        and counts the miss: only a hit is counted here."""
+        found = self.sessions.get((scope, ref.provider, ref.id, ref.agent_id))
+        if found is not None:
+            _SESSION_HIT.inc()
+        return found
+
     def keep_session(self, scope: str, ref: SessionRef, record: SessionRecord) -> None:
         if record.status is SessionStatus.ACTIVE or record.details is None:
             return  # a running session still changes

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aiodataloader import DataLoader
@@ -108,13 +109,6 @@ class _AgentLoader(DataLoader[str, AgentRecord | None]):
         return found
 
 
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    """Marks a prefetch's failure as seen (asyncio logs unretrieved ones): the session may not
-    make the page; when it does, its field awaits the same future and reports the failure."""
-    if not future.cancelled():
-        future.exception()
-
-
 @dataclass
 class Loaders:
     sources: Sources
@@ -146,6 +140,14 @@ class Loaders:
         record: SessionRecord | None = await loader.load(ref)
         return record
 
+    def _session_loader(self, ref: SessionRef) -> _SessionLoader:
+        adapter = self._adapter(ref.provider)
+        adapter.check_ref(ref)
+        loader = self._sessions.get(ref.provider)
+        if loader is None:
+            loader = self._sessions[ref.provider] = _SessionLoader(adapter, self.sources.cache)
+        return loader
+
     async def session(
         self, ref: SessionRef, listed: SessionRecord | None = None
     ) -> SessionRecord | None:
@@ -153,11 +155,7 @@ class Loaders:
         failed = self._failed.get(ref)
         if failed is not None:
             raise failed
-        adapter = self._adapter(ref.provider)
-        adapter.check_ref(ref)
-        loader = self._sessions.get(ref.provider)
-        if loader is None:
-            loader = self._sessions[ref.provider] = _SessionLoader(adapter, self.sources.cache)
+        loader = self._session_loader(ref)
         if listed is not None:
             loader.listed[ref] = listed
         try:
@@ -166,6 +164,41 @@ class Loaders:
             self._failed[ref] = exc
             raise
         return record
+
+    def start(self, listed: SessionRecord) -> asyncio.Future[SessionRecord | None]:
+        """The detail fetch of a listed session, started now and shared with every later ask
+        of this request (`session`, through the loader's cache); done at once when the record
+        cache has it. A failure is kept in `_failed` when it happens, so a field that asks
+        afterwards fails the same way without another call (a batch that fails whole leaves
+        the loader's cache)."""
+        ref = listed.ref
+        future: asyncio.Future[SessionRecord | None]
+        try:
+            failed = self._failed.get(ref)
+            if failed is not None:
+                raise failed
+            loader = self._session_loader(ref)  # not configured, a malformed ref: raises
+        except Exception as exc:  # the fields report it, with their own path
+            self._failed[ref] = exc
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(exc)
+            future.exception()  # seen: whoever asks again meets `_failed`
+            return future
+        kept = self.sources.cache.session_if_kept(loader.adapter.settings.cache_scope, ref)
+        if kept is not None:
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(kept)
+            return future
+        loader.listed[ref] = listed
+        future = loader.load(ref)
+        future.add_done_callback(partial(self._settled, ref))
+        return future
+
+    def _settled(self, ref: SessionRef, loading: asyncio.Future[Any]) -> None:
+        """Keeps a started fetch's failure (and marks it seen: asyncio logs unretrieved ones;
+        a session that does not make the page never has it asked for)."""
+        if not loading.cancelled() and isinstance(error := loading.exception(), Exception):
+            self._failed.setdefault(ref, error)
 
     def prefetch(self, provider: Provider, listed: Sequence[SessionRecord]) -> None:
         """Start the detail fetch of listed sessions now, for a vendor whose detail calls are
@@ -182,7 +215,7 @@ class Loaders:
         for record in listed:
             if record.details is None and record.ref not in self._failed:
                 loader.listed[record.ref] = record
-                loader.load(record.ref).add_done_callback(_retrieved)
+                loader.load(record.ref).add_done_callback(partial(self._settled, record.ref))
 
     def release(self) -> None:
         """Drops what this request loaded, once it is answered: a loader and its futures hold

@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from graph.types import Transcript
 from providers.query import SortOrder
 from providers.records import Provider, SessionRecord, SessionStatus
 from resolvers.connection import _Candidates, _Plan
@@ -62,6 +65,35 @@ async def test_per_session_details_are_fetched_for_the_merged_page_only() -> Non
             if e.path.endswith("/events")
         ]
         assert sorted(events) == sorted(on_page)
+
+
+async def test_whole_nodes_are_completed_while_per_session_details_are_out() -> None:
+    """The resolver does not hold the page for Vectara's event calls: the nodes already whole
+    are completed while those calls are out, the others once their details are in."""
+    async with running_gateway(size=60) as gateway:
+        vectara = gateway.simulators[Provider.VECTARA]
+        vectara.faults.latency_s = 0.3
+        # For each transcript completed: how many of Vectara's event calls were answered then.
+        completed: list[int] = []
+        original = Transcript.of
+
+        def spy(turns: Any) -> Transcript:
+            events = [e for e in vectara.log.entries if e.path.endswith("/events")]
+            completed.append(sum(1 for e in events if e.status != 0))
+            return original(turns)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Transcript, "of", spy)
+            body = await gateway.query(DETAILS)
+        assert "errors" not in body, body
+        edges = body["data"]["sessions"]["edges"]
+        waiting = sum(1 for e in edges if e["node"]["provider"] == "VECTARA")
+        assert 0 < waiting < len(edges)
+        assert all(e["node"]["transcript"] is not None for e in edges)
+        # The others' first, before any event call came back; then Vectara's, each once its
+        # own call is in.
+        assert completed[: len(edges) - waiting] == [0] * (len(edges) - waiting)
+        assert len(completed) == len(edges) and all(n > 0 for n in completed[-waiting:])
 
 
 def _record(provider: Provider, minute: int) -> SessionRecord:
