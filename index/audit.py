@@ -7,7 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["AuditEntry"]
+__all__ = ["DELETED", "DELETE_SESSION", "UNKNOWN", "AuditEntry"]
+
+DELETE_SESSION = "deleteSession"  # the action of a deletion's record
+DELETED = "DELETED"  # the outcome of a session deleted
+# The outcome of an attempt cut short during the vendor call (the request's deadline, or its
+# client gone): the vendor may or may not have deleted the session.
+UNKNOWN = "UNKNOWN"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     event,
+    func,
     inspect,
     select,
     text,
@@ -259,6 +260,18 @@ class IndexStore:
             statement = statement.where(A.seq < before)
         rows = await self._read(statement.order_by(A.seq.desc()).limit(limit))
         return [_audit_from(row._mapping) for row in rows]
+
+    async def audit_after(self, tenant: str, after: int, limit: int) -> list[AuditEntry]:
+        """`tenant`'s records with a `seq` above `after`, oldest first, at most `limit`: what
+        was written since a reader last looked (another process included)."""
+        statement = select(audit).where(A.tenant == tenant, A.seq > after)
+        rows = await self._read(statement.order_by(A.seq).limit(limit))
+        return [_audit_from(row._mapping) for row in rows]
+
+    async def last_audit_seq(self, tenant: str) -> int:
+        """The `seq` of `tenant`'s newest record; 0 when there is none."""
+        rows = await self._read(select(func.max(A.seq)).where(A.tenant == tenant))
+        return int(rows[0][0] or 0)
 
     # -- leases --------------------------------------------------------------------------
 

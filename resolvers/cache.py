@@ -14,7 +14,7 @@ from typing import Any
 from cachetools import TLRUCache, TTLCache
 
 from providers.clock import SYSTEM_CLOCK, Clock
-from providers.records import AgentRecord, SessionRecord, SessionRef, SessionStatus
+from providers.records import AgentRecord, Provider, SessionRecord, SessionRef, SessionStatus
 from providers.telemetry import CACHE_LOOKUPS
 
 __all__ = ["RecordCache"]
@@ -79,6 +79,16 @@ class RecordCache:
         """Drop a session deleted at the vendor: the next fetch asks the vendor (and finds
         nothing) instead of serving the copy."""
         self.sessions.pop((scope, ref.provider, ref.id, ref.agent_id), None)
+
+    def forget_any(self, scope: str, provider: Provider, session_id: str) -> int:
+        """`forget_session` for a deletion made by another process, whose record names the
+        vendor and the session only: dropped whatever agent it was kept under. Looks at every
+        entry (deletions are rare, the cache bounded); how many were dropped."""
+        wanted = (scope, provider, session_id)
+        found = [key for key in list(self.sessions) if isinstance(key, tuple) and key[:3] == wanted]
+        for key in found:
+            self.sessions.pop(key, None)
+        return len(found)
 
     def agent(self, scope: str, agent_id: str) -> tuple[bool, AgentRecord | None]:
         key = (scope, agent_id)

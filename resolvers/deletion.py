@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from index.audit import TARGET_CHARS, AuditEntry
+from index.audit import DELETE_SESSION, DELETED, TARGET_CHARS, UNKNOWN, AuditEntry
 from providers.errors import (
     ForbiddenError,
     NotFoundError,
@@ -22,15 +22,9 @@ from resolvers.audit import write_audit
 from resolvers.principal import Principal, Role
 from resolvers.sources import Sources
 
-__all__ = ["DELETED", "DELETE_SESSION", "UNKNOWN", "Deletion", "delete_session"]
+__all__ = ["Deletion", "delete_session"]
 
 log = logging.getLogger("sessiongraph")
-
-DELETE_SESSION = "deleteSession"  # the audit record's action
-DELETED = "DELETED"  # the audit outcome of a session deleted
-# The audit outcome of an attempt cut short during the vendor call (the request's deadline,
-# or its client gone): the vendor may or may not have deleted the session.
-UNKNOWN = "UNKNOWN"
 
 
 @dataclass(frozen=True, slots=True)

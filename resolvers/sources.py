@@ -23,6 +23,7 @@ from providers.records import Provider
 from providers.settings import ProviderSettings, Secret
 from providers.vendors import adapter_class
 from resolvers.cache import RecordCache
+from resolvers.deletions_elsewhere import DeletionFeed
 
 if TYPE_CHECKING:
     from providers.simulators import Simulator
@@ -39,6 +40,7 @@ class IndexRuntime:
     store: IndexStore
     reader: IndexReader
     syncer: Syncer
+    deletions: DeletionFeed  # other processes' deletions, out of this one's record cache
 
 
 @dataclass
@@ -99,13 +101,20 @@ class Sources:
             tenant=self.tenant,
             on_status=reader.note,
         )
-        self.index = IndexRuntime(store, reader, syncer)
+        deletions = DeletionFeed(store, self.cache, self.tenant, self._cache_scope, self.clock)
+        self.index = IndexRuntime(store, reader, syncer, deletions)
         self._owns_store = owned
         if start_sync:
             syncer.start()
+            deletions.start()
+
+    def _cache_scope(self, provider: Provider) -> str | None:
+        adapter = self.adapter(provider)
+        return adapter.settings.cache_scope if adapter is not None else None
 
     async def aclose(self) -> None:
         if self.index is not None:
+            await self.index.deletions.stop()
             await self.index.syncer.stop()
             if self._owns_store:
                 await self.index.store.aclose()

@@ -54,6 +54,9 @@ PAGE = """query($after: String, $filter: SessionFilter) {
     sources { provider ok fromIndex }
   }
 }"""
+VONAGE_PAGE = "{ sessions(first: 20, filter: {providers: [VONAGE]}) { nodes { id status } } }"
+NODE = "query($id: ID!) { node(id: $id) { ... on Session { id transcript { text } } } }"
+DELETE = "mutation($id: ID!) { deleteSession(id: $id) { deletedId errors { code } } }"
 WINDOW = {"startedAfter": AFTER.isoformat(), "startedBefore": BEFORE.isoformat()}
 INDEXED = {"STATESET", "VECTARA"}
 PROVIDERS = "{ providers { name index { state } } }"
@@ -267,6 +270,7 @@ def test_two_workers_share_the_index_the_cursors_and_the_work(tmp_path: Path) ->
             try:
                 answered = _pages_and_cursors(pinned, simulators)
                 spread = _many_requests(base, answered)
+                _a_delete_reaches_the_other_workers_cache(pinned)
             finally:
                 for connection in pinned.values():
                     connection.close()
@@ -326,6 +330,18 @@ def _many_requests(base: str, answer: dict[str, Any]) -> Counter[int]:
 
     with ThreadPoolExecutor(4) as pool:
         return Counter(pool.map(one, range(40)))
+
+
+def _a_delete_reaches_the_other_workers_cache(pinned: dict[int, Pinned]) -> None:
+    """A finished Vonage session, its details kept by one worker, deleted through the other:
+    the first stops showing it within seconds (its record cache keeps details 10 minutes)."""
+    keeping, deleting = pinned.values()
+    nodes = keeping.ask(VONAGE_PAGE)["data"]["sessions"]["nodes"]
+    doomed = next(n["id"] for n in nodes if n["status"] != "ACTIVE")
+    assert keeping.ask(NODE, id=doomed)["data"]["node"]["transcript"] is not None
+    answer = deleting.ask(DELETE, id=doomed)["data"]["deleteSession"]
+    assert answer == {"deletedId": doomed, "errors": []}
+    wait_for(lambda: keeping.ask(NODE, id=doomed)["data"]["node"] is None, "the delete", 10)
 
 
 def _a_killed_worker_is_replaced(base: str, log: Path, workers: list[int]) -> list[int]:

@@ -105,11 +105,15 @@ class Deployment:
 
 
 @asynccontextmanager
-async def deployed(index: str) -> AsyncIterator[Deployment]:
+async def deployed(
+    index: str, simulators: dict[Provider, Simulator] | None = None
+) -> AsyncIterator[Deployment]:
     """The demo app over 20 sessions a vendor, with one key of each role (tenant `default`)
-    and the index at `index` ("off": none), synced once."""
+    and the index at `index` ("off": none), synced once; `simulators`: vendors another
+    deployment talks to as well."""
     clock = FakeClock(ANCHOR)
-    simulators = build_simulators(size=20, seed=4, anchor=ANCHOR, clock=clock)
+    if simulators is None:
+        simulators = build_simulators(size=20, seed=4, anchor=ANCHOR, clock=clock)
     sources = demo_sources(simulators=simulators, clock=clock)
     settings = load_settings(
         {"SESSIONGRAPH_CURSOR_SECRET": "deletes", "SESSIONGRAPH_INDEX_URL": index}
@@ -218,6 +222,35 @@ async def test_an_admin_deletes_a_session_everywhere(
 
 def _scope(agent_id: str | None) -> ScopeKey:
     return ScopeKey("default", Provider.VECTARA, agent_id or "")
+
+
+@pytest.mark.parametrize("provider", [Provider.VONAGE, Provider.VECTARA])
+async def test_a_delete_made_by_another_process_leaves_this_ones_cache_at_its_next_read(
+    provider: Provider,
+    index_url: str,  # noqa: F811 - the fixture imported above, on each backend
+) -> None:
+    """Two processes over one index and the same vendors (workers of one `serve`, replicas):
+    the one that did not delete drops its copy when it reads the store's audit records."""
+    async with deployed(index_url) as here, deployed(index_url, here.simulators) as there:
+        feed = there.sources.index.deletions if there.sources.index else None
+        assert feed is not None
+        assert await feed.run_once() == 0  # the first read notes where the records end
+        doomed = finished(await here.page(provider))
+        assert (await there.ask(Role.VIEWER, NODE, id=doomed["id"]))["data"]["node"]
+        before = there.calls()  # `there` keeps the details: read again without a call
+        assert (await there.ask(Role.VIEWER, NODE, id=doomed["id"]))["data"]["node"]
+        assert there.calls() == before
+
+        payload = await here.delete(Role.ADMIN, doomed["id"])
+
+        assert payload == {"deletedId": doomed["id"], "errors": []}
+        # Until its next read (every second when serving) `there` still has its copy.
+        assert (await there.ask(Role.VIEWER, NODE, id=doomed["id"]))["data"]["node"]
+        assert there.calls() == before + 1  # the DELETE only
+        assert await feed.run_once() == 1
+        assert await feed.run_once() == 0  # read once
+        assert (await there.ask(Role.VIEWER, NODE, id=doomed["id"]))["data"]["node"] is None
+        assert there.calls() > before + 1  # asked the vendor, which has it no more
 
 
 async def test_every_outcome_is_in_the_payload_and_audited_once(
