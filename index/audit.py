@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["DELETED", "DELETE_SESSION", "UNKNOWN", "AuditEntry"]
+from providers.errors import NotFoundError
+
+__all__ = ["DELETED", "DELETE_SESSION", "UNKNOWN", "AuditEntry", "forgets"]
 
 DELETE_SESSION = "deleteSession"  # the action of a deletion's record
 DELETED = "DELETED"  # the outcome of a session deleted
@@ -45,3 +47,9 @@ class AuditEntry:
 
 
 TARGET_CHARS = 200  # a client may send any text as an id: the record keeps its head
+
+
+def forgets(entry: AuditEntry) -> bool:
+    """Whether the attempt `entry` records left its session forgotten (`resolvers.deletion`):
+    deleted at the vendor, or found gone there (its 404)."""
+    return entry.action == DELETE_SESSION and entry.outcome in (DELETED, NotFoundError.code)

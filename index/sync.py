@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from index.audit import forgets
 from index.state import DEFAULT_TENANT, IndexState, ListOrder, ScopeKey, ScopeStatus
 from index.store import IndexStore
 from providers.adapter import Adapter
@@ -48,6 +49,9 @@ __all__ = ["ScopeSync", "SyncLimits", "Syncer"]
 
 log = logging.getLogger("sessiongraph.index")
 _RELEASE_S = 2.0  # at shutdown: how long releasing a lease may take
+# Audit records a page's store reads for deletions (`ScopeSync._forgotten`): at most this many
+# reads of this many; past that (a burst of deletions), the next page's store reads on.
+_AUDIT_READS, _AUDIT_BATCH = 4, 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,8 @@ class ScopeSync:
         # on, and what it listed so far.
         self._active_at: FeedPosition = None
         self._active_seen: set[str] = set()
+        # The last audit record looked at (`_forgotten`); None until the first round.
+        self._audit_seen: int | None = None
 
     async def run_once(self) -> ScopeStatus | None:
         """One round: the build (whole), or a tick plus a slice of a due reconcile. None when
@@ -136,6 +142,8 @@ class ScopeSync:
         ):
             self._full_read = None  # another replica syncs: ours would be stale when we return
             return None
+        if self._audit_seen is None:  # deletions from here on are looked for (`_forgotten`)
+            self._audit_seen = await self.store.last_audit_seq(self.key.tenant)
         status = await self.store.status(self.key) or ScopeStatus(self.key)
         due = status.reconcile_due
         if status.state is IndexState.FAILED and due is not None and self.clock.now() < due:
@@ -347,9 +355,31 @@ class ScopeSync:
         """Stores `records` (those within retention); returns how many were new."""
         horizon = self._horizon()
         kept = [record for record in records if record.started_at >= horizon]
+        if kept and (gone := await self._forgotten()):
+            kept = [record for record in kept if record.id not in gone]
         if not kept:
             return 0
         return await self.store.upsert(self.key, kept, generation)
+
+    async def _forgotten(self) -> set[str]:
+        """This vendor's sessions deleted through the gateway since the last look (its audit
+        records, whichever process wrote them). A page read before a delete and stored after
+        it would put the row the delete dropped back until the next reconcile. (A Vectara key
+        is unique per agent only: another agent's session of the same key waits for the next
+        read that finds it.)"""
+        if self._audit_seen is None:
+            return set()
+        gone: set[str] = set()
+        provider = self.adapter.provider.name
+        for _ in range(_AUDIT_READS):
+            entries = await self.store.audit_after(self.key.tenant, self._audit_seen, _AUDIT_BATCH)
+            for entry in entries:
+                self._audit_seen = entry.seq if entry.seq is not None else self._audit_seen
+                if forgets(entry) and entry.provider == provider and entry.session_id:
+                    gone.add(entry.session_id)
+            if len(entries) < _AUDIT_BATCH:
+                break
+        return gone
 
     async def _purge(self) -> None:
         await self.store.purge_before(self.key.tenant, self._horizon())

@@ -19,21 +19,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from index.audit import DELETE_SESSION, DELETED, AuditEntry
+from index.audit import AuditEntry, forgets
 from index.store import IndexStore
 from providers.clock import Clock
-from providers.errors import NotFoundError
 from providers.records import Provider
 from resolvers.cache import RecordCache
 
 __all__ = ["DeletionFeed"]
 
 log = logging.getLogger("sessiongraph")
-
-# The outcomes after which the deleting process forgot the session (`resolvers.deletion`): a
-# 204, or a 404 (gone at the vendor, gone here).
-_GONE = frozenset({DELETED, NotFoundError.code})
-
 
 @dataclass
 class DeletionFeed:
@@ -64,7 +58,7 @@ class DeletionFeed:
         return dropped
 
     def _apply(self, entry: AuditEntry) -> int:
-        if entry.action != DELETE_SESSION or entry.outcome not in _GONE:
+        if not forgets(entry):
             return 0
         provider = Provider.__members__.get(entry.provider or "")
         scope = self.scope_of(provider) if provider is not None else None

@@ -168,6 +168,41 @@ async def test_deleted_sessions_go_at_the_next_reconcile(
         assert await ids(gateway, provider) == after
 
 
+DELETE = "mutation($id: ID!) { deleteSession(id: $id) { deletedId errors { code } } }"
+VECTARA_NODES = """{ sessions(first: 20, filter: {providers: [VECTARA]})
+  { nodes { id providerSessionId status } } }"""
+
+
+async def test_a_page_read_before_a_delete_does_not_put_the_session_back(
+    index_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync reads a page, the session on it is deleted, then the page is stored: the
+    delete's audit record keeps the row it dropped from coming back until the next reconcile."""
+    async with indexed(index_url, size=300) as gateway:
+        await gateway.sync()
+        nodes = (await gateway.query(VECTARA_NODES))["data"]["sessions"]["nodes"]
+        doomed = next(n for n in nodes if n["status"] != "ACTIVE")
+        adapter = gateway.sources.adapters[Provider.VECTARA]
+        read = adapter.feed_page
+        answers: list[Any] = []
+
+        async def read_then_delete(*args: Any, **kwargs: Any) -> Any:
+            page = await read(*args, **kwargs)
+            listed = any(r.id == doomed["providerSessionId"] for r in page.records)
+            if listed and not answers:  # the page holds it: deleted before the page is stored
+                answers.append(await gateway.query(DELETE, id=doomed["id"]))
+            return page
+
+        monkeypatch.setattr(adapter, "feed_page", read_then_delete)
+        await gateway.sync()
+        assert [a["data"]["deleteSession"] for a in answers] == [
+            {"deletedId": doomed["id"], "errors": []}
+        ]
+        after = await ids(gateway, Provider.VECTARA)
+        assert doomed["providerSessionId"] not in after
+        assert after == truth(gateway, Provider.VECTARA)
+
+
 @pytest.mark.parametrize("size", (500, 5000))
 @pytest.mark.parametrize("provider", INDEXED, ids=lambda p: p.value)
 async def test_a_sync_costs_what_changed_not_what_exists(
