@@ -205,6 +205,8 @@ def _node_with_details(
     node: asyncio.Future[Session] = asyncio.get_running_loop().create_future()
 
     def settle(loading: asyncio.Future[records.SessionRecord | None]) -> None:
+        if node.done():  # cancelled with the request that awaited it: nobody reads it now
+            return
         try:
             node.set_result(Session.make(_loaded(loading) or record, audience))
         except Exception as exc:  # a bug: the node's error, not a request left waiting

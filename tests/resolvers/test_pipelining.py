@@ -4,6 +4,8 @@ with one detail call per session wait for the merged page (a candidate left out 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -94,6 +96,33 @@ async def test_whole_nodes_are_completed_while_per_session_details_are_out() -> 
         # own call is in.
         assert completed[: len(edges) - waiting] == [0] * (len(edges) - waiting)
         assert len(completed) == len(edges) and all(n > 0 for n in completed[-waiting:])
+
+
+async def test_a_request_gone_while_details_are_out_leaves_nothing_behind(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Cancelled while Vectara's event calls are out (a client gone, a deadline): the node
+    futures go with the request, and the loads that end later find nobody waiting, quietly."""
+    async with running_gateway(size=60) as gateway:
+        vectara = gateway.simulators[Provider.VECTARA]
+        vectara.faults.latency_s = 0.3
+        request = asyncio.create_task(gateway.query(DETAILS))
+        events: list[Any] = []
+        for _ in range(250):  # until the event calls are out (after the 0.3 s list)
+            await asyncio.sleep(0.02)
+            events = [e for e in vectara.log.entries if e.path.endswith("/events")]
+            if events:
+                break
+        await asyncio.sleep(0.02)  # every one of them
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        events = [e for e in vectara.log.entries if e.path.endswith("/events")]
+        assert events and all(e.status == 0 for e in events)  # cut short while out
+        # The loads end (the calls are cut short with the request, or answered by 0.3 s) and
+        # find their nodes cancelled: nothing to set, nothing to log.
+        await asyncio.sleep(0.5)
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def _record(provider: Provider, minute: int) -> SessionRecord:
