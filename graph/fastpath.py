@@ -130,12 +130,22 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return_type, field_details_list, info, path, result, position_context
         )
 
-    def _complete_waiting(self, plan: Plan, *standard: Any) -> Any:
+    def _complete_waiting(
+        self,
+        plan: Plan,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
         """See `WAITING`: the plan's answer, with holes filled as their futures are done."""
+        standard = (return_type, field_details_list, info, path, result, position_context)
         holes: list[_Hole] = []
         _HOLES.append(holes)
         try:
-            data = plan(standard[-2])  # the object (`result`)
+            data = plan(result)
         except Exception:
             data = None
         finally:
@@ -152,7 +162,8 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         try:
             for hole, future, fill in holes:
                 hole.update(fill(await future))
-        except Exception:  # as if no plan had run (the futures are done: no call is repeated)
+        except Exception:  # as if no plan had run: graphql-core awaits the same futures (a
+            # failed fetch is kept by the loaders: nothing is fetched again)
             completed: Any = super().complete_object_value(*standard)
             if self.is_awaitable(completed):
                 completed = await completed
