@@ -29,6 +29,7 @@ __all__ = ["DeletionFeed"]
 
 log = logging.getLogger("sessiongraph")
 
+
 @dataclass
 class DeletionFeed:
     """One tenant's deletions, read from the shared store's audit records, applied to this
