@@ -30,7 +30,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     event,
-    func,
     inspect,
     select,
     text,
@@ -269,9 +268,12 @@ class IndexStore:
         return [_audit_from(row._mapping) for row in rows]
 
     async def last_audit_seq(self, tenant: str) -> int:
-        """The `seq` of `tenant`'s newest record; 0 when there is none."""
-        rows = await self._read(select(func.max(A.seq)).where(A.tenant == tenant))
-        return int(rows[0][0] or 0)
+        """The `seq` of `tenant`'s newest record; 0 when there is none. Asked every second by
+        each process (`resolvers.deletions_elsewhere`): on a SQLite file through the reader
+        threads, a fifth of the CPU of a read through the engine."""
+        sql = PageSql("SELECT max(seq) FROM audit WHERE tenant = :tenant", {"tenant": tenant})
+        found = await self._column(sql)
+        return int(found[0] or 0) if found else 0
 
     # -- leases --------------------------------------------------------------------------
 

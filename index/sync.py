@@ -369,6 +369,8 @@ class ScopeSync:
         read that finds it.)"""
         if self._audit_seen is None:
             return set()
+        if await self.store.last_audit_seq(self.key.tenant) <= self._audit_seen:
+            return set()  # nothing written since (the cheap read)
         gone: set[str] = set()
         provider = self.adapter.provider.name
         for _ in range(_AUDIT_READS):

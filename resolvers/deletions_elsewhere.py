@@ -49,8 +49,11 @@ class DeletionFeed:
         """Reads the records written since the last read (the first read only notes where
         the records end: this process's cache is younger than the ones before); how many
         cache entries were dropped."""
+        last = await self.store.last_audit_seq(self.tenant)  # the cheap read: most find nothing
         if self.seen is None:
-            self.seen = await self.store.last_audit_seq(self.tenant)
+            self.seen = last
+            return 0
+        if last <= self.seen:
             return 0
         dropped = 0
         for entry in await self.store.audit_after(self.tenant, self.seen, self.batch):
