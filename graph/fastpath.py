@@ -119,9 +119,8 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         plan = self._plan(return_type, field_details_list)
         if plan is not None:
             if getattr(result, WAITING, False):
-                return self._complete_waiting(
-                    plan, return_type, field_details_list, info, path, result, position_context
-                )
+                standard = (return_type, field_details_list, info, path, result, position_context)
+                return self._complete_waiting(plan, result, standard)
             try:
                 return plan(result)
             except Exception:  # the standard path below gives the exact answer
@@ -130,18 +129,9 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return_type, field_details_list, info, path, result, position_context
         )
 
-    def _complete_waiting(
-        self,
-        plan: Plan,
-        return_type: GraphQLObjectType,
-        field_details_list: FieldDetailsList,
-        info: GraphQLResolveInfo[Any],
-        path: Path,
-        result: Any,
-        position_context: Any,
-    ) -> Any:
-        """See `WAITING`: the plan's answer, with holes filled as their futures are done."""
-        standard = (return_type, field_details_list, info, path, result, position_context)
+    def _complete_waiting(self, plan: Plan, result: Any, standard: tuple[Any, ...]) -> Any:
+        """See `WAITING`: the plan's answer, with holes filled as their futures are done;
+        `standard`: graphql-core's arguments, for its own path."""
         holes: list[_Hole] = []
         _HOLES.append(holes)
         try:
