@@ -43,7 +43,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
 from index import codec
-from index.audit import AuditEntry
+from index.audit import AuditEntry, forgets
 from index.pages import PageSql, count_sql, held_sql, page_sql
 from index.schema import (
     INDEX_TABLES,
@@ -266,6 +266,18 @@ class IndexStore:
         statement = select(audit).where(A.tenant == tenant, A.seq > after)
         rows = await self._read(statement.order_by(A.seq).limit(limit))
         return [_audit_from(row._mapping) for row in rows]
+
+    async def forgotten_after(
+        self, tenant: str, after: int, limit: int
+    ) -> tuple[int, list[AuditEntry]]:
+        """The records of `tenant`'s sessions forgotten (`index.audit.forgets`) among the next
+        `limit` after record `after`, and the last record read (`after` when none is new).
+        Asked often by every process: the cheap read first, the records only when new."""
+        if await self.last_audit_seq(tenant) <= after:
+            return after, []
+        entries = await self.audit_after(tenant, after, limit)
+        last = max((e.seq for e in entries if e.seq is not None), default=after)
+        return last, [entry for entry in entries if forgets(entry)]
 
     async def last_audit_seq(self, tenant: str) -> int:
         """The `seq` of `tenant`'s newest record; 0 when there is none. Asked every second by

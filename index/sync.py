@@ -35,7 +35,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from index.audit import forgets
 from index.state import DEFAULT_TENANT, IndexState, ListOrder, ScopeKey, ScopeStatus
 from index.store import IndexStore
 from providers.adapter import Adapter
@@ -49,9 +48,9 @@ __all__ = ["ScopeSync", "SyncLimits", "Syncer"]
 
 log = logging.getLogger("sessiongraph.index")
 _RELEASE_S = 2.0  # at shutdown: how long releasing a lease may take
-# Audit records a page's store reads for deletions (`ScopeSync._forgotten`): at most this many
-# reads of this many; past that (a burst of deletions), the next page's store reads on.
-_AUDIT_READS, _AUDIT_BATCH = 4, 500
+# Audit records a page's store reads for deletions (`ScopeSync._forgotten`); past that (a
+# burst of deletions), the next page's store reads on.
+_AUDIT_BATCH = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,19 +368,11 @@ class ScopeSync:
         read that finds it.)"""
         if self._audit_seen is None:
             return set()
-        if await self.store.last_audit_seq(self.key.tenant) <= self._audit_seen:
-            return set()  # nothing written since (the cheap read)
-        gone: set[str] = set()
+        self._audit_seen, entries = await self.store.forgotten_after(
+            self.key.tenant, self._audit_seen, _AUDIT_BATCH
+        )
         provider = self.adapter.provider.name
-        for _ in range(_AUDIT_READS):
-            entries = await self.store.audit_after(self.key.tenant, self._audit_seen, _AUDIT_BATCH)
-            for entry in entries:
-                self._audit_seen = entry.seq if entry.seq is not None else self._audit_seen
-                if forgets(entry) and entry.provider == provider and entry.session_id:
-                    gone.add(entry.session_id)
-            if len(entries) < _AUDIT_BATCH:
-                break
-        return gone
+        return {e.session_id for e in entries if e.provider == provider and e.session_id}
 
     async def _purge(self) -> None:
         await self.store.purge_before(self.key.tenant, self._horizon())

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from index.audit import AuditEntry, forgets
+from index.audit import AuditEntry
 from index.store import IndexStore
 from providers.clock import Clock
 from providers.records import Provider
@@ -49,21 +49,13 @@ class DeletionFeed:
         """Reads the records written since the last read (the first read only notes where
         the records end: this process's cache is younger than the ones before); how many
         cache entries were dropped."""
-        last = await self.store.last_audit_seq(self.tenant)  # the cheap read: most find nothing
         if self.seen is None:
-            self.seen = last
+            self.seen = await self.store.last_audit_seq(self.tenant)
             return 0
-        if last <= self.seen:
-            return 0
-        dropped = 0
-        for entry in await self.store.audit_after(self.tenant, self.seen, self.batch):
-            dropped += self._apply(entry)
-            self.seen = entry.seq if entry.seq is not None else self.seen
-        return dropped
+        self.seen, entries = await self.store.forgotten_after(self.tenant, self.seen, self.batch)
+        return sum(self._apply(entry) for entry in entries)
 
     def _apply(self, entry: AuditEntry) -> int:
-        if not forgets(entry):
-            return 0
         provider = Provider.__members__.get(entry.provider or "")
         scope = self.scope_of(provider) if provider is not None else None
         if provider is None or scope is None or entry.session_id is None:
