@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -69,7 +70,7 @@ class DeletionFeed:
         while True:
             try:
                 await self.run_once()
-            except (SQLAlchemyError, OSError) as exc:  # a store busy or away: next time
+            except (SQLAlchemyError, sqlite3.Error, OSError) as exc:  # busy or away: next time
                 log.info("index: deletions of other processes not read (%s)", exc)
             await self.clock.sleep(self.interval_s)
 
